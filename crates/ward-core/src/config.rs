@@ -1,0 +1,372 @@
+//! config.json: loading a bundle's spec and checking all of it before anything
+//! touches the system, so that a bad spec fails with nothing to clean up.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::Errno;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("read {path}: {errno}")]
+    Read { path: PathBuf, errno: Errno },
+    #[error("parse {path}: {msg}")]
+    Parse { path: PathBuf, msg: String },
+    #[error("invalid config {path}: {msg}")]
+    Invalid { path: PathBuf, msg: String },
+}
+
+/// A loaded, validated bundle.
+#[derive(Debug)]
+pub struct Bundle {
+    /// The bundle directory, absolute.
+    pub dir: PathBuf,
+    /// The root filesystem, absolute and canonical.
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+/// Reads `bundle/config.json` and validates it.
+pub fn load_bundle(bundle: &Path) -> Result<Bundle, ConfigError> {
+    let dir = std::path::absolute(bundle).map_err(|e| ConfigError::Read {
+        path: bundle.to_path_buf(),
+        errno: Errno::from(e),
+    })?;
+    let path = dir.join("config.json");
+    let data = std::fs::read(&path).map_err(|e| ConfigError::Read {
+        path: path.clone(),
+        errno: Errno::from(e),
+    })?;
+    let spec = parse_spec(&data).map_err(|msg| ConfigError::Parse {
+        path: path.clone(),
+        msg,
+    })?;
+    let invalid = |msg: String| ConfigError::Invalid {
+        path: path.clone(),
+        msg,
+    };
+    validate(&spec).map_err(invalid)?;
+    let root = spec.root().as_ref().expect("validated");
+    let rootfs = dir.join(root.path());
+    let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| {
+        invalid(format!(
+            "root.path {}: {}",
+            rootfs.display(),
+            Errno::from(e)
+        ))
+    })?;
+    if !rootfs.is_dir() {
+        return Err(invalid(format!(
+            "root.path {}: not a directory",
+            rootfs.display()
+        )));
+    }
+    Ok(Bundle { dir, rootfs, spec })
+}
+
+/// Parses a spec; unknown fields are ignored, as the runtime spec requires.
+pub fn parse_spec(data: &[u8]) -> Result<Spec, String> {
+    serde_json::from_slice(data).map_err(|e| e.to_string())
+}
+
+/// Sysctl prefixes that belong to a namespace, with the namespace they need
+/// (None: any of the listed ipc keys). Others would change the host.
+fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        Some(LinuxNamespaceType::Ipc)
+    } else if key.starts_with("net.") {
+        Some(LinuxNamespaceType::Network)
+    } else if key == "kernel.hostname" || key == "kernel.domainname" {
+        Some(LinuxNamespaceType::Uts)
+    } else {
+        None
+    }
+}
+
+/// Checks everything the runtime relies on later. Returns a message naming
+/// the field and the value at fault.
+pub fn validate(spec: &Spec) -> Result<(), String> {
+    let root = spec.root().as_ref().ok_or("root: missing")?;
+    if root.path().as_os_str().is_empty() {
+        return Err("root.path: missing".into());
+    }
+    let process = spec.process().as_ref().ok_or("process: missing")?;
+    validate_process(process)?;
+
+    for m in spec.mounts().iter().flatten() {
+        let d = m.destination();
+        if !d.is_absolute() {
+            return Err(format!(
+                "mounts: destination {:?} is not an absolute path",
+                d.display().to_string()
+            ));
+        }
+        let bind = m.typ().as_deref() == Some("bind") || has_bind_option(m.options());
+        if bind && m.source().is_none() {
+            return Err(format!("mounts: bind mount to {} has no source", d.display()));
+        }
+    }
+
+    let linux = spec.linux().as_ref();
+    let mut created = HashSet::new();
+    let mut all = HashSet::new();
+    for ns in linux
+        .and_then(|l| l.namespaces().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        if !all.insert(ns.typ()) {
+            return Err(format!("linux.namespaces: {} listed twice", ns.typ()));
+        }
+        match ns.path() {
+            Some(p) if !p.is_absolute() => {
+                return Err(format!(
+                    "linux.namespaces: path {} of {} is not absolute",
+                    p.display(),
+                    ns.typ()
+                ))
+            }
+            Some(_) => {}
+            None => {
+                created.insert(ns.typ());
+            }
+        }
+    }
+    let has = |t: LinuxNamespaceType| all.contains(&t);
+    let new_user = created.contains(&LinuxNamespaceType::User);
+    if let Some(l) = linux {
+        let maps = l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+        if maps && !new_user {
+            return Err("linux.uidMappings/gidMappings need a new user namespace".into());
+        }
+        if new_user {
+            for (what, m) in [
+                ("uidMappings", l.uid_mappings()),
+                ("gidMappings", l.gid_mappings()),
+            ] {
+                if m.as_ref().is_none_or(|m| m.is_empty()) {
+                    return Err(format!(
+                        "linux.{what}: a new user namespace needs a mapping"
+                    ));
+                }
+            }
+        }
+        if let Some(sysctl) = l.sysctl() {
+            for key in sysctl.keys() {
+                match sysctl_namespace(key) {
+                    Some(ns) if has(ns) => {}
+                    Some(ns) => {
+                        return Err(format!(
+                            "linux.sysctl: {key} needs the container's own {ns} namespace"
+                        ))
+                    }
+                    None => {
+                        return Err(format!(
+                            "linux.sysctl: {key} is not namespaced and would change the host"
+                        ))
+                    }
+                }
+            }
+        }
+        for dev in l.devices().iter().flatten() {
+            if !dev.path().is_absolute() {
+                return Err(format!(
+                    "linux.devices: path {} is not absolute",
+                    dev.path().display()
+                ));
+            }
+        }
+        if let Some(p) = l.rootfs_propagation() {
+            if !matches!(
+                p.as_str(),
+                "" | "private"
+                    | "rprivate"
+                    | "slave"
+                    | "rslave"
+                    | "shared"
+                    | "rshared"
+                    | "unbindable"
+                    | "runbindable"
+            ) {
+                return Err(format!("linux.rootfsPropagation: unknown value {p:?}"));
+            }
+        }
+        if l.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
+            && !created.contains(&LinuxNamespaceType::Time)
+        {
+            return Err("linux.timeOffsets need a new time namespace".into());
+        }
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+        && !created.contains(&LinuxNamespaceType::Uts)
+    {
+        return Err("hostname: setting it needs a new uts namespace".into());
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
+        && !created.contains(&LinuxNamespaceType::Uts)
+    {
+        return Err("domainname: setting it needs a new uts namespace".into());
+    }
+    Ok(())
+}
+
+/// The checks a process (of config.json, or of exec's process.json) must pass.
+pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), String> {
+    let args = process.args().as_ref().filter(|a| !a.is_empty());
+    let args = args.ok_or("process.args: must not be empty")?;
+    if args[0].is_empty() {
+        return Err("process.args: the program name is empty".into());
+    }
+    if !process.cwd().is_absolute() {
+        return Err(format!(
+            "process.cwd: {:?} is not an absolute path",
+            process.cwd().display().to_string()
+        ));
+    }
+    for e in process.env().iter().flatten() {
+        if !e.contains('=') {
+            return Err(format!("process.env: {e:?} is not of the form KEY=VALUE"));
+        }
+    }
+    let mut seen = HashSet::new();
+    for r in process.rlimits().iter().flatten() {
+        if !seen.insert(format!("{:?}", r.typ())) {
+            return Err(format!("process.rlimits: {:?} listed twice", r.typ()));
+        }
+        if r.soft() > r.hard() {
+            return Err(format!(
+                "process.rlimits: {:?} soft limit {} is above its hard limit {}",
+                r.typ(),
+                r.soft(),
+                r.hard()
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn has_bind_option(opts: &Option<Vec<String>>) -> bool {
+    opts.iter().flatten().any(|o| o == "bind" || o == "rbind")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "ociVersion": "1.2.0",
+            "root": {"path": "rootfs"},
+            "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}},
+            "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "uts"}]},
+            "hostname": "h",
+            "someFutureField": {"x": 1}
+        })
+    }
+
+    fn check(v: &serde_json::Value) -> Result<(), String> {
+        let spec = parse_spec(v.to_string().as_bytes())?;
+        validate(&spec)
+    }
+
+    #[test]
+    fn accepts_minimal_and_ignores_unknown_fields() {
+        check(&base()).unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+        let cases: Vec<(&str, Edit)> = vec![
+            ("root", Box::new(|v| v["root"]["path"] = "".into())),
+            (
+                "root",
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("root");
+                }),
+            ),
+            (
+                "args",
+                Box::new(|v| v["process"]["args"] = serde_json::json!([])),
+            ),
+            ("cwd", Box::new(|v| v["process"]["cwd"] = "rel".into())),
+            (
+                "destination",
+                Box::new(
+                    |v| v["mounts"] = serde_json::json!([{"destination": "rel", "type": "tmpfs", "source": "tmpfs"}]),
+                ),
+            ),
+            (
+                "unknown",
+                Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "bogus"}])),
+            ),
+            (
+                "twice",
+                Box::new(|v| {
+                    v["linux"]["namespaces"] =
+                        serde_json::json!([{"type": "pid"}, {"type": "pid"}, {"type": "uts"}])
+                }),
+            ),
+            (
+                "uts",
+                Box::new(|v| v["linux"]["namespaces"] = serde_json::json!([{"type": "pid"}])),
+            ),
+            (
+                "type",
+                Box::new(|v| v["process"]["args"] = serde_json::json!("sh")),
+            ),
+            (
+                "sysctl",
+                Box::new(|v| v["linux"]["sysctl"] = serde_json::json!({"kernel.pid_max": "10"})),
+            ),
+            (
+                "net namespace",
+                Box::new(|v| {
+                    v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1"})
+                }),
+            ),
+            (
+                "mapping",
+                Box::new(|v| {
+                    v["linux"]["namespaces"] =
+                        serde_json::json!([{"type": "user"}, {"type": "uts"}])
+                }),
+            ),
+            (
+                "rlimits",
+                Box::new(|v| {
+                    v["process"]["rlimits"] =
+                        serde_json::json!([{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 5}])
+                }),
+            ),
+        ];
+        for (what, edit) in cases {
+            let mut v = base();
+            edit(&mut v);
+            let err = check(&v).expect_err(what);
+            assert!(err.contains(what), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn namespaced_sysctls_pass_with_their_namespace() {
+        let mut v = base();
+        v["linux"]["namespaces"] =
+            serde_json::json!([{"type": "uts"}, {"type": "network"}, {"type": "ipc"}]);
+        v["linux"]["sysctl"] = serde_json::json!({"net.ipv4.ip_forward": "1", "kernel.shmmax": "1000", "fs.mqueue.msg_max": "20"});
+        check(&v).unwrap();
+    }
+}

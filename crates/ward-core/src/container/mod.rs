@@ -1,0 +1,385 @@
+//! The lifecycle verbs of the runtime spec: create, start, state, kill,
+//! delete, and run (all of them at once, in the foreground).
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::LinuxNamespaceType;
+
+use crate::config;
+use crate::error::{Errno, Error, Result};
+use crate::namespaces::Plan;
+use crate::process::{self, InitConfig};
+use crate::state::{self, current_status, init_alive, ContainerDir, State, Status, Store};
+use crate::sys;
+
+/// The options of `create` (and `run`).
+#[derive(Debug, Default, Clone)]
+pub struct CreateOptions {
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+}
+
+/// Runs `f` with the current directory set to `dir`, then goes back: binding
+/// and connecting unix sockets by a short relative name avoids sun_path's
+/// 108-byte limit for long --root paths. ward is single-threaded, so the
+/// process-wide cwd change is not seen by anything else.
+fn in_dir<T>(dir: &Path, f: impl FnOnce() -> std::io::Result<T>) -> Result<T> {
+    let back = std::fs::File::open(".").map_err(|e| Error::path("open", ".", e))?;
+    std::env::set_current_dir(dir).map_err(|e| Error::path("chdir", dir, e))?;
+    let res = f();
+    nix::unistd::fchdir(&back).map_err(|e| Error::sys("chdir back", e))?;
+    res.map_err(|e| Error::path("socket", dir.join(state::START_SOCKET), e))
+}
+
+pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
+    crate::id::validate_id(id)?;
+    // Everything is checked before anything is made.
+    let bundle = config::load_bundle(&opts.bundle)?;
+    let spec = &bundle.spec;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        return Err(Error::Other(
+            "process.terminal is set: a --console-socket is needed to hand over the terminal"
+                .into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Other(
+            "--console-socket given but process.terminal is not set".into(),
+        ));
+    }
+    let plan = Plan::from_spec(spec)?;
+    if !plan.creates(LinuxNamespaceType::Mount) && !plan.joins_kind(LinuxNamespaceType::Mount) {
+        return Err(Error::Other(
+            "linux.namespaces: a mount namespace is required".into(),
+        ));
+    }
+    let console: Option<OwnedFd> = match &opts.console_socket {
+        Some(p) => Some(
+            UnixStream::connect(p)
+                .map_err(|e| Error::path("connect to console socket", p, e))?
+                .into(),
+        ),
+        None => None,
+    };
+    let dir = store.create(id)?;
+    match create_in(&dir, &bundle, &plan, console, opts) {
+        Ok(state) => Ok(state),
+        Err(e) => {
+            let _ = dir.remove();
+            Err(e)
+        }
+    }
+}
+
+fn create_in(
+    dir: &ContainerDir,
+    bundle: &config::Bundle,
+    plan: &Plan,
+    console: Option<OwnedFd>,
+    opts: &CreateOptions,
+) -> Result<State> {
+    let listener = in_dir(&dir.path, || UnixListener::bind(state::START_SOCKET))?;
+    let cfg = InitConfig {
+        id: &dir.id,
+        bundle,
+        plan,
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        console,
+        start_listener: listener.into(),
+        preserve_fds: opts.preserve_fds,
+    };
+    let spawned = process::spawn(&cfg)?;
+    let state = State {
+        oci_version: spec_version(bundle),
+        id: dir.id.clone(),
+        status: Status::Created,
+        pid: spawned.pid,
+        bundle: bundle.dir.clone(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: state::owner_name(),
+        init_start_time: spawned.start_time,
+    };
+    let written = dir.save(&state).and_then(|()| match &opts.pid_file {
+        Some(p) => state::write_atomic(&absolute(p), spawned.pid.to_string().as_bytes(), 0o644),
+        None => Ok(()),
+    });
+    if let Err(e) = written {
+        kill_and_wait(&state);
+        return Err(e);
+    }
+    Ok(state)
+}
+
+fn spec_version(bundle: &config::Bundle) -> String {
+    let v = bundle.spec.version();
+    if v.is_empty() {
+        crate::features::OCI_VERSION_MAX.to_string()
+    } else {
+        v.clone()
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// The stored state of a container with its live status.
+fn load(dir: &ContainerDir) -> Result<State> {
+    let mut st = dir.load()?.ok_or_else(|| {
+        Error::Other("container is still being created, or its create was killed".into())
+    })?;
+    st.status = current_status(&dir.path, &st);
+    Ok(st)
+}
+
+pub fn start(store: &Store, id: &str) -> Result<()> {
+    let dir = store.open(id)?;
+    let st = load(&dir)?;
+    if st.status != Status::Created {
+        return Err(Error::Status {
+            op: "start",
+            status: st.status.to_string(),
+        });
+    }
+    let conn = in_dir(&dir.path, || UnixStream::connect(state::START_SOCKET))?;
+    let sock = dir.start_socket_path();
+    std::fs::remove_file(&sock).map_err(|e| Error::path("remove", &sock, e))?;
+    let mut st = st;
+    st.status = Status::Running;
+    dir.save(&st)?;
+    drop(dir);
+    // init closes the connection by exec'ing (close-on-exec), or writes why
+    // the exec failed.
+    let mut msg = String::new();
+    use std::io::Read;
+    let mut conn = conn;
+    let _ = conn.read_to_string(&mut msg);
+    if msg.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Init(msg))
+    }
+}
+
+/// The state of a container, as `ward state` prints it.
+pub fn state(store: &Store, id: &str) -> Result<State> {
+    crate::id::validate_id(id)?;
+    let path = store.container_path(id);
+    if !path.is_dir() {
+        return Err(Error::NotExist);
+    }
+    match state::read_state(&path.join(state::STATE_FILE))? {
+        Some(mut st) => {
+            st.status = current_status(&path, &st);
+            Ok(st)
+        }
+        None => Ok(State {
+            oci_version: crate::features::OCI_VERSION_MAX.to_string(),
+            id: id.to_string(),
+            status: Status::Creating,
+            pid: 0,
+            bundle: PathBuf::new(),
+            annotations: Default::default(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            owner: String::new(),
+            init_start_time: 0,
+        }),
+    }
+}
+
+/// A pidfd on the container's init, checked to still be that process.
+fn init_pidfd(st: &State) -> Result<Option<OwnedFd>> {
+    let fd = match sys::pidfd_open(st.pid) {
+        Ok(fd) => fd,
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
+        Err(e) => return Err(Error::sys(format!("pidfd_open {}", st.pid), e)),
+    };
+    // The pid may have been reused between our read of the state and the
+    // open: the start time tells.
+    Ok(init_alive(st.pid, st.init_start_time).then_some(fd))
+}
+
+pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
+    let dir = store.open_shared(id)?;
+    let st = load(&dir)?;
+    if st.status == Status::Stopped {
+        return Err(Error::Other("container not running".into()));
+    }
+    let Some(pidfd) = init_pidfd(&st)? else {
+        return Err(Error::Other("container not running".into()));
+    };
+    if all {
+        for pid in pid_ns_members(st.pid) {
+            // SAFETY: kill with integer arguments; the processes share init's
+            // pid namespace, which lives as long as init, held by the pidfd.
+            unsafe { libc::kill(pid, sig) };
+        }
+    }
+    sys::pidfd_send_signal(&pidfd, sig)
+        .map_err(|e| Error::sys(format!("signal {sig} to {}", st.pid), e))
+}
+
+/// Every process in `pid`'s pid namespace, when that is not the host's.
+fn pid_ns_members(pid: i32) -> Vec<i32> {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let target = ns(&pid.to_string());
+    if target.is_none() || target == ns("self") {
+        return vec![];
+    }
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| *p != pid && ns(&p.to_string()) == target)
+        .collect()
+}
+
+/// SIGKILLs init (and with it its pid namespace) and waits until it is gone.
+fn kill_and_wait(st: &State) {
+    if let Ok(Some(fd)) = init_pidfd(st) {
+        for p in pid_ns_members(st.pid) {
+            // SAFETY: as in kill().
+            unsafe { libc::kill(p, libc::SIGKILL) };
+        }
+        let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
+        let _ = sys::pidfd_wait_exit(&fd, 10_000);
+    }
+}
+
+pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
+    let dir = match store.open(id) {
+        Ok(d) => d,
+        Err(Error::NotExist) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    match dir.load() {
+        Ok(Some(mut st)) => {
+            st.status = current_status(&dir.path, &st);
+            match st.status {
+                Status::Stopped => {}
+                Status::Created => kill_and_wait(&st),
+                _ if force => kill_and_wait(&st),
+                s => {
+                    return Err(Error::Other(format!(
+                        "cannot delete container that is not stopped: {s}"
+                    )));
+                }
+            }
+        }
+        // No state.json although we hold the lock: its create was killed
+        // before it finished, and setup processes die with their parent.
+        Ok(None) => {}
+        Err(e) if force => {
+            eprintln!("ward: warning: {e}; removing the container anyway");
+        }
+        Err(e) => return Err(e),
+    }
+    dir.remove()
+}
+
+/// Signals `run` forwards to the container (everything catchable but SIGCHLD).
+const FORWARDED: &[i32] = &[
+    libc::SIGHUP,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGTERM,
+    libc::SIGUSR1,
+    libc::SIGUSR2,
+    libc::SIGALRM,
+    libc::SIGCONT,
+    libc::SIGWINCH,
+    libc::SIGPIPE,
+    libc::SIGTSTP,
+    libc::SIGTTIN,
+    libc::SIGTTOU,
+    libc::SIGVTALRM,
+    libc::SIGPROF,
+    libc::SIGXCPU,
+    libc::SIGXFSZ,
+    libc::SIGURG,
+    libc::SIGPWR,
+    libc::SIGSYS,
+];
+
+/// create + start; in the foreground, forwards signals, waits, deletes
+/// (unless `keep`) and returns the exit code: the process's own, or
+/// 128 + N when signal N killed it.
+pub fn run(store: &Store, id: &str, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
+    if detach {
+        create(store, id, opts)?;
+        if let Err(e) = start(store, id) {
+            let _ = delete(store, id, true);
+            return Err(e);
+        }
+        return Ok(0);
+    }
+    // Blocked before the clone: a container that exits at once still leaves
+    // a pending SIGCHLD for the loop below.
+    let mut waited: Vec<i32> = FORWARDED.to_vec();
+    waited.push(libc::SIGCHLD);
+    let old_mask = sys::block_signals(&waited);
+    let res = run_foreground(store, id, opts, &waited);
+    // SAFETY: restores the mask sigprocmask gave us.
+    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
+    let code = match res {
+        Ok(code) => code,
+        Err(e) => {
+            if !matches!(e, Error::Exists | Error::InvalidId { .. }) {
+                let _ = delete(store, id, true);
+            }
+            return Err(e);
+        }
+    };
+    if !keep {
+        delete(store, id, true)?;
+    }
+    Ok(code)
+}
+
+fn run_foreground(store: &Store, id: &str, opts: &CreateOptions, waited: &[i32]) -> Result<i32> {
+    let st = create(store, id, opts)?;
+    start(store, id)?;
+    let pid = nix::unistd::Pid::from_raw(st.pid);
+    loop {
+        let Some(sig) = sys::wait_signal(waited, None) else {
+            continue;
+        };
+        if sig != libc::SIGCHLD {
+            // SAFETY: init is our unreaped child: its pid is still its own.
+            unsafe { libc::kill(st.pid, sig) };
+            continue;
+        }
+        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
+            Ok(_) => {}
+            Err(e) => return Err(Error::sys("wait for container", Errno::from(e))),
+        }
+    }
+}
+
+/// Every container with its state, for `list`. A container whose state
+/// can't be read is listed with the error instead.
+pub fn list(store: &Store) -> Result<Vec<std::result::Result<State, (String, Error)>>> {
+    Ok(store
+        .list()?
+        .into_iter()
+        .map(|id| state(store, &id).map_err(|e| (id, e)))
+        .collect())
+}

@@ -1,0 +1,212 @@
+//! The eight namespace kinds: which ones a container gets new, which ones it
+//! joins by path (opened by the parent, so a bad path fails before any fork),
+//! and the user namespace's id maps.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
+
+use crate::error::{Error, Result};
+
+/// The clone flag of a namespace kind.
+pub fn clone_flag(t: LinuxNamespaceType) -> u64 {
+    (match t {
+        LinuxNamespaceType::Mount => libc::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => libc::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => libc::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => libc::CLONE_NEWIPC,
+        LinuxNamespaceType::User => libc::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => libc::CLONE_NEWPID,
+        LinuxNamespaceType::Network => libc::CLONE_NEWNET,
+        LinuxNamespaceType::Time => libc::CLONE_NEWTIME,
+    }) as u64
+}
+
+/// The name of a kind under /proc/PID/ns.
+pub fn proc_name(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// A namespace to join: its kind and an open fd on it.
+#[derive(Debug)]
+pub struct Join {
+    pub kind: LinuxNamespaceType,
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+}
+
+/// What the container's namespaces will be.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// CLONE_NEW* flags of the namespaces to create.
+    pub new_flags: u64,
+    /// Namespaces to join, user namespace first (joining it first gives the
+    /// rights to join the others and makes it the owner of the new ones).
+    pub joins: Vec<Join>,
+    pub uid_map: String,
+    pub gid_map: String,
+    /// /proc/self/timens_offsets content, when the time namespace has offsets.
+    pub time_offsets: Option<String>,
+}
+
+impl Plan {
+    pub fn from_spec(spec: &Spec) -> Result<Plan> {
+        let mut plan = Plan::default();
+        let Some(linux) = spec.linux() else {
+            return Ok(plan);
+        };
+        for ns in linux.namespaces().iter().flatten() {
+            match ns.path() {
+                None => plan.new_flags |= clone_flag(ns.typ()),
+                Some(path) => {
+                    let fd = nix::fcntl::open(
+                        path.as_path(),
+                        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+                        nix::sys::stat::Mode::empty(),
+                    )
+                    .map_err(|e| Error::path("open namespace", path, e))?;
+                    check_ns_kind(&fd, ns.typ(), path)?;
+                    plan.joins.push(Join {
+                        kind: ns.typ(),
+                        path: path.clone(),
+                        fd,
+                    });
+                }
+            }
+        }
+        plan.joins
+            .sort_by_key(|j| j.kind != LinuxNamespaceType::User);
+        plan.uid_map = format_map(linux.uid_mappings().as_deref());
+        plan.gid_map = format_map(linux.gid_mappings().as_deref());
+        if let Some(offsets) = linux.time_offsets().as_ref().filter(|o| !o.is_empty()) {
+            let mut s = String::new();
+            for (clock, off) in offsets {
+                s.push_str(&format!(
+                    "{clock} {} {}\n",
+                    off.secs().unwrap_or(0),
+                    off.nanosecs().unwrap_or(0)
+                ));
+            }
+            plan.time_offsets = Some(s);
+        }
+        Ok(plan)
+    }
+
+    pub fn creates(&self, t: LinuxNamespaceType) -> bool {
+        self.new_flags & clone_flag(t) != 0
+    }
+
+    pub fn joins_kind(&self, t: LinuxNamespaceType) -> bool {
+        self.joins.iter().any(|j| j.kind == t)
+    }
+
+    /// Whether init can be cloned straight into its namespaces in one step.
+    /// Joining by path needs setns first, and time offsets must be written
+    /// before any process enters the new time namespace: both need a short-lived
+    /// intermediate process that forks init.
+    pub fn single_step(&self) -> bool {
+        self.joins.is_empty() && self.time_offsets.is_none()
+    }
+}
+
+/// Refuses a path that is a namespace of another kind (e.g. a net ns given
+/// as the uts ns), which setns would otherwise reject only in the child.
+fn check_ns_kind(fd: &OwnedFd, kind: LinuxNamespaceType, path: &std::path::Path) -> Result<()> {
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    use std::os::fd::AsRawFd;
+    // SAFETY: NS_GET_NSTYPE takes no argument and returns an int.
+    let t = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if t < 0 {
+        return Err(Error::Other(format!(
+            "namespace path {} for {}: not a namespace",
+            path.display(),
+            proc_name(kind)
+        )));
+    }
+    if t as u64 != clone_flag(kind) {
+        return Err(Error::Other(format!(
+            "namespace path {} is not a {} namespace",
+            path.display(),
+            proc_name(kind)
+        )));
+    }
+    Ok(())
+}
+
+fn format_map(maps: Option<&[LinuxIdMapping]>) -> String {
+    let mut s = String::new();
+    for m in maps.unwrap_or(&[]) {
+        s.push_str(&format!(
+            "{} {} {}\n",
+            m.container_id(),
+            m.host_id(),
+            m.size()
+        ));
+    }
+    s
+}
+
+/// Writes the id maps of the user namespace of process `pid` (run by the parent,
+/// which has the rights in the outer namespace).
+pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
+    for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+        if map.is_empty() {
+            continue;
+        }
+        let path = format!("/proc/{pid}/{file}");
+        std::fs::write(&path, map).map_err(|e| Error::path("write", &path, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plan_of_a_spec() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "linux": {
+                "namespaces": [{"type": "pid"}, {"type": "user"}, {"type": "uts"}],
+                "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 10}],
+                "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]
+            }
+        }))
+        .unwrap();
+        let plan = Plan::from_spec(&spec).unwrap();
+        assert_eq!(
+            plan.new_flags,
+            (libc::CLONE_NEWPID | libc::CLONE_NEWUSER | libc::CLONE_NEWUTS) as u64
+        );
+        assert!(plan.single_step());
+        assert_eq!(plan.uid_map, "0 1000 10\n");
+        assert_eq!(plan.gid_map, "0 1000 1\n");
+    }
+
+    #[test]
+    fn joining_checks_the_kind() {
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "linux": {"namespaces": [{"type": "uts", "path": "/proc/self/ns/net"}]}
+        }))
+        .unwrap();
+        let err = Plan::from_spec(&spec).unwrap_err().to_string();
+        assert!(err.contains("not a uts namespace"), "{err}");
+        let spec: Spec = serde_json::from_value(serde_json::json!({
+            "linux": {"namespaces": [{"type": "uts", "path": "/proc/self/ns/uts"}, {"type": "pid"}]}
+        }))
+        .unwrap();
+        let plan = Plan::from_spec(&spec).unwrap();
+        assert!(!plan.single_step());
+        assert!(plan.joins_kind(LinuxNamespaceType::Uts));
+    }
+}

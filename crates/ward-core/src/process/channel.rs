@@ -1,0 +1,104 @@
+//! The parent <-> init channel: a SOCK_SEQPACKET socket pair carrying one
+//! typed message per packet.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Errno, Error, Result};
+
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Msg {
+    /// child -> parent: I made a user namespace; write its id maps.
+    NeedIdMaps,
+    /// parent -> child: the id maps are written.
+    IdMapsDone,
+    /// intermediate -> parent: init's pid (as the parent sees it).
+    InitPid(i32),
+    /// init -> parent: set up and waiting for `start`.
+    Ready,
+    /// child -> parent: setup failed; the text says what and why.
+    Error(String),
+}
+
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    /// A connected pair: (parent's end, child's end), both close-on-exec.
+    pub fn pair() -> Result<(Channel, Channel)> {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| Error::sys("socketpair", e))?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
+        loop {
+            // SAFETY: data is a valid buffer of the given length.
+            let r = unsafe {
+                libc::send(
+                    self.fd.as_raw_fd(),
+                    data.as_ptr().cast(),
+                    data.len(),
+                    libc::MSG_NOSIGNAL,
+                )
+            };
+            if r >= 0 {
+                return Ok(());
+            }
+            let e = Errno::last();
+            if e.0 != libc::EINTR {
+                return Err(Error::sys("send to init channel", e));
+            }
+        }
+    }
+
+    /// The next message, or None once the other side is gone.
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // SAFETY: buf is a valid writable buffer of the given length.
+            let r =
+                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            if r > 0 {
+                return serde_json::from_slice(&buf[..r as usize])
+                    .map(Some)
+                    .map_err(|e| Error::Other(format!("bad message from init: {e}")));
+            }
+            if r == 0 {
+                return Ok(None);
+            }
+            let e = Errno::last();
+            if e.0 != libc::EINTR {
+                return Err(Error::sys("receive from init channel", e));
+            }
+        }
+    }
+
+    /// Waits for `want`, turning an error message or a hang-up into an error.
+    pub fn expect(&self, want: Msg) -> Result<()> {
+        match self.recv()? {
+            Some(m) if m == want => Ok(()),
+            Some(Msg::Error(e)) => Err(Error::Init(e)),
+            Some(m) => Err(Error::Other(format!(
+                "unexpected message {m:?}, wanted {want:?}"
+            ))),
+            None => Err(Error::Other(format!(
+                "channel closed while waiting for {want:?}"
+            ))),
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The child side: joins and makes namespaces, sets up the rootfs and the
+//! process, reports Ready, waits for `start`, then execs the user's program.
+//! Runs in the forked copy of ward, single-threaded; it never returns.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::channel::{Channel, Msg};
+use super::InitConfig;
+use crate::error::{Errno, Error, Result};
+use crate::namespaces::clone_flag;
+use crate::security::{self, CapSets};
+use crate::{console, rootfs, sys};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Entry point of the cloned child.
+pub(crate) fn child_main(cfg: &InitConfig, chan: Channel, single: bool) -> ! {
+    let mut keep = vec![chan.raw_fd(), cfg.start_listener.as_raw_fd()];
+    keep.extend(cfg.console.as_ref().map(|c| c.as_raw_fd()));
+    if !single {
+        keep.extend(cfg.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
+    }
+    sys::close_fds_except(3 + cfg.preserve_fds as i32, &keep);
+    let res = if single {
+        init_main(cfg, &chan, cfg.plan.creates(LinuxNamespaceType::User)).map(drop)
+    } else {
+        intermediate(cfg, &chan)
+    };
+    if let Err(e) = res {
+        let _ = chan.send(&Msg::Error(e.to_string()));
+    }
+    // SAFETY: _exit ends this process without running the parent's atexit
+    // handlers or destructors, which belong to the parent.
+    unsafe { libc::_exit(1) }
+}
+
+/// Joins the namespaces given by path, makes the new ones, and forks init
+/// into them (CLONE_PARENT: init becomes ward's child, so `run` can wait for it).
+fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<()> {
+    let plan = cfg.plan;
+    for j in &plan.joins {
+        nix::sched::setns(
+            j.fd.as_fd(),
+            nix::sched::CloneFlags::from_bits_retain(clone_flag(j.kind) as i32),
+        )
+        .map_err(|e| Error::path("join namespace", &j.path, e))?;
+    }
+    let mut new = plan.new_flags;
+    let user = clone_flag(LinuxNamespaceType::User);
+    if new & user != 0 {
+        unshare(user)?;
+        chan.send(&Msg::NeedIdMaps)?;
+        chan.expect(Msg::IdMapsDone)?;
+        new &= !user;
+    }
+    if plan.creates(LinuxNamespaceType::User) || plan.joins_kind(LinuxNamespaceType::User) {
+        become_ns_root()?;
+    }
+    unshare(new)?;
+    if let Some(off) = &plan.time_offsets {
+        std::fs::write("/proc/self/timens_offsets", off)
+            .map_err(|e| Error::path("write", "/proc/self/timens_offsets", e))?;
+    }
+    // SAFETY: single-threaded, as in the parent.
+    let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64) }
+        .map_err(|e| Error::sys("clone3 init", e))?;
+    if pid == 0 {
+        let Err(e) = init_main(cfg, chan, false);
+        let _ = chan.send(&Msg::Error(e.to_string()));
+        // SAFETY: as in child_main.
+        unsafe { libc::_exit(1) }
+    }
+    chan.send(&Msg::InitPid(pid))?;
+    // SAFETY: as in child_main.
+    unsafe { libc::_exit(0) }
+}
+
+fn unshare(flags: u64) -> Result<()> {
+    if flags == 0 {
+        return Ok(());
+    }
+    nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(flags as i32))
+        .map_err(|e| Error::sys(format!("unshare namespaces {flags:#x}"), e))
+}
+
+/// In a user namespace, become its root (the maps are written by now).
+fn become_ns_root() -> Result<()> {
+    let root_g = nix::unistd::Gid::from_raw(0);
+    let root_u = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresgid(root_g, root_g, root_g)
+        .map_err(|e| Error::sys("setgid 0 in the user namespace", e))?;
+    nix::unistd::setresuid(root_u, root_u, root_u)
+        .map_err(|e| Error::sys("setuid 0 in the user namespace", e))
+}
+
+fn init_main(cfg: &InitConfig, chan: &Channel, wait_maps: bool) -> Result<Infallible> {
+    // Die with ward while setup is under way: a half-made container must not
+    // outlive a killed `create`.
+    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0)
+        .map_err(|e| Error::sys("set parent death signal", e))?;
+    if wait_maps {
+        chan.expect(Msg::IdMapsDone)?;
+        become_ns_root()?;
+    }
+    let spec = &cfg.bundle.spec;
+    let process = spec.process().as_ref().expect("validated: process present");
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    if !cfg.no_new_keyring {
+        join_session_keyring(cfg.id)?;
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .map_err(|e| Error::Other(format!("set oom_score_adj {adj}: {}", Errno::from(e))))?;
+    }
+    let ctx = rootfs::Context {
+        spec,
+        rootfs: &cfg.bundle.rootfs,
+        bundle: &cfg.bundle.dir,
+        no_pivot: cfg.no_pivot,
+        new_cgroupns: cfg.plan.creates(LinuxNamespaceType::Cgroup),
+    };
+    rootfs::prepare(&ctx)?;
+    if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).map_err(|e| Error::sys(format!("sethostname {h:?}"), e))?;
+    }
+    if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
+        // SAFETY: d's bytes are valid for the length passed.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(Error::sys(format!("setdomainname {d:?}"), Errno::last()));
+        }
+    }
+    if process.terminal().unwrap_or(false) {
+        let sock = cfg.console.as_ref().ok_or_else(|| {
+            Error::Other("process.terminal is set but there is no console socket".into())
+        })?;
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        console::setup(sock, size)?;
+    } else {
+        nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+    }
+    rootfs::finalize(spec)?;
+    security::apply_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
+
+    let env = environment(process);
+    let args: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Other("process.args: contains a NUL byte".into()))?;
+    std::env::set_current_dir(process.cwd())
+        .map_err(|e| Error::path("chdir to cwd", process.cwd(), e))?;
+    let exe = find_executable(&process.args().as_ref().expect("validated")[0], &env)?;
+
+    let caps = CapSets::from_spec(process.capabilities().as_ref());
+    security::switch_user(process.user(), &caps)?;
+    check_executable(&process.args().as_ref().expect("validated")[0], &exe)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        security::set_no_new_privs()?;
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022) as libc::mode_t,
+    ));
+    let env: Vec<CString> = env
+        .into_iter()
+        .map(CString::new)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Other("process.env: contains a NUL byte".into()))?;
+
+    sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)
+        .map_err(|e| Error::sys("clear parent death signal", e))?;
+    chan.send(&Msg::Ready)?;
+    wait_and_exec(cfg, &exe, &args, &env)
+}
+
+/// Blocks until `ward start` connects, then execs. An exec failure goes back
+/// over the connection, so `start` reports it.
+fn wait_and_exec(
+    cfg: &InitConfig,
+    exe: &CString,
+    args: &[CString],
+    env: &[CString],
+) -> Result<Infallible> {
+    let conn = loop {
+        // SAFETY: accept4 on our listening socket with null address pointers.
+        let fd = unsafe {
+            libc::accept4(
+                cfg.start_listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a new fd from the kernel that nothing else owns.
+            break unsafe { OwnedFd::from_raw_fd(fd) };
+        }
+        let e = Errno::last();
+        if e.0 != libc::EINTR {
+            // Nobody can hear this but the container's stderr.
+            eprintln!("ward init: waiting for start: {e}");
+            // SAFETY: as in child_main.
+            unsafe { libc::_exit(1) }
+        }
+    };
+    sys::reset_signals();
+    for fd in 3..3 + cfg.preserve_fds {
+        let _ = sys::clear_cloexec(fd as i32);
+    }
+    let _ = sys::cloexec_from(3 + cfg.preserve_fds);
+    let Err(e) = nix::unistd::execve(exe, args, env);
+    let code = if e == nix::errno::Errno::ENOENT {
+        127
+    } else {
+        126
+    };
+    let msg = format!("exec {:?}: {}", exe, Errno::from(e));
+    let mut f = std::fs::File::from(conn);
+    let _ = f.write_all(msg.as_bytes());
+    // SAFETY: as in child_main.
+    unsafe { libc::_exit(code) }
+}
+
+/// process.env, plus HOME from the container's /etc/passwd when unset (as runc).
+fn environment(process: &Process) -> Vec<String> {
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let uid = process.user().uid().to_string();
+        let home = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|p| {
+                p.lines().find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.len() > 5 && f[2] == uid).then(|| f[5].to_string())
+                })
+            })
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// Finds the program as execvp would (in the process's PATH), with runc's
+/// wording for the errors engines map to exit codes 127 and 126.
+fn find_executable(name: &str, env: &[String]) -> Result<CString> {
+    let err = |why: String| Error::Init(format!("exec: {name:?}: {why}"));
+    let to_c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| err("contains a NUL byte".into()))
+    };
+    if name.contains('/') {
+        let p = Path::new(name);
+        return match std::fs::metadata(p) {
+            Ok(_) => to_c(p),
+            Err(e) => Err(err(Errno::from(e).to_string())),
+        };
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = PathBuf::from(dir).join(name);
+        if let Ok(m) = std::fs::metadata(&cand) {
+            use std::os::unix::fs::PermissionsExt;
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return to_c(&cand);
+            }
+        }
+    }
+    Err(err("executable file not found in $PATH".into()))
+}
+
+/// After the switch to the container's user: may that user execute it?
+fn check_executable(name: &str, exe: &CString) -> Result<()> {
+    // SAFETY: exe is a valid C string.
+    let r = unsafe { libc::faccessat(libc::AT_FDCWD, exe.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+    let meta = std::fs::metadata(std::ffi::OsStr::from_bytes(exe.as_bytes()));
+    if r != 0 || meta.is_ok_and(|m| m.is_dir()) {
+        let e = if r != 0 {
+            Errno::last()
+        } else {
+            Errno(libc::EACCES)
+        };
+        return Err(Error::Init(format!("exec: {name:?}: {e}")));
+    }
+    Ok(())
+}
+
+/// A fresh session keyring per container, so containers can't see each
+/// other's keys (or the host's).
+fn join_session_keyring(id: &str) -> Result<()> {
+    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
+    let name = CString::new(format!("_ses.{id}")).expect("ids have no NUL");
+    // SAFETY: keyctl with a valid C string argument.
+    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
+    if r < 0 {
+        let e = Errno::last();
+        // Kernels without keys, or user namespaces where the quota is out.
+        if !matches!(
+            e.0,
+            libc::ENOSYS | libc::EACCES | libc::EDQUOT | libc::EPERM
+        ) {
+            return Err(Error::sys("join session keyring", e));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,155 @@
+//! Spawning a container's init: one clone3 straight into the new namespaces
+//! (or, when namespaces are joined by path, a short-lived intermediate that
+//! joins them and forks init with CLONE_PARENT), then the handshake below.
+//!
+//! ```text
+//!  ward (parent)                               init (child)
+//!  ─────────────                               ────────────
+//!  socketpair(SEQPACKET), bind start.sock
+//!  clone3(CLONE_NEW*) ───────────────────────▶ [new namespaces]
+//!  [user ns] write uid_map/gid_map
+//!            ── IdMapsDone ──────────────────▶ setresuid(0)
+//!                                              mounts, /dev, pivot_root,
+//!                                              console, sysctl, masks,
+//!                                              rlimits, user, capabilities
+//!            ◀──────────────────── Ready ───── (or Error "what: why")
+//!  write state.json, exit                      accept(start.sock) ... blocks
+//!
+//!  ward start: connect(start.sock) ──────────▶ execve(process.args)
+//!              read until EOF ◀── close-on-exec closes the connection,
+//!                                 or "exec: ...: why" if execve failed
+//!
+//!  With joined namespaces, the intermediate sends NeedIdMaps (when it made
+//!  the user ns) and InitPid(pid) of the init it forked, then exits.
+//! ```
+
+pub mod channel;
+pub mod init;
+
+use std::os::fd::OwnedFd;
+
+use crate::config::Bundle;
+use crate::error::{Error, Result};
+use crate::namespaces::{write_id_maps, Plan};
+use crate::state::proc_stat;
+use crate::sys;
+use channel::{Channel, Msg};
+use oci_spec::runtime::LinuxNamespaceType;
+
+/// What init needs; built by the parent before the clone, read by the child
+/// from its copy of the parent's memory (nothing is re-parsed in the child).
+pub struct InitConfig<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Bundle,
+    pub plan: &'a Plan,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// The connected --console-socket, when process.terminal is set.
+    pub console: Option<OwnedFd>,
+    /// The listening start socket; `ward start` connects to it.
+    pub start_listener: OwnedFd,
+    /// How many fds after stdio the process keeps (--preserve-fds).
+    pub preserve_fds: u32,
+}
+
+/// A set-up init, waiting for `start`.
+#[derive(Debug, Clone, Copy)]
+pub struct Spawned {
+    pub pid: i32,
+    pub start_time: u64,
+}
+
+pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
+    let (parent, child) = Channel::pair()?;
+    let single = cfg.plan.single_step();
+    let flags = if single { cfg.plan.new_flags } else { 0 };
+    // SAFETY: ward never starts a thread, so the child may run any code.
+    let pid = unsafe { sys::clone3_fork(flags) }.map_err(|e| Error::sys("clone3", e))?;
+    if pid == 0 {
+        drop(parent);
+        init::child_main(cfg, child, single);
+    }
+    drop(child);
+    let mut kids = Kids {
+        first: Some(pid),
+        init: None,
+    };
+    match handshake(cfg, &parent, single, &mut kids) {
+        Ok(()) => {
+            let p = if single {
+                pid
+            } else {
+                kids.init.expect("init pid known once ready")
+            };
+            let start_time = proc_stat(p)
+                .map(|s| s.0)
+                .ok_or_else(|| Error::Other(format!("init {p} vanished after setup")))?;
+            Ok(Spawned { pid: p, start_time })
+        }
+        Err(e) => {
+            let left: Vec<i32> = [kids.init, kids.first].into_iter().flatten().collect();
+            for p in &left {
+                // SAFETY: p is our own child (CLONE_PARENT makes init one too),
+                // not yet reaped, so its pid can't have been reused.
+                unsafe { libc::kill(*p, libc::SIGKILL) };
+            }
+            for p in left {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The children of a spawn that are not reaped yet: the first clone (init
+/// itself, or the intermediate) and, in two steps, init.
+struct Kids {
+    first: Option<i32>,
+    init: Option<i32>,
+}
+
+impl Kids {
+    fn reap(slot: &mut Option<i32>) -> String {
+        let Some(p) = slot.take() else {
+            return "unknown status".into();
+        };
+        match nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => format!("signal {s}"),
+            _ => "unknown status".into(),
+        }
+    }
+}
+
+fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) -> Result<()> {
+    let first = kids.first.expect("first child");
+    if single && cfg.plan.creates(LinuxNamespaceType::User) {
+        write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
+        chan.send(&Msg::IdMapsDone)?;
+    }
+    loop {
+        match chan.recv()? {
+            Some(Msg::NeedIdMaps) => {
+                write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
+                chan.send(&Msg::IdMapsDone)?;
+            }
+            Some(Msg::InitPid(p)) => {
+                kids.init = Some(p);
+                Kids::reap(&mut kids.first);
+            }
+            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::Error(e)) => return Err(Error::Init(e)),
+            Some(m) => return Err(Error::Other(format!("unexpected message from init: {m:?}"))),
+            None => {
+                let how = if kids.init.is_some() {
+                    Kids::reap(&mut kids.init)
+                } else {
+                    Kids::reap(&mut kids.first)
+                };
+                return Err(Error::Other(format!(
+                    "container init died during setup ({how})"
+                )));
+            }
+        }
+    }
+}

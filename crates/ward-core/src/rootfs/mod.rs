@@ -1,0 +1,513 @@
+//! The container's root filesystem, set up by init inside its new mount
+//! namespace: propagation, the mounts of config.json, /dev, pivot_root, then
+//! masked and read-only paths. Every path inside the rootfs goes through
+//! [`resolve::Root`], so nothing here follows a symlink out of the rootfs.
+
+pub mod devices;
+pub mod options;
+pub mod resolve;
+
+use std::os::fd::{AsFd, AsRawFd};
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::{Mount, Spec};
+
+use crate::error::{Errno, Error, Result};
+use crate::sys;
+use options::{propagation_flags, MountOptions};
+use resolve::{fd_path, Kind, Root};
+
+/// What rootfs setup needs to know besides the spec.
+pub struct Context<'a> {
+    pub spec: &'a Spec,
+    /// The rootfs on the host, canonical.
+    pub rootfs: &'a Path,
+    /// The bundle, against which relative bind sources are resolved.
+    pub bundle: &'a Path,
+    pub no_pivot: bool,
+    pub new_cgroupns: bool,
+}
+
+fn ms(bits: u64) -> MsFlags {
+    MsFlags::from_bits_retain(bits as libc::c_ulong)
+}
+
+fn mount_err(what: &str, target: &Path, e: impl Into<Errno>) -> Error {
+    Error::Sys {
+        op: format!("mount {what} on {}", target.display()),
+        errno: e.into(),
+    }
+}
+
+/// Everything up to and including pivot_root: afterwards `/` is the
+/// container's root and the cwd is `/`.
+pub fn prepare(ctx: &Context) -> Result<()> {
+    let linux = ctx.spec.linux().as_ref();
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .unwrap_or("");
+    // Our copy of the host's mounts must not send anything back to the host;
+    // rslave still lets host mounts reach the container, as runc does.
+    let first = match prop {
+        "private" | "rprivate" => libc::MS_PRIVATE,
+        _ => libc::MS_SLAVE,
+    } as u64
+        | libc::MS_REC as u64;
+    mount(None::<&str>, "/", None::<&str>, ms(first), None::<&str>)
+        .map_err(|e| mount_err("propagation", Path::new("/"), e))?;
+    // pivot_root wants the new root to be a mount point.
+    mount(
+        Some(ctx.rootfs),
+        ctx.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| mount_err("bind", ctx.rootfs, e))?;
+    let root = Root::open(ctx.rootfs)?;
+
+    let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
+    for m in mounts {
+        mount_one(ctx, &root, m)?;
+    }
+    let dev_is_bind = mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && MountOptions::parse(m.options().as_deref().unwrap_or(&[])).bind
+    });
+    if !dev_is_bind {
+        let has_devpts = mounts
+            .iter()
+            .any(|m| m.destination() == Path::new("/dev/pts"));
+        devices::setup(
+            &root,
+            linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]),
+            has_devpts,
+        )?;
+    }
+    if let Some(p) = ctx.spec.process() {
+        root.ensure(p.cwd(), Kind::Dir)?;
+    }
+    pivot(&root, ctx.no_pivot)
+}
+
+fn pivot(root: &Root, no_pivot: bool) -> Result<()> {
+    nix::unistd::fchdir(root.fd.as_fd()).map_err(|e| Error::path("chdir", &root.path, e))?;
+    if no_pivot {
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .map_err(|e| mount_err("move", &root.path, e))?;
+        nix::unistd::chroot(".").map_err(|e| Error::path("chroot", &root.path, e))?;
+    } else {
+        // pivot_root(".", ".") stacks the old root on top of the new one;
+        // detaching it leaves only the container's tree. Making it a slave
+        // first keeps the unmount from reaching the host.
+        nix::unistd::pivot_root(".", ".").map_err(|e| Error::path("pivot_root", &root.path, e))?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("propagation", Path::new("old root"), e))?;
+        umount2(".", MntFlags::MNT_DETACH).map_err(|e| Error::sys("unmount old root", e))?;
+    }
+    nix::unistd::chdir("/").map_err(|e| Error::path("chdir", "/", e))
+}
+
+/// The parts of config.json that must come after pivot_root, in the
+/// container's own view: sysctls (before /proc/sys turns read-only), masked
+/// and read-only paths, the read-only root, the root's propagation.
+pub fn finalize(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        for (key, value) in sysctl {
+            let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+            std::fs::write(&path, value).map_err(|e| {
+                Error::Other(format!(
+                    "sysctl {key}={value}: write {}: {}",
+                    path.display(),
+                    Errno::from(e)
+                ))
+            })?;
+        }
+    }
+    let masked = linux
+        .and_then(|l| l.masked_paths().as_deref())
+        .unwrap_or(&[]);
+    if !masked.is_empty() {
+        mask_paths(masked)?;
+    }
+    for p in linux
+        .and_then(|l| l.readonly_paths().as_deref())
+        .unwrap_or(&[])
+    {
+        let path = Path::new(p);
+        match mount(
+            Some(path),
+            path,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(e) => return Err(mount_err("read-only bind", path, e)),
+        }
+        set_attrs(path, true, sys::MOUNT_ATTR_RDONLY, 0)?;
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        set_attrs(Path::new("/"), false, sys::MOUNT_ATTR_RDONLY, 0)?;
+    }
+    let prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .unwrap_or("");
+    if let Some(flags) = propagation_flags(prop).filter(|_| !prop.contains("slave")) {
+        mount(None::<&str>, "/", None::<&str>, ms(flags), None::<&str>)
+            .map_err(|e| mount_err("propagation", Path::new("/"), e))?;
+    }
+    Ok(())
+}
+
+/// mount_setattr on the mount at `path` (opened without following a final
+/// symlink).
+fn set_attrs(path: &Path, recursive: bool, set: u64, clr: u64) -> Result<()> {
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::path("open", path, e))?;
+    sys::mount_setattr(fd.as_raw_fd(), recursive, set, clr)
+        .map_err(|e| Error::path("set mount attributes of", path, e))
+}
+
+/// Masks paths: a directory gets an empty read-only tmpfs, anything else the
+/// null device. The null device is checked to be the real one (char 1:3),
+/// so an image can't make ward bind some other file over /proc entries.
+fn mask_paths(paths: &[String]) -> Result<()> {
+    let null = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    );
+    let null = null.ok().filter(|fd| {
+        nix::sys::stat::fstat(fd.as_fd()).is_ok_and(|st| {
+            st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == libc::makedev(1, 3)
+        })
+    });
+    for p in paths {
+        let path = Path::new(p);
+        let st = match nix::sys::stat::stat(path) {
+            Ok(st) => st,
+            Err(nix::errno::Errno::ENOENT) => continue,
+            Err(e) => return Err(Error::path("mask: stat", path, e)),
+        };
+        if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            mount(
+                Some("tmpfs"),
+                path,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                Some("size=0,nr_inodes=1"),
+            )
+            .map_err(|e| mount_err("mask tmpfs", path, e))?;
+        } else {
+            let null = null.as_ref().ok_or_else(|| {
+                Error::Other(format!(
+                    "mask {p}: /dev/null in the container is not the null device"
+                ))
+            })?;
+            mount(
+                Some(fd_path(null).as_str()),
+                path,
+                None::<&str>,
+                MsFlags::MS_BIND,
+                None::<&str>,
+            )
+            .map_err(|e| mount_err("mask", path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Mounts one entry of config.json's `mounts`.
+fn mount_one(ctx: &Context, root: &Root, m: &Mount) -> Result<()> {
+    let dest = m.destination();
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+    let typ = m.typ().as_deref().unwrap_or("");
+    if opts.bind || typ == "bind" {
+        return bind_mount(ctx, root, m, &opts);
+    }
+    match typ {
+        "cgroup" | "cgroup2" => return cgroup_mount(ctx, root, dest, &opts),
+        "" => {
+            return Err(Error::Other(format!(
+                "mount {}: no type and not a bind mount",
+                dest.display()
+            )));
+        }
+        _ => {}
+    }
+    let target = root.ensure(dest, Kind::Dir)?;
+    let source = m
+        .source()
+        .as_ref()
+        .map(|s| s.as_os_str())
+        .unwrap_or(typ.as_ref());
+    let data = opts.data_string();
+    let res = mount(
+        Some(source),
+        fd_path(&target).as_str(),
+        Some(typ),
+        ms(opts.flags),
+        data.as_deref(),
+    );
+    match res {
+        Ok(()) => {}
+        // sysfs can't be mounted without owning the network namespace (a
+        // user namespace sharing the host's network): bind the host's instead.
+        Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
+            mount(
+                Some("/sys"),
+                fd_path(&target).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .map_err(|e| mount_err("sysfs bind", &root.display(dest), e))?;
+            let fd = root
+                .open_in(dest, 0)
+                .map_err(|e| Error::path("open", root.display(dest), e))?;
+            sys::mount_setattr(fd.as_raw_fd(), true, opts_to_attrs(opts.flags), 0)
+                .map_err(|e| Error::path("set mount attributes of", root.display(dest), e))?;
+        }
+        Err(e) => return Err(mount_err(typ, &root.display(dest), e)),
+    }
+    apply_propagation(root, dest, &opts)
+}
+
+/// The mount_setattr attributes that match MS_* flags.
+fn opts_to_attrs(flags: u64) -> u64 {
+    let mut a = 0;
+    for (f, attr) in [
+        (libc::MS_RDONLY, sys::MOUNT_ATTR_RDONLY),
+        (libc::MS_NOSUID, sys::MOUNT_ATTR_NOSUID),
+        (libc::MS_NODEV, sys::MOUNT_ATTR_NODEV),
+        (libc::MS_NOEXEC, sys::MOUNT_ATTR_NOEXEC),
+    ] {
+        if flags & f as u64 != 0 {
+            a |= attr;
+        }
+    }
+    a
+}
+
+fn apply_propagation(root: &Root, dest: &Path, opts: &MountOptions) -> Result<()> {
+    if opts.propagation.is_empty() {
+        return Ok(());
+    }
+    // Re-open: the fd taken before mounting names the covered directory.
+    let fd = root
+        .open_in(dest, 0)
+        .map_err(|e| Error::path("open", root.display(dest), e))?;
+    for p in &opts.propagation {
+        mount(
+            None::<&str>,
+            fd_path(&fd).as_str(),
+            None::<&str>,
+            ms(*p),
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("propagation", &root.display(dest), e))?;
+    }
+    Ok(())
+}
+
+fn bind_mount(ctx: &Context, root: &Root, m: &Mount, opts: &MountOptions) -> Result<()> {
+    let dest = m.destination();
+    let source = m.source().as_ref().ok_or_else(|| {
+        Error::Other(format!(
+            "mount {}: bind mount without source",
+            dest.display()
+        ))
+    })?;
+    let source = if source.is_absolute() {
+        source.clone()
+    } else {
+        ctx.bundle.join(source)
+    };
+    let meta =
+        std::fs::metadata(&source).map_err(|e| Error::path("bind mount source", &source, e))?;
+    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let target = root.ensure(dest, kind)?;
+    let mut flags = MsFlags::MS_BIND;
+    if opts.recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    mount(
+        Some(&source),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        flags,
+        None::<&str>,
+    )
+    .map_err(|e| {
+        mount_err(
+            &format!("bind {}", source.display()),
+            &root.display(dest),
+            e,
+        )
+    })?;
+    if opts.attr_set != 0 || opts.attr_clr != 0 {
+        let fd = root
+            .open_in(dest, 0)
+            .map_err(|e| Error::path("open", root.display(dest), e))?;
+        sys::mount_setattr(fd.as_raw_fd(), opts.recursive, opts.attr_set, opts.attr_clr)
+            .map_err(|e| Error::path("set mount attributes of", root.display(dest), e))?;
+    }
+    apply_propagation(root, dest, opts)
+}
+
+/// A cgroup file system at `dest`. With its own cgroup namespace the
+/// container gets fresh mounts that show only its own subtree; without one it
+/// gets binds of the host's directories of the cgroups it is in. On v1 and
+/// hybrid hosts `dest` is a tmpfs holding one mount per hierarchy, as on the host.
+fn cgroup_mount(ctx: &Context, root: &Root, dest: &Path, opts: &MountOptions) -> Result<()> {
+    let hier = host_cgroup_mounts()?;
+    let target = root.ensure(dest, Kind::Dir)?;
+    let flags = ms(opts.flags & !(libc::MS_RDONLY as u64))
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC;
+    let ro = opts.flags & libc::MS_RDONLY as u64 != 0;
+    let unified_only = hier.len() == 1 && hier[0].mountpoint == Path::new("/sys/fs/cgroup");
+    if !unified_only {
+        mount(
+            Some("tmpfs"),
+            fd_path(&target).as_str(),
+            Some("tmpfs"),
+            flags,
+            Some("mode=755"),
+        )
+        .map_err(|e| mount_err("cgroup tmpfs", &root.display(dest), e))?;
+    }
+    for h in &hier {
+        let sub = if unified_only {
+            dest.to_path_buf()
+        } else {
+            dest.join(h.mountpoint.file_name().unwrap_or_default())
+        };
+        let t = root.ensure(&sub, Kind::Dir)?;
+        let res = if ctx.new_cgroupns {
+            mount(
+                Some("cgroup"),
+                fd_path(&t).as_str(),
+                Some(h.fstype.as_str()),
+                flags,
+                (!h.options.is_empty()).then_some(h.options.as_str()),
+            )
+        } else {
+            let src = h.mountpoint.join(h.own_path.trim_start_matches('/'));
+            mount(
+                Some(&src),
+                fd_path(&t).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+        };
+        res.map_err(|e| mount_err(&h.fstype, &root.display(&sub), e))?;
+        if ro {
+            let fd = root
+                .open_in(&sub, 0)
+                .map_err(|e| Error::path("open", root.display(&sub), e))?;
+            sys::mount_setattr(fd.as_raw_fd(), true, sys::MOUNT_ATTR_RDONLY, 0)
+                .map_err(|e| Error::path("set mount attributes of", root.display(&sub), e))?;
+        }
+    }
+    if ro && !unified_only {
+        let fd = root
+            .open_in(dest, 0)
+            .map_err(|e| Error::path("open", root.display(dest), e))?;
+        sys::mount_setattr(fd.as_raw_fd(), false, sys::MOUNT_ATTR_RDONLY, 0)
+            .map_err(|e| Error::path("set mount attributes of", root.display(dest), e))?;
+    }
+    apply_propagation(root, dest, opts)
+}
+
+/// One cgroup hierarchy mounted on the host.
+struct Hierarchy {
+    mountpoint: PathBuf,
+    fstype: String,
+    /// The super options that name its controllers (e.g. "cpu", "name=systemd").
+    options: String,
+    /// Our own cgroup in it, from /proc/self/cgroup.
+    own_path: String,
+}
+
+fn host_cgroup_mounts() -> Result<Vec<Hierarchy>> {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .map_err(|e| Error::path("read", "/proc/self/cgroup", e))?;
+    let mut out: Vec<Hierarchy> = Vec::new();
+    for line in mi.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let pre: Vec<&str> = pre.split(' ').collect();
+        let post: Vec<&str> = post.split(' ').collect();
+        if pre.len() < 5 || post.len() < 3 {
+            continue;
+        }
+        let fstype = post[0];
+        if fstype != "cgroup" && fstype != "cgroup2" {
+            continue;
+        }
+        let mountpoint = PathBuf::from(pre[4]);
+        if !mountpoint.starts_with("/sys/fs/cgroup")
+            || out.iter().any(|h| h.mountpoint == mountpoint)
+        {
+            continue;
+        }
+        // Only the controllers (and a v1 name=): never pass on options such
+        // as release_agent= that would hand the container a host knob.
+        let controllers: Vec<&str> = if fstype == "cgroup" {
+            post[2]
+                .split(',')
+                .filter(|o| {
+                    !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children")
+                        && (!o.contains('=') || o.starts_with("name="))
+                })
+                .collect()
+        } else {
+            vec![]
+        };
+        let own_path = own
+            .lines()
+            .find_map(|l| {
+                let mut f = l.splitn(3, ':');
+                let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
+                let matches = if fstype == "cgroup2" {
+                    ctrls.is_empty()
+                } else {
+                    !ctrls.is_empty() && ctrls.split(',').all(|c| controllers.contains(&c))
+                };
+                matches.then(|| path.to_string())
+            })
+            .unwrap_or_else(|| "/".into());
+        out.push(Hierarchy {
+            mountpoint,
+            fstype: fstype.to_string(),
+            options: controllers.join(","),
+            own_path,
+        });
+    }
+    Ok(out)
+}

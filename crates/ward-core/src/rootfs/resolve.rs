@@ -1,0 +1,200 @@
+//! Paths inside the container's root, resolved by the kernel as if that root
+//! were `/` (openat2 with RESOLVE_IN_ROOT): a symlink or `..` in an image can
+//! never lead ward to a host path. Mounts then go onto the opened fd
+//! (/proc/self/fd/N), never onto a path string the container could swap.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use nix::sys::stat::Mode;
+
+use crate::error::{Errno, Error, Result};
+use crate::sys;
+
+/// What to create at the end of a path that doesn't exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File,
+}
+
+/// The rootfs, opened once; every lookup below goes through it.
+#[derive(Debug)]
+pub struct Root {
+    pub fd: OwnedFd,
+    pub path: PathBuf,
+}
+
+fn cstr(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| Error::Other(format!("path {:?} contains a NUL byte", p)))
+}
+
+/// Relative form of a container path: "/a/b" -> "a/b", "/" -> ".".
+fn relative(path: &Path) -> PathBuf {
+    let rel: PathBuf = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_) | Component::ParentDir))
+        .collect();
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    }
+}
+
+/// The magic link that names an open fd, for mount(2) targets and sources.
+pub fn fd_path(fd: &impl AsRawFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+impl Root {
+    pub fn open(path: &Path) -> Result<Root> {
+        let fd = nix::fcntl::open(
+            path,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| Error::path("open rootfs", path, e))?;
+        Ok(Root {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The host path of a container path, for messages only.
+    pub fn display(&self, path: &Path) -> PathBuf {
+        self.path.join(relative(path))
+    }
+
+    /// Opens `path` inside the root with `flags` (O_PATH if 0).
+    pub fn open_in(&self, path: &Path, flags: i32) -> std::result::Result<OwnedFd, Errno> {
+        let flags = if flags == 0 { libc::O_PATH } else { flags };
+        let c = cstr(&relative(path)).map_err(|_| Errno(libc::EINVAL))?;
+        sys::openat2(
+            self.fd.as_raw_fd(),
+            &c,
+            flags,
+            0,
+            sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS,
+        )
+        .map_err(Errno::from)
+    }
+
+    /// Makes sure `path` exists inside the root, creating missing directories
+    /// (mode 0755) and, at the end, a directory or an empty file (0644), and
+    /// returns an O_PATH fd on it.
+    pub fn ensure(&self, path: &Path, kind: Kind) -> Result<OwnedFd> {
+        self.ensure_depth(path, kind, 0)
+    }
+
+    fn ensure_depth(&self, path: &Path, kind: Kind, depth: u32) -> Result<OwnedFd> {
+        if depth > 40 {
+            return Err(Error::path(
+                "resolve",
+                self.display(path),
+                Errno(libc::ELOOP),
+            ));
+        }
+        match self.open_in(path, 0) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno(libc::ENOENT)) => {}
+            Err(e) => return Err(Error::path("open", self.display(path), e)),
+        }
+        let rel = relative(path);
+        let comps: Vec<_> = rel.components().collect();
+        let mut parent = self
+            .open_in(Path::new("/"), 0)
+            .map_err(|e| Error::path("open", &self.path, e))?;
+        let mut prefix = PathBuf::from("/");
+        for (i, comp) in comps.iter().enumerate() {
+            prefix.push(comp);
+            let last = i + 1 == comps.len();
+            match self.open_in(&prefix, 0) {
+                Ok(fd) => {
+                    parent = fd;
+                    continue;
+                }
+                Err(Errno(libc::ENOENT)) => {}
+                Err(e) => return Err(Error::path("open", self.display(&prefix), e)),
+            }
+            let name = comp.as_os_str();
+            let res = if last && kind == Kind::File {
+                nix::fcntl::openat(
+                    parent.as_fd(),
+                    name,
+                    nix::fcntl::OFlag::O_CREAT
+                        | nix::fcntl::OFlag::O_EXCL
+                        | nix::fcntl::OFlag::O_WRONLY
+                        | nix::fcntl::OFlag::O_NOFOLLOW
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o644),
+                )
+                .map(drop)
+            } else {
+                nix::sys::stat::mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755))
+            };
+            match res {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EEXIST) => {
+                    // A dangling symlink: create what it points to, inside
+                    // the root, and go on from there.
+                    if let Ok(target) = nix::fcntl::readlinkat(parent.as_fd(), name) {
+                        let base = prefix.parent().unwrap_or(Path::new("/"));
+                        let mut next = base.join(PathBuf::from(target));
+                        for rest in &comps[i + 1..] {
+                            next.push(rest);
+                        }
+                        return self.ensure_depth(&next, kind, depth + 1);
+                    }
+                }
+                Err(e) => return Err(Error::path("create", self.display(&prefix), e)),
+            }
+            parent = self
+                .open_in(&prefix, 0)
+                .map_err(|e| Error::path("open", self.display(&prefix), e))?;
+        }
+        Ok(parent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn tmpdir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ward-resolve-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn real(fd: &OwnedFd) -> PathBuf {
+        std::fs::read_link(fd_path(fd)).unwrap()
+    }
+
+    #[test]
+    fn symlinks_stay_inside_the_root() {
+        let host = tmpdir("host");
+        let root = tmpdir("root");
+        symlink(&host, root.join("abs")).unwrap();
+        symlink("../../../../..", root.join("up")).unwrap();
+        let r = Root::open(&root).unwrap();
+        // An absolute symlink to a host dir is followed inside the root: the
+        // host dir's path gets created under the root instead.
+        let fd = r.ensure(Path::new("/abs/x"), Kind::Dir).unwrap();
+        assert!(real(&fd).starts_with(&root), "{:?}", real(&fd));
+        assert!(!host.join("x").exists());
+        let fd = r.ensure(Path::new("/up/etc/f"), Kind::File).unwrap();
+        assert_eq!(real(&fd), root.join("etc/f"));
+        let fd = r.ensure(Path::new("/../../a/./b/"), Kind::Dir).unwrap();
+        assert_eq!(real(&fd), root.join("a/b"));
+        std::fs::remove_dir_all(&host).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}

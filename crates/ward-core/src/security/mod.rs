@@ -1,0 +1,192 @@
+//! The process's privileges: capabilities (all five sets), the user and
+//! groups it runs as, rlimits and no_new_privs. Applied by init, last thing
+//! before it reports ready.
+
+use std::str::FromStr;
+
+use oci_spec::runtime::{
+    Capabilities, Capability, LinuxCapabilities, PosixRlimit, PosixRlimitType, User,
+};
+
+use crate::error::{Error, Result};
+use crate::sys;
+
+/// A capability set of the spec as a kernel bitmask. Names the running kernel
+/// doesn't know are left out, as runc does (a spec may list newer ones).
+pub fn cap_mask(set: Option<&Capabilities>) -> u64 {
+    let last = sys::cap_last_cap();
+    let mut mask = 0u64;
+    for cap in set.into_iter().flatten() {
+        if let Some(idx) = cap_index(cap) {
+            if idx <= last {
+                mask |= 1u64 << idx;
+            }
+        }
+    }
+    mask
+}
+
+fn cap_index(cap: &Capability) -> Option<u32> {
+    let name = serde_json::to_value(cap).ok()?;
+    caps::Capability::from_str(name.as_str()?)
+        .ok()
+        .map(|c| c.index() as u32)
+}
+
+/// The five sets as masks.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CapSets {
+    pub bounding: u64,
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+    pub ambient: u64,
+}
+
+impl CapSets {
+    /// Absent sets are empty: a container gets no capability it wasn't given.
+    pub fn from_spec(c: Option<&LinuxCapabilities>) -> CapSets {
+        let Some(c) = c else {
+            return CapSets::default();
+        };
+        CapSets {
+            bounding: cap_mask(c.bounding().as_ref()),
+            effective: cap_mask(c.effective().as_ref()),
+            permitted: cap_mask(c.permitted().as_ref()),
+            inheritable: cap_mask(c.inheritable().as_ref()),
+            ambient: cap_mask(c.ambient().as_ref()),
+        }
+    }
+}
+
+fn rlimit_resource(t: PosixRlimitType) -> Option<u32> {
+    Some(match t {
+        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+pub fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
+    for r in rlimits {
+        let name = serde_json::to_value(r.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        let res = rlimit_resource(r.typ())
+            .ok_or_else(|| Error::Other(format!("rlimit {name}: not supported")))?;
+        let lim = libc::rlimit {
+            rlim_cur: r.soft(),
+            rlim_max: r.hard(),
+        };
+        // SAFETY: lim is a valid rlimit; the resource number comes from libc.
+        if unsafe { libc::setrlimit(res as _, &lim) } != 0 {
+            return Err(Error::sys(
+                format!("setrlimit {name} soft {} hard {}", r.soft(), r.hard()),
+                crate::error::Errno::last(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Becomes `user` with exactly the capability sets `caps`. Order matters:
+/// the bounding set can only shrink while CAP_SETPCAP is effective, and
+/// setuid to a non-root user clears the effective set (KEEPCAPS keeps the
+/// permitted one, from which capset then picks).
+pub fn switch_user(user: &User, caps: &CapSets) -> Result<()> {
+    let last = sys::cap_last_cap();
+    for cap in 0..=last {
+        if caps.bounding & (1u64 << cap) == 0 {
+            sys::prctl(libc::PR_CAPBSET_DROP, cap as u64, 0).map_err(|e| {
+                Error::sys(format!("drop capability {cap} from the bounding set"), e)
+            })?;
+        }
+    }
+    let gids: Vec<nix::unistd::Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| nix::unistd::Gid::from_raw(*g))
+        .collect();
+    // setgroups is denied in user namespaces whose owner wrote "deny" to
+    // /proc/PID/setgroups (rootless); only then is an empty list acceptable.
+    if let Err(e) = nix::unistd::setgroups(&gids) {
+        if !(gids.is_empty() && e == nix::errno::Errno::EPERM) {
+            return Err(Error::sys(
+                format!(
+                    "setgroups {:?}",
+                    user.additional_gids().as_deref().unwrap_or(&[])
+                ),
+                e,
+            ));
+        }
+    }
+    sys::prctl(libc::PR_SET_KEEPCAPS, 1, 0).map_err(|e| Error::sys("keep capabilities", e))?;
+    let gid = nix::unistd::Gid::from_raw(user.gid());
+    nix::unistd::setresgid(gid, gid, gid)
+        .map_err(|e| Error::sys(format!("setgid {}", user.gid()), e))?;
+    let uid = nix::unistd::Uid::from_raw(user.uid());
+    nix::unistd::setresuid(uid, uid, uid)
+        .map_err(|e| Error::sys(format!("setuid {}", user.uid()), e))?;
+    sys::prctl(libc::PR_SET_KEEPCAPS, 0, 0).map_err(|e| Error::sys("keep capabilities", e))?;
+    sys::capset(caps.effective, caps.permitted, caps.inheritable)
+        .map_err(|e| Error::sys("set capabilities", e))?;
+    // Ambient capabilities start cleared; raise exactly the asked ones.
+    sys::prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as u64,
+        0,
+    )
+    .map_err(|e| Error::sys("clear ambient capabilities", e))?;
+    for cap in 0..=last {
+        if caps.ambient & (1u64 << cap) != 0 {
+            sys::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_RAISE as u64,
+                cap as u64,
+            )
+            .map_err(|e| Error::sys(format!("raise ambient capability {cap}"), e))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn set_no_new_privs() -> Result<()> {
+    sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
+        .map(drop)
+        .map_err(|e| Error::sys("set no_new_privs", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_of_known_caps() {
+        let set: Capabilities = [
+            Capability::Chown,
+            Capability::Kill,
+            Capability::NetBindService,
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(cap_mask(Some(&set)), (1 << 0) | (1 << 5) | (1 << 10));
+        assert_eq!(cap_mask(None), 0);
+    }
+}

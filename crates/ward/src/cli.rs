@@ -1,0 +1,129 @@
+//! The command line, flag for flag as runc's, so engines can call ward in
+//! runc's place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ward",
+    version,
+    about = "A Linux container runtime (OCI, runc-compatible)"
+)]
+pub struct Cli {
+    /// Directory for the state of containers.
+    #[arg(long, global = true, default_value = "/run/ward")]
+    pub root: PathBuf,
+    /// Where to write log lines (default: stderr only).
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    /// Format of the log: text or json.
+    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Accepted for runc compatibility; ward manages cgroups through cgroupfs.
+    #[arg(long = "systemd-cgroup", global = true, hide = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility (true, false or auto).
+    #[arg(long = "rootless", id = "global_rootless", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub rootless: Option<String>,
+    /// Accepted for runc compatibility: path of the criu binary.
+    #[arg(long, global = true, hide = true)]
+    pub criu: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    /// The bundle directory (holding config.json).
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Unix socket that receives the pty master when process.terminal is set.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// File to write the container's init pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Move the rootfs onto / and chroot instead of pivot_root (for ramfs roots).
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// Keep the caller's session keyring instead of a new one.
+    #[arg(long = "no-new-keyring")]
+    pub no_new_keyring: bool,
+    /// Number of fds after stdio (3, 4, ...) to pass to the container.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Container ID.
+    pub id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a container from a bundle; it waits for `start`.
+    Create(CreateArgs),
+    /// Run the user process of a created container.
+    Start { id: String },
+    /// Print a container's state as JSON.
+    State { id: String },
+    /// Send a signal (name or number, default SIGTERM) to a container.
+    Kill {
+        /// Signal every process of the container, not only its init.
+        #[arg(short = 'a', long)]
+        all: bool,
+        id: String,
+        #[arg(default_value = "SIGTERM")]
+        signal: String,
+    },
+    /// Delete a stopped container (and kill one that runs, with --force).
+    Delete {
+        #[arg(short = 'f', long)]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container; in the foreground, wait for it.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        /// Return once the container has started.
+        #[arg(short = 'd', long)]
+        detach: bool,
+        /// Keep the container after it exits.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// List containers.
+    #[command(alias = "ps-all")]
+    List {
+        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        /// Print only the IDs.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
+    /// Write a default config.json into a bundle.
+    Spec {
+        #[arg(short = 'b', long, default_value = ".")]
+        bundle: PathBuf,
+        /// A spec for a non-root user (user namespace, no network namespace).
+        #[arg(long)]
+        rootless: bool,
+    },
+    /// Print the features ward supports, as the runtime spec's JSON.
+    Features,
+}

@@ -1,0 +1,89 @@
+//! One file per command; each returns the exit code or an error, and
+//! `dispatch` names the command and container for the error line.
+
+mod create;
+mod delete;
+mod features;
+mod kill;
+mod list;
+mod run;
+mod spec;
+mod start;
+mod state;
+
+use ward_core::state::Store;
+use ward_core::Error;
+
+use crate::cli::{Cli, Command};
+use crate::log::Logger;
+
+pub type CmdResult = Result<i32, Error>;
+
+/// Runs the command; returns "<command> <id>" for messages, and the result.
+pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
+    let store = Store::new(&cli.root);
+    let (name, id): (&str, Option<&str>) = match &cli.command {
+        Command::Create(a) => ("create", Some(&a.id)),
+        Command::Start { id } => ("start", Some(id)),
+        Command::State { id } => ("state", Some(id)),
+        Command::Kill { id, .. } => ("kill", Some(id)),
+        Command::Delete { id, .. } => ("delete", Some(id)),
+        Command::Run { create, .. } => ("run", Some(&create.id)),
+        Command::List { .. } => ("list", None),
+        Command::Spec { .. } => ("spec", None),
+        Command::Features => ("features", None),
+    };
+    let what = match id {
+        Some(id) => format!("{name} {id}"),
+        None => name.to_string(),
+    };
+    log.debug(&format!("{what}: root {}", cli.root.display()));
+    let res = match &cli.command {
+        Command::Create(a) => create::run(&store, a),
+        Command::Start { id } => start::run(&store, id),
+        Command::State { id } => state::run(&store, id),
+        Command::Kill { id, signal, all } => kill::run(&store, id, signal, *all),
+        Command::Delete { id, force } => delete::run(&store, id, *force),
+        Command::Run {
+            create,
+            detach,
+            keep,
+        } => run::run(&store, create, *detach, *keep),
+        Command::List { format, quiet } => list::run(&store, *format, *quiet),
+        Command::Spec { bundle, rootless } => spec::run(bundle, *rootless),
+        Command::Features => features::run(),
+    };
+    (what, res)
+}
+
+/// The create options of `create` and `run`.
+pub fn create_options(a: &crate::cli::CreateArgs) -> ward_core::container::CreateOptions {
+    ward_core::container::CreateOptions {
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+    }
+}
+
+/// A state as runc prints it: without ward's private fields, and pid 0 once
+/// the container has stopped.
+pub fn state_json(st: &ward_core::state::State) -> serde_json::Value {
+    let stopped = st.status == ward_core::state::Status::Stopped;
+    let mut v = serde_json::json!({
+        "ociVersion": st.oci_version,
+        "id": st.id,
+        "pid": if stopped { 0 } else { st.pid },
+        "status": st.status,
+        "bundle": st.bundle,
+        "rootfs": st.rootfs,
+        "created": st.created,
+        "owner": st.owner,
+    });
+    if !st.annotations.is_empty() {
+        v["annotations"] = serde_json::to_value(&st.annotations).unwrap_or_default();
+    }
+    v
+}

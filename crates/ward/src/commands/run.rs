@@ -1,0 +1,9 @@
+use ward_core::container;
+use ward_core::state::Store;
+
+use super::{create_options, CmdResult};
+use crate::cli::CreateArgs;
+
+pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool) -> CmdResult {
+    container::run(store, &a.id, &create_options(a), detach, keep)
+}

@@ -1,0 +1,72 @@
+//! --log and --log-format: one line per message, text (logrus-like) or JSON
+//! with exactly the keys `level`, `msg` and `time` that engines read.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::Write;
+use std::path::Path;
+
+use crate::cli::LogFormat;
+
+pub struct Logger {
+    file: Option<RefCell<File>>,
+    format: LogFormat,
+    debug: bool,
+}
+
+impl Logger {
+    pub fn new(path: Option<&Path>, format: LogFormat, debug: bool) -> Result<Self, String> {
+        let file = match path {
+            Some(p) => Some(RefCell::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .map_err(|e| {
+                        format!(
+                            "open log {}: {}",
+                            p.display(),
+                            ward_core::error::Errno::from(e)
+                        )
+                    })?,
+            )),
+            None => None,
+        };
+        Ok(Logger {
+            file,
+            format,
+            debug,
+        })
+    }
+
+    fn line(&self, level: &str, msg: &str) -> String {
+        let time = ward_core::state::now_rfc3339();
+        match self.format {
+            LogFormat::Json => {
+                serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+            }
+            LogFormat::Text => format!("time={time:?} level={level} msg={msg:?}"),
+        }
+    }
+
+    fn write(&self, level: &str, msg: &str) {
+        if let Some(f) = &self.file {
+            let mut line = self.line(level, msg);
+            line.push('\n');
+            let _ = f.borrow_mut().write_all(line.as_bytes());
+        }
+    }
+
+    pub fn error(&self, msg: &str) {
+        self.write("error", msg);
+    }
+
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            self.write("debug", msg);
+            if self.file.is_none() {
+                eprintln!("{}", self.line("debug", msg));
+            }
+        }
+    }
+}

@@ -1,0 +1,443 @@
+//! `spec`, `features`, global options, bundles made by `spec` (ward's and
+//! runc's), and the console socket.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Read;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn strings(v: &Value) -> BTreeSet<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn load(p: &Path) -> Value {
+    let text = fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{} is not JSON: {e}\n{text}", p.display()))
+}
+
+/// Makes `dir/config.json` non-interactive and runnable with busybox.
+fn make_runnable(dir: &Path, script: &str) {
+    let mut cfg = load(&dir.join("config.json"));
+    cfg["process"]["terminal"] = json!(false);
+    cfg["process"]["args"] = json!(["sh", "-c", script]);
+    fs::write(
+        dir.join("config.json"),
+        serde_json::to_string_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
+    build_rootfs(&dir.join("rootfs"));
+}
+
+#[test]
+fn spec_writes_runc_like_default_config() {
+    let ctx = Ctx::new("spec");
+    let dir = ctx.dir.join("bundle");
+    fs::create_dir(&dir).unwrap();
+    ctx.rt(&["spec", "--bundle", dir.to_str().unwrap()])
+        .assert_ok();
+    let cfg = load(&dir.join("config.json"));
+    assert!(
+        cfg["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "{cfg}"
+    );
+    assert_eq!(cfg["process"]["args"], json!(["sh"]), "args");
+    assert_eq!(cfg["process"]["terminal"], json!(true), "terminal");
+    assert_eq!(cfg["process"]["cwd"], json!("/"), "cwd");
+    assert_eq!(cfg["root"]["path"], json!("rootfs"), "root.path");
+    assert_eq!(cfg["root"]["readonly"], json!(true), "root.readonly");
+    let ns: BTreeSet<String> = cfg["linux"]["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .filter_map(|n| n["type"].as_str().map(str::to_string))
+        .collect();
+    for t in ["pid", "network", "ipc", "uts", "mount"] {
+        assert!(ns.contains(t), "namespace {t} missing: {ns:?}");
+    }
+    let dests: BTreeSet<String> = cfg["mounts"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .filter_map(|m| m["destination"].as_str().map(str::to_string))
+        .collect();
+    for d in [
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/dev/shm",
+        "/dev/mqueue",
+        "/sys",
+        "/sys/fs/cgroup",
+    ] {
+        assert!(dests.contains(d), "mount {d} missing: {dests:?}");
+    }
+    assert!(
+        !strings(&cfg["linux"]["maskedPaths"]).is_empty(),
+        "maskedPaths empty"
+    );
+    assert!(
+        !strings(&cfg["linux"]["readonlyPaths"]).is_empty(),
+        "readonlyPaths empty"
+    );
+    assert!(
+        strings(&cfg["linux"]["maskedPaths"]).contains("/proc/kcore"),
+        "maskedPaths lacks /proc/kcore"
+    );
+    assert!(
+        strings(&cfg["linux"]["readonlyPaths"]).contains("/proc/sys"),
+        "readonlyPaths lacks /proc/sys"
+    );
+    // spec writes no state.
+    assert!(!ctx.root.join("bundle").exists());
+}
+
+#[test]
+fn spec_rootless_has_user_namespace() {
+    let ctx = Ctx::new("specrl");
+    let dir = ctx.dir.join("bundle");
+    fs::create_dir(&dir).unwrap();
+    ctx.rt(&["spec", "--rootless", "--bundle", dir.to_str().unwrap()])
+        .assert_ok();
+    let cfg = load(&dir.join("config.json"));
+    let ns: Vec<&str> = cfg["linux"]["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .filter_map(|n| n["type"].as_str())
+        .collect();
+    assert!(ns.contains(&"user"), "no user namespace: {ns:?}");
+    for key in ["uidMappings", "gidMappings"] {
+        let maps = cfg["linux"][key]
+            .as_array()
+            .unwrap_or_else(|| panic!("{key} missing"));
+        assert!(!maps.is_empty(), "{key} empty");
+        assert!(
+            maps.iter().any(|m| m["containerID"] == 0),
+            "{key} does not map 0"
+        );
+    }
+}
+
+#[test]
+fn run_bundle_made_by_spec() {
+    let ctx = Ctx::new("runspec");
+    let id = ctx.id("runspec");
+    let dir = ctx.dir.join("bundle");
+    fs::create_dir(&dir).unwrap();
+    ctx.rt(&["spec", "--bundle", dir.to_str().unwrap()])
+        .assert_ok();
+    make_runnable(
+        &dir,
+        "echo SPEC-BUNDLE-OK; cat /etc/marker; touch /x 2>/dev/null || echo RO-ROOT",
+    );
+    let out = ctx
+        .spawn(
+            &["run", "--bundle", dir.to_str().unwrap(), &id],
+            RUN_TIMEOUT,
+        )
+        .wait();
+    out.assert_ok();
+    assert!(out.stdout.contains("SPEC-BUNDLE-OK"), "{}", out.describe());
+    assert!(
+        out.stdout.contains("rootfs-etc-marker"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stdout.contains("RO-ROOT"),
+        "spec's readonly root is writable\n{}",
+        out.describe()
+    );
+    ctx.assert_nothing_left(&[&id]);
+}
+
+fn find_runc() -> Option<PathBuf> {
+    [
+        "/usr/sbin/runc",
+        "/usr/bin/runc",
+        "/usr/local/sbin/runc",
+        "/usr/local/bin/runc",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_file())
+}
+
+#[test]
+fn run_bundle_made_by_runc_spec() {
+    let Some(runc) = find_runc() else {
+        eprintln!("SKIP: runc not installed");
+        return;
+    };
+    let ctx = Ctx::new("runcspec");
+    let id = ctx.id("runcspec");
+    let dir = ctx.dir.join("bundle");
+    fs::create_dir(&dir).unwrap();
+    let mut cmd = Command::new(&runc);
+    cmd.arg("spec").current_dir(&dir);
+    ctx.spawn_cmd(cmd, CMD_TIMEOUT).wait().assert_ok();
+    make_runnable(&dir, "echo RUNC-SPEC-OK; hostname");
+    let out = ctx
+        .spawn(
+            &["run", "--bundle", dir.to_str().unwrap(), &id],
+            RUN_TIMEOUT,
+        )
+        .wait();
+    out.assert_ok();
+    assert!(out.stdout.contains("RUNC-SPEC-OK"), "{}", out.describe());
+    assert!(
+        out.stdout.contains("runc"),
+        "hostname from runc's spec not set\n{}",
+        out.describe()
+    );
+    ctx.assert_nothing_left(&[&id]);
+}
+
+#[test]
+fn features_reports_runtime_spec_features() {
+    let ctx = Ctx::new("features");
+    let out = ctx.rt(&["features"]);
+    out.assert_ok();
+    let v: Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("features is not JSON ({e})\n{}", out.describe()));
+    for k in ["ociVersionMin", "ociVersionMax"] {
+        assert!(
+            v[k].as_str().is_some_and(|s| s.starts_with("1.")),
+            "{k} missing or not 1.x: {v}"
+        );
+    }
+    let ns = strings(&v["linux"]["namespaces"]);
+    let mut want = vec!["pid", "network", "ipc", "uts", "mount", "user", "cgroup"];
+    if testing_ward() {
+        want.push("time");
+    }
+    for t in want {
+        assert!(ns.contains(t), "features lacks namespace {t}: {ns:?}");
+    }
+    let caps = strings(&v["linux"]["capabilities"]);
+    for c in ["CAP_SYS_ADMIN", "CAP_CHOWN", "CAP_NET_RAW"] {
+        assert!(caps.contains(c), "features lacks {c}");
+    }
+    let opts = strings(&v["mountOptions"]);
+    for o in ["ro", "nosuid", "nodev", "noexec", "bind", "rbind"] {
+        assert!(opts.contains(o), "features lacks mount option {o}");
+    }
+}
+
+#[test]
+fn global_options_are_accepted() {
+    let ctx = Ctx::new("globals");
+    let log = ctx.dir.join("rt.log");
+    let l = log.to_str().unwrap();
+    ctx.rt(&["--log", l, "--log-format", "json", "list"])
+        .assert_ok();
+    ctx.rt(&["--log", l, "--log-format", "text", "--debug", "list"])
+        .assert_ok();
+    let id = ctx.id("globals");
+    let out = ctx.rt(&["--log", l, "--log-format", "json", "state", &id]);
+    out.assert_fail();
+    let text = read_lossy(&log);
+    for line in text.lines().filter(|l| l.starts_with('{')) {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "--log-format json wrote a non-JSON line: {line}"
+        );
+    }
+}
+
+#[test]
+fn unknown_command_fails() {
+    let ctx = Ctx::new("unkcmd");
+    let out = ctx.rt(&["frobnicate", "x"]);
+    out.assert_fail();
+    ctx.assert_nothing_left(&[]);
+}
+
+#[test]
+fn terminal_without_console_socket_is_refused() {
+    let ctx = Ctx::new("ttynosock");
+    let id = ctx.id("ttynosock");
+    let mut b = ctx.bundle("b");
+    b.process()["terminal"] = json!(true);
+    b.long_running("");
+    let out = ctx.create(&b, &id);
+    out.assert_fail();
+    if testing_ward() {
+        out.assert_error_line("create", &id);
+    }
+    ctx.assert_nothing_left(&[&id]);
+}
+
+/// Receives one fd sent with SCM_RIGHTS on `sock`.
+fn recv_fd(sock: &UnixStream) -> OwnedFd {
+    let mut data = [0u8; 4096];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut control = [0u64; 64];
+    // SAFETY: msghdr is a plain C struct for which all-zero bytes are valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: msg points at live buffers (iov/data, control) of the sizes
+    // given, all of which outlive the call.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    let mut fds = Vec::new();
+    // SAFETY: msg was filled in by recvmsg and its control buffer is live.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: cmsg is non-null and points into the control buffer, as
+        // returned by CMSG_FIRSTHDR/CMSG_NXTHDR.
+        let hdr = unsafe { &*cmsg };
+        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_RIGHTS {
+            // SAFETY: CMSG_LEN is a pure size computation.
+            let header = unsafe { libc::CMSG_LEN(0) } as usize;
+            let count = (hdr.cmsg_len as usize - header) / std::mem::size_of::<i32>();
+            // SAFETY: cmsg is a valid SCM_RIGHTS header inside the buffer.
+            let p = unsafe { libc::CMSG_DATA(cmsg) } as *const i32;
+            for i in 0..count {
+                // SAFETY: the kernel wrote `count` ints after the header;
+                // read_unaligned copes with the data's alignment.
+                let fd = unsafe { p.add(i).read_unaligned() };
+                // SAFETY: the kernel installed this fd for us; we own it now.
+                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+        // SAFETY: msg and cmsg are valid as above.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    assert_eq!(
+        fds.len(),
+        1,
+        "expected exactly one fd over the console socket"
+    );
+    fds.pop().unwrap()
+}
+
+/// Accepts one connection on `listener` within `timeout`.
+fn accept_within(listener: &UnixListener, timeout: Duration) -> Option<UnixStream> {
+    listener.set_nonblocking(true).unwrap();
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                return Some(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// Reads from the pty master until `marker` shows up or time runs out.
+fn read_until(master: &OwnedFd, marker: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    let mut file = fs::File::from(master.try_clone().unwrap());
+    let mut got = Vec::new();
+    while Instant::now() < deadline && !String::from_utf8_lossy(&got).contains(marker) {
+        let mut pfd = libc::pollfd {
+            fd: master.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: pfd is a valid pollfd array of length 1.
+        let r = unsafe { libc::poll(&mut pfd, 1, 200) };
+        if r <= 0 {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break, // EIO: the slave side is closed
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+#[test]
+fn console_socket_receives_pty_master() {
+    let ctx = Ctx::new("console");
+    let id = ctx.id("console");
+    let sock_path = ctx.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock_path).unwrap();
+    let mut b = ctx.bundle("b");
+    b.process()["terminal"] = json!(true);
+    b.long_running(
+        "if [ -t 0 ] && [ -t 1 ] && [ -t 2 ]; then echo TTY-OK; fi; echo \"TTYNAME=$(tty)\"; \
+         echo HELLO-FROM-PTY",
+    );
+    b.write();
+
+    let master = std::thread::scope(|s| {
+        let acceptor = s.spawn(|| {
+            accept_within(&listener, CMD_TIMEOUT + Duration::from_secs(5)).map(|c| recv_fd(&c))
+        });
+        let out = ctx.rt(&[
+            "create",
+            "--bundle",
+            b.path(),
+            "--console-socket",
+            sock_path.to_str().unwrap(),
+            &id,
+        ]);
+        out.assert_ok();
+        acceptor
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            .expect("the runtime never connected to the console socket")
+    });
+    // The fd we got is a pty master.
+    let link = fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
+    assert!(
+        link.to_string_lossy().contains("ptmx"),
+        "received fd is not a pty master: {}",
+        link.display()
+    );
+    let pid = ctx.pid_of(&id);
+    ctx.start_ok(&id);
+    let text = read_until(&master, READY, WAIT_TIMEOUT);
+    assert!(text.contains("HELLO-FROM-PTY"), "pty output: {text:?}");
+    assert!(
+        text.contains("TTY-OK"),
+        "stdio of the container is not a tty: {text:?}"
+    );
+    let tty = kv(&text.replace('\r', ""), "TTYNAME");
+    assert!(tty.starts_with("/dev/pts/"), "tty inside: {tty}");
+    // From the host: fds 0-2 of the container process are that terminal.
+    wait_exec(pid, &["sleep", "1000"]);
+    for fd in 0..3 {
+        let l = fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert_eq!(l.to_string_lossy(), tty, "fd {fd} of the container process");
+    }
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
