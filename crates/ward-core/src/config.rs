@@ -115,7 +115,10 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
         }
         let bind = m.typ().as_deref() == Some("bind") || has_bind_option(m.options());
         if bind && m.source().is_none() {
-            return Err(format!("mounts: bind mount to {} has no source", d.display()));
+            return Err(format!(
+                "mounts: bind mount to {} has no source",
+                d.display()
+            ));
         }
     }
 

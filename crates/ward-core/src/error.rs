@@ -56,10 +56,10 @@ impl std::error::Error for Errno {}
 pub enum Error {
     #[error("invalid container id {id:?}: {why}")]
     InvalidId { id: String, why: &'static str },
-    #[error("container does not exist")]
-    NotExist,
-    #[error("container with id exists")]
-    Exists,
+    #[error("{0}: container does not exist")]
+    NotExist(PathBuf),
+    #[error("{0}: container with id exists")]
+    Exists(PathBuf),
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
     #[error("{op} {path}: {errno}")]
@@ -70,7 +70,7 @@ pub enum Error {
     },
     #[error("{op}: {errno}")]
     Sys { op: String, errno: Errno },
-    #[error("cannot {op} container in status {status}")]
+    #[error("cannot {op} container: it is {status}")]
     Status { op: &'static str, status: String },
     #[error("state {path}: {why}")]
     State { path: PathBuf, why: String },

@@ -109,7 +109,7 @@ impl Store {
         self.ensure_root()?;
         let path = self.container_path(id);
         if path.exists() {
-            return Err(Error::Exists);
+            return Err(Error::Exists(path));
         }
         let tmp = self
             .root
@@ -128,7 +128,7 @@ impl Store {
         if let Err(e) = rename_noreplace(&tmp, &path) {
             let _ = std::fs::remove_dir(&tmp);
             return Err(if e.0 == libc::EEXIST || e.0 == libc::ENOTEMPTY {
-                Error::Exists
+                Error::Exists(path.clone())
             } else {
                 Error::path("rename", &path, e)
             });
@@ -157,12 +157,12 @@ impl Store {
             Error::Path {
                 errno: Errno(libc::ENOENT),
                 ..
-            } => Error::NotExist,
+            } => Error::NotExist(path.clone()),
             e => e,
         })?;
         // A directory removed while we waited for its lock is gone.
         if !path.exists() {
-            return Err(Error::NotExist);
+            return Err(Error::NotExist(path));
         }
         Ok(ContainerDir {
             id: id.to_string(),
@@ -391,11 +391,11 @@ mod tests {
         let root = std::env::temp_dir().join(format!("ward-state-test-{}", std::process::id()));
         let store = Store::new(&root);
         let d = store.create("c1").unwrap();
-        assert!(matches!(store.create("c1"), Err(Error::Exists)));
+        assert!(matches!(store.create("c1"), Err(Error::Exists(_))));
         assert_eq!(store.list().unwrap(), vec!["c1".to_string()]);
         assert!(d.load().unwrap().is_none());
         d.remove().unwrap();
-        assert!(matches!(store.open("c1"), Err(Error::NotExist)));
+        assert!(matches!(store.open("c1"), Err(Error::NotExist(_))));
         assert!(matches!(store.open(".."), Err(Error::InvalidId { .. })));
         std::fs::remove_dir_all(&root).unwrap();
     }

@@ -461,3 +461,51 @@ fn concurrent_state_and_kill() {
     ctx.rt(&["delete", &id]).assert_ok();
     ctx.assert_nothing_left(&[&id]);
 }
+
+#[test]
+fn start_and_kill_refused_in_wrong_state() {
+    let ctx = Ctx::new("wrongstate");
+    let id = ctx.id("wrongstate");
+    let mut b = ctx.bundle("b");
+    b.long_running("");
+    let (pid, _) = ctx.start_long(&b, &id);
+    let start_time = pid_starttime(pid);
+
+    // A running container cannot be started again, and is left alone.
+    let again = ctx.rt(&["start", &id]);
+    again.assert_fail();
+    if testing_ward() {
+        again.assert_error_line("start", &id);
+    }
+    assert_eq!(ctx.status(&id).as_deref(), Some("running"));
+    assert!(same_process_alive(pid, start_time));
+
+    ctx.rt(&["kill", &id, "KILL"]).assert_ok();
+    ctx.wait_status(&id, "stopped");
+    // Neither start nor kill works on a stopped container.
+    ctx.rt(&["start", &id]).assert_fail();
+    let k = ctx.rt(&["kill", &id, "KILL"]);
+    k.assert_fail();
+    if testing_ward() {
+        k.assert_error_line("kill", &id);
+    }
+    assert_eq!(ctx.status(&id).as_deref(), Some("stopped"));
+    ctx.rt(&["delete", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
+#[test]
+fn state_notices_process_killed_from_host() {
+    let ctx = Ctx::new("hostkill");
+    let id = ctx.id("hostkill");
+    let mut b = ctx.bundle("b");
+    b.long_running("");
+    let (pid, _) = ctx.start_long(&b, &id);
+    // SAFETY: kill(2) has no memory-safety preconditions; pid is this
+    // test's container init, just read from `state`.
+    let rc = unsafe { libc::kill(pid, libc::SIGKILL) };
+    assert_eq!(rc, 0);
+    ctx.wait_status(&id, "stopped");
+    ctx.rt(&["delete", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}

@@ -48,13 +48,13 @@ fn pid_namespace() {
         .collect();
     assert!(pids.contains(&1), "pid 1 not listed inside: {pids:?}");
     assert!(
-        pids.len() <= 6,
+        pids.len() <= 10,
         "host processes are visible inside the container: {pids:?}"
     );
     let host_count = all_pids().len();
-    assert!(host_count > 6, "host has too few processes for this check");
+    assert!(host_count > 20, "host has too few processes for this check");
     let ps: usize = kv(&text, "PS").parse().unwrap();
-    assert!(ps <= 6, "ps inside lists {ps} processes");
+    assert!(ps <= 10, "ps inside lists {ps} processes");
 
     assert_ns_separate(pid, "pid");
     // From the host: the process's pid in its innermost namespace is 1.

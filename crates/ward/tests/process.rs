@@ -392,3 +392,30 @@ fn no_pivot_runs_in_rootfs() {
     );
     ctx.assert_nothing_left(&[&id]);
 }
+
+#[test]
+fn container_gets_only_stdio_fds() {
+    let ctx = Ctx::new("fdleak");
+    let id = ctx.id("fdleak");
+    let mut b = ctx.bundle("b");
+    b.set_args(&["sleep", "1000"]);
+    let (pid, _) = ctx.create_ok(&b, &id);
+    ctx.start_ok(&id);
+    wait_exec(pid, &["sleep", "1000"]);
+    let mut fds: Vec<String> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            let target = fs::read_link(e.path()).unwrap_or_default();
+            format!("{n} -> {}", target.display())
+        })
+        .collect();
+    fds.sort();
+    let numbers: Vec<&str> = fds.iter().map(|f| f.split(' ').next().unwrap()).collect();
+    assert_eq!(
+        numbers,
+        ["0", "1", "2"],
+        "the runtime leaked file descriptors into the container: {fds:#?}"
+    );
+}

@@ -254,6 +254,10 @@ fn symlinked_mount_destination_stays_in_rootfs() {
             .is_dir());
     } else {
         // Refusing the config is fine too, but then nothing may be left.
+        eprintln!(
+            "runtime refused the symlinked destinations:\n{}",
+            created.describe()
+        );
         ctx.assert_nothing_left(&[&id]);
     }
     let host_after: Vec<String> =

@@ -180,7 +180,7 @@ pub fn state(store: &Store, id: &str) -> Result<State> {
     crate::id::validate_id(id)?;
     let path = store.container_path(id);
     if !path.is_dir() {
-        return Err(Error::NotExist);
+        return Err(Error::NotExist(path));
     }
     match state::read_state(&path.join(state::STATE_FILE))? {
         Some(mut st) => {
@@ -217,11 +217,15 @@ fn init_pidfd(st: &State) -> Result<Option<OwnedFd>> {
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let dir = store.open_shared(id)?;
     let st = load(&dir)?;
+    let stopped = || Error::Status {
+        op: "signal",
+        status: Status::Stopped.to_string(),
+    };
     if st.status == Status::Stopped {
-        return Err(Error::Other("container not running".into()));
+        return Err(stopped());
     }
     let Some(pidfd) = init_pidfd(&st)? else {
-        return Err(Error::Other("container not running".into()));
+        return Err(stopped());
     };
     if all {
         for pid in pid_ns_members(st.pid) {
@@ -264,7 +268,7 @@ fn kill_and_wait(st: &State) {
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let dir = match store.open(id) {
         Ok(d) => d,
-        Err(Error::NotExist) if force => return Ok(()),
+        Err(Error::NotExist(_)) if force => return Ok(()),
         Err(e) => return Err(e),
     };
     match dir.load() {
@@ -339,7 +343,7 @@ pub fn run(store: &Store, id: &str, opts: &CreateOptions, detach: bool, keep: bo
     let code = match res {
         Ok(code) => code,
         Err(e) => {
-            if !matches!(e, Error::Exists | Error::InvalidId { .. }) {
+            if !matches!(e, Error::Exists(_) | Error::InvalidId { .. }) {
                 let _ = delete(store, id, true);
             }
             return Err(e);

@@ -147,15 +147,18 @@ pub fn switch_user(user: &User, caps: &CapSets) -> Result<()> {
     sys::prctl(libc::PR_SET_KEEPCAPS, 0, 0).map_err(|e| Error::sys("keep capabilities", e))?;
     sys::capset(caps.effective, caps.permitted, caps.inheritable)
         .map_err(|e| Error::sys("set capabilities", e))?;
-    // Ambient capabilities start cleared; raise exactly the asked ones.
+    // Ambient capabilities start cleared; raise the asked ones. The kernel
+    // only allows those both permitted and inheritable: like runc, skip the
+    // others (`runc spec` itself lists ambient ones without inheritable).
     sys::prctl(
         libc::PR_CAP_AMBIENT,
         libc::PR_CAP_AMBIENT_CLEAR_ALL as u64,
         0,
     )
     .map_err(|e| Error::sys("clear ambient capabilities", e))?;
+    let raisable = caps.ambient & caps.permitted & caps.inheritable;
     for cap in 0..=last {
-        if caps.ambient & (1u64 << cap) != 0 {
+        if raisable & (1u64 << cap) != 0 {
             sys::prctl(
                 libc::PR_CAP_AMBIENT,
                 libc::PR_CAP_AMBIENT_RAISE as u64,

@@ -1071,7 +1071,9 @@ impl Ctx {
     /// started with our --root / --bundle).
     pub fn related_pids(&self) -> Vec<i32> {
         let me = std::process::id() as i32;
-        let dir = self.dir_str().to_string();
+        // With a trailing slash, so /tmp/ward-test-x-1 never matches the
+        // directory of another test named /tmp/ward-test-x-10.
+        let dir = format!("{}/", self.dir_str());
         let my_mnt = fs::read_link("/proc/self/ns/mnt").ok();
         let mut v = Vec::new();
         for pid in all_pids() {
