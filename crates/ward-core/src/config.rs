@@ -67,8 +67,17 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle, ConfigError> {
 }
 
 /// Parses a spec; unknown fields are ignored, as the runtime spec requires.
+/// An error names the field at fault (e.g. `linux.resources.devices[1].type`).
 pub fn parse_spec(data: &[u8]) -> Result<Spec, String> {
-    serde_json::from_slice(data).map_err(|e| e.to_string())
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })
 }
 
 /// Sysctl prefixes that belong to a namespace, with the namespace they need
