@@ -62,6 +62,8 @@ pub enum Error {
     Exists(PathBuf),
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
+    #[error("{0}")]
+    Cgroup(#[from] crate::cgroups::CgroupError),
     #[error("{op} {path}: {errno}")]
     Path {
         op: &'static str,

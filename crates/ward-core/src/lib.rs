@@ -4,6 +4,7 @@
 //! ward never starts a thread: init is forked from this very process (no
 //! re-exec), which is only sound while the process is single-threaded.
 
+pub mod cgroups;
 pub mod config;
 pub mod console;
 pub mod container;

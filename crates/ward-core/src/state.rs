@@ -42,6 +42,12 @@ pub struct State {
     /// /proc/PID/stat): with the pid it names one process for ever.
     #[serde(default)]
     pub init_start_time: u64,
+    /// The container's cgroup directories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<crate::cgroups::Cgroup>,
+    /// The resources last applied (config.json's, then `update`'s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<oci_spec::runtime::LinuxResources>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -312,7 +318,7 @@ pub fn current_status(dir_path: &Path, state: &State) -> Status {
     if !init_alive(state.pid, state.init_start_time) {
         return Status::Stopped;
     }
-    if state.status == Status::Paused {
+    if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
         return Status::Paused;
     }
     if dir_path.join(START_SOCKET).exists() {

@@ -41,16 +41,24 @@ struct CloneArgs {
     cgroup: u64,
 }
 
-/// fork(2) through clone3 so that new namespaces (and CLONE_PARENT) can be
-/// asked for in the same call. Returns 0 in the child and the child's pid in the
+/// fork(2) through clone3 so that new namespaces, CLONE_PARENT and the
+/// cgroup to start in (CLONE_INTO_CGROUP, an fd of a cgroup2 directory) can
+/// be asked for in the same call. Returns 0 in the child and the child's pid in the
 /// parent, as fork does.
 ///
 /// # Safety
 /// The caller must be single-threaded (no other thread may hold a lock the
 /// child will need), exactly as for fork(2).
-pub unsafe fn clone3_fork(flags: u64) -> io::Result<pid_t> {
+pub unsafe fn clone3_fork(flags: u64, cgroup: Option<RawFd>) -> io::Result<pid_t> {
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
     let mut args = CloneArgs {
-        flags,
+        flags: flags
+            | if cgroup.is_some() {
+                CLONE_INTO_CGROUP
+            } else {
+                0
+            },
+        cgroup: cgroup.unwrap_or(0) as u64,
         // CLONE_PARENT children must not ask for an exit signal of their own:
         // the kernel keeps the caller's parent's exit_signal.
         exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {

@@ -1,12 +1,17 @@
 //! The lifecycle verbs of the runtime spec: create, start, state, kill,
 //! delete, and run (all of them at once, in the foreground).
 
+mod cgroup_ops;
+pub use cgroup_ops::{live_state, pause, pids, resume, update};
+
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxNamespaceType;
 
+use crate::cgroups::{self, Cgroup, Hierarchies};
 use crate::config;
 use crate::error::{Errno, Error, Result};
 use crate::namespaces::Plan;
@@ -90,17 +95,37 @@ fn create_in(
     opts: &CreateOptions,
 ) -> Result<State> {
     let listener = in_dir(&dir.path, || UnixListener::bind(state::START_SOCKET))?;
-    let cfg = InitConfig {
-        id: &dir.id,
-        bundle,
-        plan,
-        no_pivot: opts.no_pivot,
-        no_new_keyring: opts.no_new_keyring,
-        console,
-        start_listener: listener.into(),
-        preserve_fds: opts.preserve_fds,
+    let linux = bundle.spec.linux().as_ref();
+    let resources = linux.and_then(|l| l.resources().clone());
+    let hier = Hierarchies::detect()?;
+    let cg_path =
+        cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &dir.id)?;
+    let cgroup = Cgroup::locate(&hier, &cg_path);
+    cgroup.create(&hier, resources.as_ref())?;
+    let spawned = open_cgroup_dir(&cgroup).and_then(|cgroup_fd| {
+        process::spawn(&InitConfig {
+            id: &dir.id,
+            bundle,
+            plan,
+            no_pivot: opts.no_pivot,
+            no_new_keyring: opts.no_new_keyring,
+            console,
+            start_listener: listener.into(),
+            preserve_fds: opts.preserve_fds,
+            cgroup: Some(&cgroup),
+            cgroup_fd,
+        })
+    });
+    let spawned = match spawned {
+        Ok(s) => s,
+        Err(e) => {
+            // Setup processes are dead and reaped; anything they forked is
+            // in the cgroup.
+            let _ = cgroup.kill_all_and_wait();
+            let _ = cgroup.destroy();
+            return Err(e);
+        }
     };
-    let spawned = process::spawn(&cfg)?;
     let state = State {
         oci_version: spec_version(bundle),
         id: dir.id.clone(),
@@ -112,6 +137,8 @@ fn create_in(
         created: state::now_rfc3339(),
         owner: state::owner_name(),
         init_start_time: spawned.start_time,
+        cgroup: Some(cgroup),
+        resources,
     };
     let written = dir.save(&state).and_then(|()| match &opts.pid_file {
         Some(p) => state::write_atomic(&absolute(p), spawned.pid.to_string().as_bytes(), 0o644),
@@ -119,9 +146,23 @@ fn create_in(
     });
     if let Err(e) = written {
         kill_and_wait(&state);
+        let _ = remove_cgroup(&state);
         return Err(e);
     }
     Ok(state)
+}
+
+/// The container's cgroup2 directory, opened for clone3(CLONE_INTO_CGROUP).
+fn open_cgroup_dir(cg: &Cgroup) -> Result<Option<OwnedFd>> {
+    let Some(dir) = cg.v2_dir() else {
+        return Ok(None);
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| Error::path("open cgroup", dir, e))?;
+    Ok(Some(f.into()))
 }
 
 fn spec_version(bundle: &config::Bundle) -> String {
@@ -198,6 +239,8 @@ pub fn state(store: &Store, id: &str) -> Result<State> {
             created: String::new(),
             owner: String::new(),
             init_start_time: 0,
+            cgroup: None,
+            resources: None,
         }),
     }
 }
@@ -228,6 +271,9 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(stopped());
     };
     if all {
+        if let Some(cg) = &st.cgroup {
+            cg.signal_all(sig)?;
+        }
         for pid in pid_ns_members(st.pid) {
             // SAFETY: kill with integer arguments; the processes share init's
             // pid namespace, which lives as long as init, held by the pidfd.
@@ -253,8 +299,20 @@ fn pid_ns_members(pid: i32) -> Vec<i32> {
         .collect()
 }
 
+/// Kills what is left in the container's cgroup and removes it.
+fn remove_cgroup(st: &State) -> Result<()> {
+    if let Some(cg) = &st.cgroup {
+        cg.kill_all_and_wait()?;
+        cg.destroy()?;
+    }
+    Ok(())
+}
+
 /// SIGKILLs init (and with it its pid namespace) and waits until it is gone.
 fn kill_and_wait(st: &State) {
+    if let Some(cg) = &st.cgroup {
+        let _ = cg.signal_all(libc::SIGKILL);
+    }
     if let Ok(Some(fd)) = init_pidfd(st) {
         for p in pid_ns_members(st.pid) {
             // SAFETY: as in kill().
@@ -284,6 +342,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
                     )));
                 }
             }
+            remove_cgroup(&st)?;
         }
         // No state.json although we hold the lock: its create was killed
         // before it finished, and setup processes die with their parent.

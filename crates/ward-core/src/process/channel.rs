@@ -9,6 +9,9 @@ use crate::error::{Errno, Error, Result};
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Msg {
+    /// parent -> child: the child is in its cgroups (and, when init was
+    /// cloned straight into a new user namespace, its id maps are written).
+    Go,
     /// child -> parent: I made a user namespace; write its id maps.
     NeedIdMaps,
     /// parent -> child: the id maps are written.

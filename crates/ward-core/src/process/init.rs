@@ -28,11 +28,18 @@ pub(crate) fn child_main(cfg: &InitConfig, chan: Channel, single: bool) -> ! {
         keep.extend(cfg.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
     }
     sys::close_fds_except(3 + cfg.preserve_fds as i32, &keep);
-    let res = if single {
-        init_main(cfg, &chan, cfg.plan.creates(LinuxNamespaceType::User)).map(drop)
+    let res = if cfg.needs_go() {
+        chan.expect(Msg::Go)
     } else {
-        intermediate(cfg, &chan)
-    };
+        Ok(())
+    }
+    .and_then(|()| {
+        if single {
+            init_main(cfg, &chan, cfg.plan.creates(LinuxNamespaceType::User)).map(drop)
+        } else {
+            intermediate(cfg, &chan)
+        }
+    });
     if let Err(e) = res {
         let _ = chan.send(&Msg::Error(e.to_string()));
     }
@@ -63,13 +70,13 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     if plan.creates(LinuxNamespaceType::User) || plan.joins_kind(LinuxNamespaceType::User) {
         become_ns_root()?;
     }
-    unshare(new)?;
+    unshare(new & !(libc::CLONE_NEWCGROUP as u64))?;
     if let Some(off) = &plan.time_offsets {
         std::fs::write("/proc/self/timens_offsets", off)
             .map_err(|e| Error::path("write", "/proc/self/timens_offsets", e))?;
     }
     // SAFETY: single-threaded, as in the parent.
-    let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64) }
+    let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
         .map_err(|e| Error::sys("clone3 init", e))?;
     if pid == 0 {
         let Err(e) = init_main(cfg, chan, false);
@@ -100,14 +107,18 @@ fn become_ns_root() -> Result<()> {
         .map_err(|e| Error::sys("setuid 0 in the user namespace", e))
 }
 
-fn init_main(cfg: &InitConfig, chan: &Channel, wait_maps: bool) -> Result<Infallible> {
+/// `in_new_userns`: init was cloned straight into a new user namespace, whose
+/// maps are written by now (before `Go`): become its root.
+fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<Infallible> {
     // Die with ward while setup is under way: a half-made container must not
     // outlive a killed `create`.
     sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0)
         .map_err(|e| Error::sys("set parent death signal", e))?;
-    if wait_maps {
-        chan.expect(Msg::IdMapsDone)?;
+    if in_new_userns {
         become_ns_root()?;
+    }
+    if cfg.plan.creates(LinuxNamespaceType::Cgroup) {
+        unshare(libc::CLONE_NEWCGROUP as u64)?;
     }
     let spec = &cfg.bundle.spec;
     let process = spec.process().as_ref().expect("validated: process present");

@@ -26,7 +26,9 @@
 pub mod channel;
 pub mod init;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::cgroups::Cgroup;
 
 use crate::config::Bundle;
 use crate::error::{Error, Result};
@@ -50,6 +52,21 @@ pub struct InitConfig<'a> {
     pub start_listener: OwnedFd,
     /// How many fds after stdio the process keeps (--preserve-fds).
     pub preserve_fds: u32,
+    /// The container's cgroup, made and limited already.
+    pub cgroup: Option<&'a Cgroup>,
+    /// Its cgroup2 directory, opened, for clone3(CLONE_INTO_CGROUP).
+    pub cgroup_fd: Option<OwnedFd>,
+}
+
+impl InitConfig<'_> {
+    /// Whether the first child must wait for `Go`: the parent still has to
+    /// put it into v1 cgroups (clone3 can only place it in a v2 one), or to
+    /// write the id maps of the user namespace it was cloned into.
+    pub(crate) fn needs_go(&self) -> bool {
+        self.cgroup
+            .is_some_and(|c| !c.v1.is_empty() || (c.v2.is_some() && self.cgroup_fd.is_none()))
+            || (self.plan.single_step() && self.plan.creates(LinuxNamespaceType::User))
+    }
 }
 
 /// A set-up init, waiting for `start`.
@@ -62,9 +79,16 @@ pub struct Spawned {
 pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
     let (parent, child) = Channel::pair()?;
     let single = cfg.plan.single_step();
-    let flags = if single { cfg.plan.new_flags } else { 0 };
+    // The cgroup namespace is made by init itself once it is in its cgroups,
+    // so that the namespace's root is the container's cgroup.
+    let flags = if single {
+        cfg.plan.new_flags & !(libc::CLONE_NEWCGROUP as u64)
+    } else {
+        0
+    };
+    let cg = cfg.cgroup_fd.as_ref().map(|f| f.as_raw_fd());
     // SAFETY: ward never starts a thread, so the child may run any code.
-    let pid = unsafe { sys::clone3_fork(flags) }.map_err(|e| Error::sys("clone3", e))?;
+    let pid = unsafe { sys::clone3_fork(flags, cg) }.map_err(|e| Error::sys("clone3", e))?;
     if pid == 0 {
         drop(parent);
         init::child_main(cfg, child, single);
@@ -123,9 +147,14 @@ impl Kids {
 
 fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) -> Result<()> {
     let first = kids.first.expect("first child");
+    if let Some(cg) = cfg.cgroup {
+        cg.join(first, cfg.cgroup_fd.is_none())?;
+    }
     if single && cfg.plan.creates(LinuxNamespaceType::User) {
         write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
-        chan.send(&Msg::IdMapsDone)?;
+    }
+    if cfg.needs_go() {
+        chan.send(&Msg::Go)?;
     }
     loop {
         match chan.recv()? {

@@ -1,8 +1,10 @@
 //! One file per command; each returns the exit code or an error, and
 //! `dispatch` names the command and container for the error line.
 
+mod cgroup_verbs;
 mod create;
 mod delete;
+mod events;
 mod features;
 mod kill;
 mod list;
@@ -10,6 +12,7 @@ mod run;
 mod spec;
 mod start;
 mod state;
+mod update;
 
 use ward_core::state::Store;
 use ward_core::Error;
@@ -32,6 +35,11 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
         Command::List { .. } => ("list", None),
         Command::Spec { .. } => ("spec", None),
         Command::Features => ("features", None),
+        Command::Pause { id } => ("pause", Some(id)),
+        Command::Resume { id } => ("resume", Some(id)),
+        Command::Ps { id, .. } => ("ps", Some(id)),
+        Command::Events { id, .. } => ("events", Some(id)),
+        Command::Update(a) => ("update", Some(&a.id)),
     };
     let what = match id {
         Some(id) => format!("{name} {id}"),
@@ -52,6 +60,19 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
         Command::List { format, quiet } => list::run(&store, *format, *quiet),
         Command::Spec { bundle, rootless } => spec::run(bundle, *rootless),
         Command::Features => features::run(),
+        Command::Pause { id } => cgroup_verbs::pause(&store, id),
+        Command::Resume { id } => cgroup_verbs::resume(&store, id),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => cgroup_verbs::ps(&store, id, *format, ps_args),
+        Command::Events {
+            stats,
+            interval,
+            id,
+        } => events::run(&store, id, *stats, interval),
+        Command::Update(a) => update::run(&store, a),
     };
     (what, res)
 }

@@ -1,0 +1,568 @@
+//! cgroups: one manager for v1, v2 and hybrid hosts. It finds the host's
+//! hierarchies, makes the container's cgroup in each, writes its limits,
+//! puts init in it, freezes, reads stats, and removes it.
+
+pub mod convert;
+pub mod devices;
+pub mod stats;
+pub mod update;
+pub mod v1;
+pub mod v2;
+
+mod apply;
+pub use apply::merge_resources;
+
+use std::path::PathBuf;
+
+use crate::error::Errno;
+
+/// One write of one cgroup file: the controller that owns it (v1: the
+/// hierarchy it lives in; v2: the controller that must be enabled for it),
+/// the file's name and the value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub controller: String,
+    pub file: String,
+    pub value: String,
+}
+
+impl Write {
+    pub fn new(controller: &str, file: &str, value: impl Into<String>) -> Write {
+        Write {
+            controller: controller.to_string(),
+            file: file.to_string(),
+            value: value.into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    /// A value refused before anything was written.
+    #[error("{what}: {why}")]
+    Invalid { what: String, why: String },
+    /// The kernel refused a write.
+    #[error("write {path} = {value:?}: {errno}")]
+    Write {
+        path: PathBuf,
+        value: String,
+        errno: Errno,
+    },
+    #[error("cgroup controller {0} is not available on this host")]
+    MissingController(String),
+    #[error("{op} {path}: {errno}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
+}
+
+impl CgroupError {
+    pub fn invalid(what: impl Into<String>, why: impl Into<String>) -> Self {
+        CgroupError::Invalid {
+            what: what.into(),
+            why: why.into(),
+        }
+    }
+}
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+/// How the host mounts cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Only v1 hierarchies.
+    V1,
+    /// Only the unified (v2) hierarchy.
+    V2,
+    /// v1 controllers plus a v2 hierarchy (usually at /sys/fs/cgroup/unified).
+    Hybrid,
+}
+
+/// The cgroup hierarchies mounted on the host.
+#[derive(Debug, Clone, Default)]
+pub struct Hierarchies {
+    /// v1: controller (or `name=X`) -> mountpoint. Co-mounted controllers
+    /// (cpu,cpuacct) map to the same mountpoint.
+    pub v1: BTreeMap<String, PathBuf>,
+    /// The cgroup2 mountpoint.
+    pub v2: Option<PathBuf>,
+}
+
+impl Hierarchies {
+    /// Reads the layout from /proc/self/mountinfo (the first mount of each
+    /// hierarchy wins).
+    pub fn detect() -> Result<Hierarchies, CgroupError> {
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| CgroupError::Io {
+            op: "read",
+            path: "/proc/self/mountinfo".into(),
+            errno: Errno::from(e),
+        })?;
+        Ok(Self::parse(&mi))
+    }
+
+    pub fn parse(mountinfo: &str) -> Hierarchies {
+        let mut h = Hierarchies::default();
+        for line in mountinfo.lines() {
+            let Some((pre, post)) = line.split_once(" - ") else {
+                continue;
+            };
+            let pre: Vec<&str> = pre.split(' ').collect();
+            let post: Vec<&str> = post.split(' ').collect();
+            if pre.len() < 5 || post.len() < 3 {
+                continue;
+            }
+            let mountpoint = PathBuf::from(pre[4]);
+            match post[0] {
+                "cgroup2" if h.v2.is_none() => h.v2 = Some(mountpoint),
+                "cgroup" => {
+                    for opt in post[2].split(',') {
+                        let is_ctrl = !opt.contains('=')
+                            && !matches!(
+                                opt,
+                                "rw" | "ro"
+                                    | "xattr"
+                                    | "noprefix"
+                                    | "clone_children"
+                                    | "cpuset_v2_mode"
+                            );
+                        if is_ctrl || opt.starts_with("name=") {
+                            h.v1.entry(opt.to_string())
+                                .or_insert_with(|| mountpoint.clone());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        h
+    }
+
+    pub fn mode(&self) -> Mode {
+        match (self.v1.is_empty(), self.v2.is_some()) {
+            (true, _) => Mode::V2,
+            (false, true) => Mode::Hybrid,
+            (false, false) => Mode::V1,
+        }
+    }
+
+    /// The controllers the v2 hierarchy offers (its root's cgroup.controllers).
+    pub fn v2_controllers(&self) -> Vec<String> {
+        self.v2
+            .as_ref()
+            .and_then(|d| std::fs::read_to_string(d.join("cgroup.controllers")).ok())
+            .map(|s| s.split_whitespace().map(String::from).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// A container's cgroup: its directory in each hierarchy. Stored in the
+/// container's state so every later command finds it again.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cgroup {
+    /// v1 controller -> directory.
+    #[serde(default)]
+    pub v1: BTreeMap<String, PathBuf>,
+    /// The directory in the v2 hierarchy.
+    #[serde(default)]
+    pub v2: Option<PathBuf>,
+    /// Whether the v2 directory carries the container's limits (pure v2),
+    /// or only the controllers v1 lacks (hybrid).
+    #[serde(default)]
+    pub v2_only: bool,
+}
+
+/// The cgroup path of a container: `linux.cgroupsPath`, or /ward/<id>.
+/// A path may not climb out of the hierarchy with "..".
+pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, CgroupError> {
+    let p = match cgroups_path {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => return Ok(PathBuf::from("/ward").join(id)),
+    };
+    let s = p.to_string_lossy();
+    if p.components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(CgroupError::invalid(
+            format!("linux.cgroupsPath {s:?}"),
+            "must not contain '..'",
+        ));
+    }
+    if s.contains(':') {
+        return Err(CgroupError::invalid(
+            format!("linux.cgroupsPath {s:?}"),
+            "systemd slice:prefix:name paths need the systemd cgroup manager, which ward does not have yet",
+        ));
+    }
+    Ok(p)
+}
+
+/// Our own cgroup in each hierarchy, from /proc/self/cgroup: relative
+/// cgroupsPath values are taken below it, as runc does.
+fn own_cgroups() -> (BTreeMap<String, PathBuf>, Option<PathBuf>) {
+    let mut v1 = BTreeMap::new();
+    let mut v2 = None;
+    for line in std::fs::read_to_string("/proc/self/cgroup")
+        .unwrap_or_default()
+        .lines()
+    {
+        let mut f = line.splitn(3, ':');
+        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if ctrls.is_empty() {
+            v2 = Some(PathBuf::from(path));
+        } else {
+            for c in ctrls.split(',') {
+                v1.insert(c.to_string(), PathBuf::from(path));
+            }
+        }
+    }
+    (v1, v2)
+}
+
+fn join_below(mount: &Path, own: Option<&PathBuf>, path: &Path) -> PathBuf {
+    let rel = path.strip_prefix("/").unwrap_or(path);
+    if path.is_absolute() {
+        mount.join(rel)
+    } else {
+        let base = own
+            .map(|o| o.strip_prefix("/").unwrap_or(o).to_path_buf())
+            .unwrap_or_default();
+        mount.join(base).join(rel)
+    }
+}
+
+impl Cgroup {
+    /// Where the container's cgroup is (or will be) in every hierarchy.
+    pub fn locate(h: &Hierarchies, path: &Path) -> Cgroup {
+        let (own_v1, own_v2) = own_cgroups();
+        let v1 =
+            h.v1.iter()
+                .map(|(ctrl, mount)| (ctrl.clone(), join_below(mount, own_v1.get(ctrl), path)))
+                .collect();
+        let v2 = h.v2.as_ref().map(|m| join_below(m, own_v2.as_ref(), path));
+        Cgroup {
+            v1,
+            v2,
+            v2_only: h.mode() == Mode::V2,
+        }
+    }
+
+    /// Each distinct directory once (co-mounted v1 controllers share one).
+    pub fn dirs(&self) -> Vec<&PathBuf> {
+        let mut d: Vec<&PathBuf> = self.v1.values().collect();
+        d.extend(self.v2.as_ref());
+        d.sort();
+        d.dedup();
+        d
+    }
+
+    /// The directory whose cgroup.procs lists the container's processes.
+    pub fn procs_dir(&self) -> Option<&PathBuf> {
+        if self.v2_only {
+            return self.v2.as_ref();
+        }
+        ["pids", "memory", "freezer", "cpu", "devices"]
+            .iter()
+            .find_map(|c| self.v1.get(*c))
+            .or_else(|| self.v1.values().next())
+            .or(self.v2.as_ref())
+    }
+
+    /// The pids of every process in the container's cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>, CgroupError> {
+        let Some(dir) = self.procs_dir() else {
+            return Ok(vec![]);
+        };
+        let path = dir.join("cgroup.procs");
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+            Err(e) => Err(CgroupError::Io {
+                op: "read",
+                path,
+                errno: Errno::from(e),
+            }),
+        }
+    }
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> CgroupError + 'a {
+    move |e| CgroupError::Io {
+        op,
+        path: path.to_path_buf(),
+        errno: Errno::from(e),
+    }
+}
+
+/// Writes `value` to `dir/file`, with an error naming both.
+pub fn write_file(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    // Never O_CREAT: a file the kernel doesn't have must say ENOENT.
+    let res = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, value.as_bytes()));
+    res.map_err(|e| CgroupError::Write {
+        path,
+        value: value.to_string(),
+        errno: Errno::from(e),
+    })
+}
+
+/// mkdir -p for a v1 cpuset directory, copying cpus and mems down from the
+/// parent into every new level: a new cpuset cgroup starts empty, and a
+/// process can't join an empty one.
+fn mkdir_cpuset(dir: &Path) -> Result<(), CgroupError> {
+    if dir.exists() {
+        return Ok(());
+    }
+    let parent = dir
+        .parent()
+        .ok_or_else(|| CgroupError::invalid("cpuset", "no parent"))?;
+    mkdir_cpuset(parent)?;
+    std::fs::create_dir(dir)
+        .or_else(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
+        .map_err(io_err("mkdir", dir))?;
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        let cur = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+        if cur.trim().is_empty() {
+            let v =
+                std::fs::read_to_string(parent.join(f)).map_err(io_err("read", &parent.join(f)))?;
+            write_file(dir, f, v.trim())?;
+        }
+    }
+    Ok(())
+}
+
+impl Cgroup {
+    /// Puts process `pid` into every v1 hierarchy (and v2, when `v2_too`).
+    pub fn join(&self, pid: i32, v2_too: bool) -> Result<(), CgroupError> {
+        let mut dirs: Vec<&PathBuf> = self.v1.values().collect();
+        dirs.sort();
+        dirs.dedup();
+        if v2_too {
+            dirs.extend(self.v2.as_ref());
+        }
+        for d in dirs {
+            write_file(d, "cgroup.procs", &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Whether the v2 directory can take a clone3(CLONE_INTO_CGROUP) child.
+    pub fn v2_dir(&self) -> Option<&PathBuf> {
+        self.v2.as_ref()
+    }
+
+    fn freezer(&self) -> Option<(PathBuf, bool)> {
+        if let Some(d) = self.v1.get("freezer") {
+            Some((d.clone(), true))
+        } else {
+            self.v2
+                .as_ref()
+                .filter(|d| d.join("cgroup.freeze").exists())
+                .map(|d| (d.clone(), false))
+        }
+    }
+
+    /// Whether the container is frozen (paused).
+    pub fn is_frozen(&self) -> bool {
+        match self.freezer() {
+            Some((d, true)) => {
+                std::fs::read_to_string(d.join("freezer.state")).is_ok_and(|s| s.trim() == "FROZEN")
+            }
+            Some((d, false)) => {
+                std::fs::read_to_string(d.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
+            }
+            None => false,
+        }
+    }
+
+    /// Freezes or thaws every process, and waits until the kernel says done.
+    pub fn freeze(&self, frozen: bool) -> Result<(), CgroupError> {
+        let (dir, v1) = self
+            .freezer()
+            .ok_or_else(|| CgroupError::MissingController("freezer".into()))?;
+        let (file, value, done_file, done) = if v1 {
+            let v = if frozen { "FROZEN" } else { "THAWED" };
+            ("freezer.state", v, "freezer.state", v.to_string())
+        } else {
+            let v = if frozen { "1" } else { "0" };
+            ("cgroup.freeze", v, "cgroup.events", format!("frozen {v}"))
+        };
+        for _ in 0..1000 {
+            // v1 may fall back to FREEZING under load: writing again retries.
+            write_file(&dir, file, value)?;
+            let now = std::fs::read_to_string(dir.join(done_file)).unwrap_or_default();
+            if now.lines().any(|l| l.trim() == done) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        Err(CgroupError::invalid(
+            dir.join(file).display().to_string(),
+            format!("did not reach {done}"),
+        ))
+    }
+
+    /// Sends `sig` to every process in the cgroup.
+    pub fn signal_all(&self, sig: i32) -> Result<(), CgroupError> {
+        for pid in self.pids()? {
+            // SAFETY: kill(2) with integer arguments; the pid was listed in the
+            // container's cgroup.procs just now (the usual kill-by-pid window).
+            unsafe { libc::kill(pid, sig) };
+        }
+        if sig == libc::SIGKILL && self.is_frozen() {
+            // Frozen tasks die only once thawed.
+            let _ = self.freeze(false);
+        }
+        Ok(())
+    }
+
+    /// Kills every process left and waits (bounded) until the cgroup is empty.
+    pub fn kill_all_and_wait(&self) -> Result<(), CgroupError> {
+        for _ in 0..500 {
+            let pids = self.pids()?;
+            if pids.is_empty() {
+                return Ok(());
+            }
+            self.signal_all(libc::SIGKILL)?;
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Err(CgroupError::invalid(
+            "cgroup",
+            "processes survived SIGKILL for 5 s",
+        ))
+    }
+
+    /// Removes the directories (the processes must be gone), and the default
+    /// `ward` parent when it is left empty.
+    pub fn destroy(&self) -> Result<(), CgroupError> {
+        let mut first_err = None;
+        for d in self.dirs() {
+            if let Err(e) = rmdir_retry(d) {
+                first_err.get_or_insert(e);
+            }
+            if let Some(parent) = d
+                .parent()
+                .filter(|p| p.file_name().is_some_and(|n| n == "ward"))
+            {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+fn mkdir_p(dir: &Path) -> Result<(), CgroupError> {
+    // A concurrent delete may remove an empty shared parent between our
+    // mkdirs: try again.
+    let mut last = None;
+    for _ in 0..5 {
+        match std::fs::create_dir_all(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(io_err("mkdir", dir)(last.expect("an error")))
+}
+
+/// rmdir of a cgroup can fail with EBUSY while its last task is still
+/// exiting: retry for a short, bounded while.
+fn rmdir_retry(dir: &Path) -> Result<(), CgroupError> {
+    for _ in 0..200 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => return Err(io_err("remove cgroup", dir)(e)),
+        }
+    }
+    Err(CgroupError::Io {
+        op: "remove cgroup",
+        path: dir.to_path_buf(),
+        errno: Errno(libc::EBUSY),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYBRID: &str = "\
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+33 31 0:30 / /sys/fs/cgroup/cpuacct rw,relatime - cgroup cgroup rw,cpuacct
+35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory
+40 31 0:37 / /sys/fs/cgroup/systemd rw,relatime - cgroup cgroup rw,xattr,name=systemd
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw";
+
+    #[test]
+    fn detects_modes() {
+        let h = Hierarchies::parse(HYBRID);
+        assert_eq!(h.mode(), Mode::Hybrid);
+        assert_eq!(h.v1["cpu"], PathBuf::from("/sys/fs/cgroup/cpu"));
+        assert_eq!(
+            h.v1["name=systemd"],
+            PathBuf::from("/sys/fs/cgroup/systemd")
+        );
+        assert!(!h.v1.contains_key("xattr"));
+        assert_eq!(h.v2.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
+        let v2 =
+            Hierarchies::parse("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate");
+        assert_eq!(v2.mode(), Mode::V2);
+        let v1 = Hierarchies::parse(
+            "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct",
+        );
+        assert_eq!(v1.mode(), Mode::V1);
+        assert_eq!(
+            v1.v1["cpuacct"],
+            PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
+        );
+    }
+
+    #[test]
+    fn paths() {
+        assert_eq!(
+            container_path(None, "c1").unwrap(),
+            PathBuf::from("/ward/c1")
+        );
+        assert_eq!(
+            container_path(Some(Path::new("/a/b")), "c1").unwrap(),
+            PathBuf::from("/a/b")
+        );
+        for bad in ["/../x", "a/../../b", "/a/..", "system.slice:ward:c1"] {
+            assert!(container_path(Some(Path::new(bad)), "c1").is_err(), "{bad}");
+        }
+        assert_eq!(
+            join_below(
+                Path::new("/sys/fs/cgroup/memory"),
+                Some(&PathBuf::from("/user/me")),
+                Path::new("rel/c")
+            ),
+            PathBuf::from("/sys/fs/cgroup/memory/user/me/rel/c")
+        );
+        assert_eq!(
+            join_below(
+                Path::new("/sys/fs/cgroup/memory"),
+                Some(&PathBuf::from("/user/me")),
+                Path::new("/abs/c")
+            ),
+            PathBuf::from("/sys/fs/cgroup/memory/abs/c")
+        );
+    }
+}
