@@ -203,7 +203,7 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, 
 
 /// Our own cgroup in each hierarchy, from /proc/self/cgroup: relative
 /// cgroupsPath values are taken below it, as runc does.
-fn own_cgroups() -> (BTreeMap<String, PathBuf>, Option<PathBuf>) {
+pub(crate) fn own_cgroups() -> (BTreeMap<String, PathBuf>, Option<PathBuf>) {
     let mut v1 = BTreeMap::new();
     let mut v2 = None;
     for line in std::fs::read_to_string("/proc/self/cgroup")

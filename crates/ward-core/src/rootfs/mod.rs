@@ -452,62 +452,35 @@ struct Hierarchy {
 }
 
 fn host_cgroup_mounts() -> Result<Vec<Hierarchy>> {
-    let mi = std::fs::read_to_string("/proc/self/mountinfo")
-        .map_err(|e| Error::path("read", "/proc/self/mountinfo", e))?;
-    let own = std::fs::read_to_string("/proc/self/cgroup")
-        .map_err(|e| Error::path("read", "/proc/self/cgroup", e))?;
-    let mut out: Vec<Hierarchy> = Vec::new();
-    for line in mi.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let pre: Vec<&str> = pre.split(' ').collect();
-        let post: Vec<&str> = post.split(' ').collect();
-        if pre.len() < 5 || post.len() < 3 {
-            continue;
-        }
-        let fstype = post[0];
-        if fstype != "cgroup" && fstype != "cgroup2" {
-            continue;
-        }
-        let mountpoint = PathBuf::from(pre[4]);
-        if !mountpoint.starts_with("/sys/fs/cgroup")
-            || out.iter().any(|h| h.mountpoint == mountpoint)
-        {
-            continue;
-        }
-        // Only the controllers (and a v1 name=): never pass on options such
-        // as release_agent= that would hand the container a host knob.
-        let controllers: Vec<&str> = if fstype == "cgroup" {
-            post[2]
-                .split(',')
-                .filter(|o| {
-                    !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children")
-                        && (!o.contains('=') || o.starts_with("name="))
-                })
-                .collect()
-        } else {
-            vec![]
-        };
-        let own_path = own
-            .lines()
-            .find_map(|l| {
-                let mut f = l.splitn(3, ':');
-                let (_, ctrls, path) = (f.next()?, f.next()?, f.next()?);
-                let matches = if fstype == "cgroup2" {
-                    ctrls.is_empty()
-                } else {
-                    !ctrls.is_empty() && ctrls.split(',').all(|c| controllers.contains(&c))
-                };
-                matches.then(|| path.to_string())
-            })
-            .unwrap_or_else(|| "/".into());
+    let h = crate::cgroups::Hierarchies::detect()?;
+    let (own_v1, own_v2) = crate::cgroups::own_cgroups();
+    // Co-mounted v1 controllers (cpu,cpuacct) share one mount.
+    let mut v1: std::collections::BTreeMap<&PathBuf, Vec<&str>> = Default::default();
+    for (ctrl, mp) in &h.v1 {
+        v1.entry(mp).or_default().push(ctrl);
+    }
+    let mut out = Vec::new();
+    for (mp, ctrls) in v1 {
         out.push(Hierarchy {
-            mountpoint,
-            fstype: fstype.to_string(),
-            options: controllers.join(","),
-            own_path,
+            mountpoint: mp.clone(),
+            fstype: "cgroup".into(),
+            options: ctrls.join(","),
+            own_path: own_v1
+                .get(ctrls[0])
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "/".into()),
         });
     }
+    if let Some(mp) = &h.v2 {
+        out.push(Hierarchy {
+            mountpoint: mp.clone(),
+            fstype: "cgroup2".into(),
+            options: String::new(),
+            own_path: own_v2
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "/".into()),
+        });
+    }
+    out.retain(|h| h.mountpoint.starts_with("/sys/fs/cgroup"));
     Ok(out)
 }
