@@ -114,6 +114,7 @@ fn create_in(
             preserve_fds: opts.preserve_fds,
             cgroup: Some(&cgroup),
             cgroup_fd,
+            hierarchies: &hier,
         })
     });
     let spawned = match spawned {

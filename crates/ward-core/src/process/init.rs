@@ -136,6 +136,7 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
         bundle: &cfg.bundle.dir,
         no_pivot: cfg.no_pivot,
         new_cgroupns: cfg.plan.creates(LinuxNamespaceType::Cgroup),
+        hierarchies: cfg.hierarchies,
     };
     rootfs::prepare(&ctx)?;
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {

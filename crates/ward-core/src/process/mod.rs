@@ -56,6 +56,8 @@ pub struct InitConfig<'a> {
     pub cgroup: Option<&'a Cgroup>,
     /// Its cgroup2 directory, opened, for clone3(CLONE_INTO_CGROUP).
     pub cgroup_fd: Option<OwnedFd>,
+    /// The host's cgroup layout (read once, by the parent).
+    pub hierarchies: &'a crate::cgroups::Hierarchies,
 }
 
 impl InitConfig<'_> {

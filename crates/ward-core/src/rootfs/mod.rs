@@ -27,6 +27,8 @@ pub struct Context<'a> {
     pub bundle: &'a Path,
     pub no_pivot: bool,
     pub new_cgroupns: bool,
+    /// The host's cgroup layout, as the parent read it.
+    pub hierarchies: &'a crate::cgroups::Hierarchies,
 }
 
 fn ms(bits: u64) -> MsFlags {
@@ -379,7 +381,7 @@ fn bind_mount(ctx: &Context, root: &Root, m: &Mount, opts: &MountOptions) -> Res
 /// gets binds of the host's directories of the cgroups it is in. On v1 and
 /// hybrid hosts `dest` is a tmpfs holding one mount per hierarchy, as on the host.
 fn cgroup_mount(ctx: &Context, root: &Root, dest: &Path, opts: &MountOptions) -> Result<()> {
-    let hier = host_cgroup_mounts()?;
+    let hier = host_cgroup_mounts(ctx.hierarchies);
     let target = root.ensure(dest, Kind::Dir)?;
     let flags = ms(opts.flags & !(libc::MS_RDONLY as u64))
         | MsFlags::MS_NOSUID
@@ -451,8 +453,7 @@ struct Hierarchy {
     own_path: String,
 }
 
-fn host_cgroup_mounts() -> Result<Vec<Hierarchy>> {
-    let h = crate::cgroups::Hierarchies::detect()?;
+fn host_cgroup_mounts(h: &crate::cgroups::Hierarchies) -> Vec<Hierarchy> {
     let (own_v1, own_v2) = crate::cgroups::own_cgroups();
     // Co-mounted v1 controllers (cpu,cpuacct) share one mount.
     let mut v1: std::collections::BTreeMap<&PathBuf, Vec<&str>> = Default::default();
@@ -482,5 +483,5 @@ fn host_cgroup_mounts() -> Result<Vec<Hierarchy>> {
         });
     }
     out.retain(|h| h.mountpoint.starts_with("/sys/fs/cgroup"));
-    Ok(out)
+    out
 }
