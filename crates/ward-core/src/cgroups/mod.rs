@@ -319,22 +319,39 @@ pub fn write_file(dir: &Path, file: &str, value: &str) -> Result<(), CgroupError
 /// parent into every new level: a new cpuset cgroup starts empty, and a
 /// process can't join an empty one.
 fn mkdir_cpuset(dir: &Path) -> Result<(), CgroupError> {
-    if dir.exists() {
+    // Concurrent creates share parents (/ward) and a delete may remove an
+    // empty one between our steps: a few tries settle it.
+    let mut last = None;
+    for _ in 0..5 {
+        match mkdir_cpuset_once(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.expect("an error"))
+}
+
+fn cpuset_filled(dir: &Path) -> bool {
+    ["cpuset.cpus", "cpuset.mems"]
+        .iter()
+        .all(|f| std::fs::read_to_string(dir.join(f)).is_ok_and(|v| !v.trim().is_empty()))
+}
+
+fn mkdir_cpuset_once(dir: &Path) -> Result<(), CgroupError> {
+    // A directory that exists may still be empty: another create may have
+    // made it an instant ago and not filled it yet. Fill it in any case.
+    if cpuset_filled(dir) {
         return Ok(());
     }
     let parent = dir
         .parent()
         .ok_or_else(|| CgroupError::invalid("cpuset", "no parent"))?;
-    mkdir_cpuset(parent)?;
-    std::fs::create_dir(dir)
-        .or_else(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })
-        .map_err(io_err("mkdir", dir))?;
+    mkdir_cpuset_once(parent)?;
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err("mkdir", dir)(e)),
+    }
     for f in ["cpuset.cpus", "cpuset.mems"] {
         let cur = std::fs::read_to_string(dir.join(f)).unwrap_or_default();
         if cur.trim().is_empty() {
