@@ -378,11 +378,6 @@ impl Cgroup {
         Ok(())
     }
 
-    /// Whether the v2 directory can take a clone3(CLONE_INTO_CGROUP) child.
-    pub fn v2_dir(&self) -> Option<&PathBuf> {
-        self.v2.as_ref()
-    }
-
     fn freezer(&self) -> Option<(PathBuf, bool)> {
         if let Some(d) = self.v1.get("freezer") {
             Some((d.clone(), true))
@@ -462,6 +457,12 @@ impl Cgroup {
             "cgroup",
             "processes survived SIGKILL for 5 s",
         ))
+    }
+
+    /// Kills every process in the cgroup, waits for them, and removes it.
+    pub fn remove(&self) -> Result<(), CgroupError> {
+        self.kill_all_and_wait()?;
+        self.destroy()
     }
 
     /// Removes the directories (the processes must be gone), and the default

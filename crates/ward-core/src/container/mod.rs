@@ -122,8 +122,7 @@ fn create_in(
         Err(e) => {
             // Setup processes are dead and reaped; anything they forked is
             // in the cgroup.
-            let _ = cgroup.kill_all_and_wait();
-            let _ = cgroup.destroy();
+            let _ = cgroup.remove();
             return Err(e);
         }
     };
@@ -146,8 +145,7 @@ fn create_in(
         None => Ok(()),
     });
     if let Err(e) = written {
-        kill_and_wait(&state);
-        let _ = remove_cgroup(&state);
+        let _ = teardown(&state);
         return Err(e);
     }
     Ok(state)
@@ -155,7 +153,7 @@ fn create_in(
 
 /// The container's cgroup2 directory, opened for clone3(CLONE_INTO_CGROUP).
 fn open_cgroup_dir(cg: &Cgroup) -> Result<Option<OwnedFd>> {
-    let Some(dir) = cg.v2_dir() else {
+    let Some(dir) = &cg.v2 else {
         return Ok(None);
     };
     let f = std::fs::OpenOptions::new()
@@ -272,56 +270,34 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
         return Err(stopped());
     };
     if all {
-        if let Some(cg) = &st.cgroup {
-            cg.signal_all(sig)?;
-        }
-        for pid in pid_ns_members(st.pid) {
-            // SAFETY: kill with integer arguments; the processes share init's
-            // pid namespace, which lives as long as init, held by the pidfd.
-            unsafe { libc::kill(pid, sig) };
-        }
+        // Every process of the container is in its cgroup, whatever pid
+        // namespace it has.
+        st.cgroup
+            .as_ref()
+            .ok_or_else(|| Error::Other("kill --all: container has no cgroup".into()))?
+            .signal_all(sig)?;
     }
     sys::pidfd_send_signal(&pidfd, sig)
         .map_err(|e| Error::sys(format!("signal {sig} to {}", st.pid), e))
 }
 
-/// Every process in `pid`'s pid namespace, when that is not the host's.
-fn pid_ns_members(pid: i32) -> Vec<i32> {
-    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-    let target = ns(&pid.to_string());
-    if target.is_none() || target == ns("self") {
-        return vec![];
+/// SIGKILLs every process of the container, waits until they are gone and
+/// removes its cgroup. Init goes first: with its own pid namespace, the
+/// kernel then kills the rest.
+fn teardown(st: &State) -> Result<()> {
+    let init = init_pidfd(st).ok().flatten();
+    if let Some(fd) = &init {
+        let _ = sys::pidfd_send_signal(fd, libc::SIGKILL);
     }
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    rd.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|p| *p != pid && ns(&p.to_string()) == target)
-        .collect()
-}
-
-/// Kills what is left in the container's cgroup and removes it.
-fn remove_cgroup(st: &State) -> Result<()> {
-    if let Some(cg) = &st.cgroup {
-        cg.kill_all_and_wait()?;
-        cg.destroy()?;
+    match &st.cgroup {
+        Some(cg) => cg.remove()?,
+        None => {
+            if let Some(fd) = &init {
+                let _ = sys::pidfd_wait_exit(fd, 10_000);
+            }
+        }
     }
     Ok(())
-}
-
-/// SIGKILLs init (and with it its pid namespace) and waits until it is gone.
-fn kill_and_wait(st: &State) {
-    if let Some(cg) = &st.cgroup {
-        let _ = cg.signal_all(libc::SIGKILL);
-    }
-    if let Ok(Some(fd)) = init_pidfd(st) {
-        for p in pid_ns_members(st.pid) {
-            // SAFETY: as in kill().
-            unsafe { libc::kill(p, libc::SIGKILL) };
-        }
-        let _ = sys::pidfd_send_signal(&fd, libc::SIGKILL);
-        let _ = sys::pidfd_wait_exit(&fd, 10_000);
-    }
 }
 
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
@@ -333,17 +309,17 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     match dir.load() {
         Ok(Some(mut st)) => {
             st.status = current_status(&dir.path, &st);
-            match st.status {
-                Status::Stopped => {}
-                Status::Created => kill_and_wait(&st),
-                _ if force => kill_and_wait(&st),
-                s => {
-                    return Err(Error::Other(format!(
-                        "cannot delete container that is not stopped: {s}"
-                    )));
-                }
+            // A created container is deleted like a stopped one (as runc);
+            // a running or paused one needs --force.
+            if matches!(st.status, Status::Running | Status::Paused) && !force {
+                return Err(Error::Other(format!(
+                    "cannot delete container that is not stopped: {}",
+                    st.status
+                )));
             }
-            remove_cgroup(&st)?;
+            // Even a stopped container may have left processes (no pid
+            // namespace of its own): teardown kills them too.
+            teardown(&st)?;
         }
         // No state.json although we hold the lock: its create was killed
         // before it finished, and setup processes die with their parent.

@@ -286,28 +286,12 @@ fn mount_one(ctx: &Context, root: &Root, m: &Mount) -> Result<()> {
             let fd = root
                 .open_in(dest, 0)
                 .map_err(|e| Error::path("open", root.display(dest), e))?;
-            sys::mount_setattr(fd.as_raw_fd(), true, opts_to_attrs(opts.flags), 0)
+            sys::mount_setattr(fd.as_raw_fd(), true, opts.attr_set, opts.attr_clr)
                 .map_err(|e| Error::path("set mount attributes of", root.display(dest), e))?;
         }
         Err(e) => return Err(mount_err(typ, &root.display(dest), e)),
     }
     apply_propagation(root, dest, &opts)
-}
-
-/// The mount_setattr attributes that match MS_* flags.
-fn opts_to_attrs(flags: u64) -> u64 {
-    let mut a = 0;
-    for (f, attr) in [
-        (libc::MS_RDONLY, sys::MOUNT_ATTR_RDONLY),
-        (libc::MS_NOSUID, sys::MOUNT_ATTR_NOSUID),
-        (libc::MS_NODEV, sys::MOUNT_ATTR_NODEV),
-        (libc::MS_NOEXEC, sys::MOUNT_ATTR_NOEXEC),
-    ] {
-        if flags & f as u64 != 0 {
-            a |= attr;
-        }
-    }
-    a
 }
 
 fn apply_propagation(root: &Root, dest: &Path, opts: &MountOptions) -> Result<()> {
