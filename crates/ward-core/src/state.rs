@@ -362,15 +362,7 @@ fn rfc3339(secs: i64, nanos: u32) -> String {
 pub fn owner_name() -> String {
     // SAFETY: geteuid has no failure mode.
     let uid = unsafe { libc::geteuid() };
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|p| {
-            p.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() > 2 && f[2] == uid.to_string()).then(|| f[0].to_string())
-            })
-        })
-        .unwrap_or_else(|| format!("#{uid}"))
+    crate::security::passwd_field("/etc/passwd", uid, 0).unwrap_or_else(|| format!("#{uid}"))
 }
 
 #[cfg(test)]

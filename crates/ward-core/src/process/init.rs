@@ -247,15 +247,7 @@ fn wait_and_exec(
 fn environment(process: &Process) -> Vec<String> {
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
-        let uid = process.user().uid().to_string();
-        let home = std::fs::read_to_string("/etc/passwd")
-            .ok()
-            .and_then(|p| {
-                p.lines().find_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    (f.len() > 5 && f[2] == uid).then(|| f[5].to_string())
-                })
-            })
+        let home = security::passwd_field("/etc/passwd", process.user().uid(), 5)
             .filter(|h| !h.is_empty())
             .unwrap_or_else(|| "/".into());
         env.push(format!("HOME={home}"));

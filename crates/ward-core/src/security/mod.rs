@@ -170,6 +170,17 @@ pub fn switch_user(user: &User, caps: &CapSets) -> Result<()> {
     Ok(())
 }
 
+/// Field `field` (0 name, 5 home, ...) of the /etc/passwd entry with `uid`,
+/// read from `passwd` (the host's or, after pivot_root, the container's).
+pub fn passwd_field(passwd: &str, uid: u32, field: usize) -> Option<String> {
+    let file = std::fs::read_to_string(passwd).ok()?;
+    let uid = uid.to_string();
+    file.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > field && f.len() > 2 && f[2] == uid).then(|| f[field].to_string())
+    })
+}
+
 pub fn set_no_new_privs() -> Result<()> {
     sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0)
         .map(drop)
@@ -179,6 +190,21 @@ pub fn set_no_new_privs() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwd_lookup() {
+        let p = std::env::temp_dir().join(format!("ward-passwd-{}", std::process::id()));
+        std::fs::write(
+            &p,
+            "root:x:0:0:root:/root:/bin/sh\nbob:x:1000:1000::/home/bob:/bin/sh\n",
+        )
+        .unwrap();
+        let path = p.to_str().unwrap();
+        assert_eq!(passwd_field(path, 1000, 0).as_deref(), Some("bob"));
+        assert_eq!(passwd_field(path, 0, 5).as_deref(), Some("/root"));
+        assert_eq!(passwd_field(path, 7, 0), None);
+        std::fs::remove_file(&p).unwrap();
+    }
 
     #[test]
     fn masks_of_known_caps() {
