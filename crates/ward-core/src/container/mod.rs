@@ -277,8 +277,12 @@ pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
             .ok_or_else(|| Error::Other("kill --all: container has no cgroup".into()))?
             .signal_all(sig)?;
     }
-    sys::pidfd_send_signal(&pidfd, sig)
-        .map_err(|e| Error::sys(format!("signal {sig} to {}", st.pid), e))
+    match sys::pidfd_send_signal(&pidfd, sig) {
+        // With --all, init was signalled through the cgroup already and may
+        // be dead and reaped by now: that is success.
+        Err(e) if all && e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+        r => r.map_err(|e| Error::sys(format!("signal {sig} to {}", st.pid), e)),
+    }
 }
 
 /// SIGKILLs every process of the container, waits until they are gone and
