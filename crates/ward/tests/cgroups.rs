@@ -218,13 +218,15 @@ fn stat_value(text: &str, key: &str) -> Option<u64> {
     })
 }
 
-/// cgroup v2's cpu.weight for a v1 cpu.shares value, as the runtime spec's
-/// v1-to-v2 conversion defines it.
+/// cgroup v2's cpu.weight for a v1 cpu.shares value, by the conversion runc
+/// (>= 1.3.2) and crun (>= 1.23) use: a parabola in log2 space through
+/// (2, 1), (1024, 100) and (262144, 10000), so v1's default maps to v2's.
 fn shares_to_weight(shares: u64) -> u64 {
     if shares == 0 {
         return 0;
     }
-    1 + ((shares - 2) * 9999) / 262142
+    let l = (shares.clamp(2, 262_144) as f64).log2();
+    10f64.powf((l * l + 125.0 * l) / 612.0 - 7.0 / 34.0).ceil() as u64
 }
 
 /// A container's cgroup: `rel` below the root of every hierarchy.
