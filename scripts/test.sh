@@ -1,11 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite: unit tests and the integration tests that start real
-# containers (as root) on a busybox rootfs.
+# containers (as root) on a busybox rootfs, on this host; then the
+# integration tests again inside the test VM (tests/vm: Debian's stock 6.1
+# kernel, pure cgroup v2). Arguments go to the test binaries (a name filter,
+# say). WARD_TEST_VM=0 skips the VM part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test: run as root: the integration tests start real containers" >&2; exit 1; }
 # busybox-static: the containers' rootfs; runc: to check that a bundle made
 # by `runc spec` runs under ward; python3: bundle scripts; procps: `ward ps`
-# runs ps(1); util-linux: unshare for pinned namespaces.
-scripts/deps.sh busybox-static runc python3 procps util-linux
-exec cargo test --workspace -- "$@"
+# runs ps(1); util-linux: unshare for pinned namespaces; criu: `criu check`
+# in the test VM.
+scripts/deps.sh busybox-static runc python3 procps util-linux criu
+# The VM's packages and kernel (tests/vm.rs boots it from the host too).
+tests/vm/run --setup
+cargo test --workspace -- "$@"
+if [ "${WARD_TEST_VM:-1}" != 0 ]; then
+  scripts/vm-test.sh "$@"
+fi

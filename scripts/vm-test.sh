@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# ward's integration tests inside the test VM (tests/vm/run): Debian's stock
+# 6.1 kernel with a pure cgroup v2 hierarchy. The test binaries are built on
+# the host and run in the guest, which sees the host's file system at the
+# same paths. Arguments go to every test binary (a name filter, say).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "vm-test: run as root: the guest starts real containers" >&2; exit 1; }
+scripts/deps.sh busybox-static runc python3 procps util-linux criu
+tests/vm/run --setup
+
+# Every integration test binary of the workspace but vm (which boots this
+# very VM from the host).
+mapfile -t bins < <(cargo test --workspace --tests --no-run --message-format=json -q |
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    t = m.get("target", {})
+    if m.get("reason") == "compiler-artifact" and m.get("executable") \
+            and t.get("kind") == ["test"] and t.get("name") != "vm":
+        print(m["executable"])
+')
+[ ${#bins[@]} -gt 0 ] || { echo "vm-test: no test binary was built" >&2; exit 1; }
+
+# In the guest: each binary in turn; every failure is reported at the end.
+exec tests/vm/run --timeout "${WARD_VM_TEST_TIMEOUT:-1800}" --mem 2048 --env RUST_BACKTRACE=1 -- \
+  bash -c '
+n=$1; shift
+args=("${@:1:n}"); shift "$n"
+failed=()
+for bin in "$@"; do
+  name=$(basename "$bin"); name=${name%-*}
+  echo "=== $name (guest: $(uname -r), $(stat -fc %T /sys/fs/cgroup))"
+  "$bin" "${args[@]}" || failed+=("$name")
+done
+if [ ${#failed[@]} -gt 0 ]; then echo "vm-test: failed in the guest: ${failed[*]}"; exit 1; fi
+echo "vm-test: every integration test binary passed in the guest"
+' vm-test "$#" "$@" "${bins[@]}"
