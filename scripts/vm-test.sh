@@ -10,7 +10,9 @@ scripts/deps.sh busybox-static runc python3 procps util-linux criu
 tests/vm/run --setup
 
 # Every integration test binary of the workspace but vm (which boots this
-# very VM from the host).
+# very VM from the host). Built first with cargo's own messages, so that a
+# build error shows.
+cargo test --workspace --tests --no-run
 mapfile -t bins < <(cargo test --workspace --tests --no-run --message-format=json -q |
   python3 -c '
 import json, sys
