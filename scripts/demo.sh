@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need it until rootless mode lands)" >&2; exit 1; }
-scripts/deps.sh busybox-static python3
+scripts/deps.sh busybox-static python3 libseccomp-dev
 cargo build --release -q -p ward
 ward=$PWD/target/release/ward
 work=$(mktemp -d /tmp/ward-demo.XXXXXX)

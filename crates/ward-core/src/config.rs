@@ -28,6 +28,18 @@ pub struct Bundle {
     pub spec: Spec,
 }
 
+impl Bundle {
+    /// The spec's ociVersion (the newest ward knows when it is empty).
+    pub fn version(&self) -> String {
+        let v = self.spec.version();
+        if v.is_empty() {
+            crate::features::OCI_VERSION_MAX.to_string()
+        } else {
+            v.clone()
+        }
+    }
+}
+
 /// Reads `bundle/config.json` and validates it.
 pub fn load_bundle(bundle: &Path) -> Result<Bundle, ConfigError> {
     let dir = std::path::absolute(bundle).map_err(|e| ConfigError::Read {
@@ -72,6 +84,15 @@ pub fn parse_spec(data: &[u8]) -> Result<Spec, String> {
     let de = &mut serde_json::Deserializer::from_slice(data);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
+        if path.starts_with("linux.seccomp") {
+            // An unknown action, arch, operator or flag: say it as runc does
+            // (the typed parse can only say "unknown variant").
+            let raw: Option<serde_json::Value> = serde_json::from_slice(data).ok();
+            let sc = raw.as_ref().and_then(|v| v.get("linux")?.get("seccomp"));
+            if let Some(Err(err)) = sc.map(crate::security::seccomp::check_json) {
+                return err.to_string();
+            }
+        }
         if path == "." {
             e.inner().to_string()
         } else {
@@ -242,6 +263,7 @@ pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), Stri
     if args[0].is_empty() {
         return Err("process.args: the program name is empty".into());
     }
+    crate::security::lsm::validate(process)?;
     if !process.cwd().is_absolute() {
         return Err(format!(
             "process.cwd: {:?} is not an absolute path",

@@ -23,6 +23,16 @@ pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> Result<()> {
 /// Sets up the container's terminal (after pivot_root, as root in the
 /// container) and makes it the process's stdio. `size` is (height, width).
 pub fn setup(console_socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<()> {
+    setup_pty(console_socket, size, true)
+}
+
+/// The same for a process `exec`'d into a running container: its own pty,
+/// and /dev/console stays the init's.
+pub fn setup_exec(console_socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<()> {
+    setup_pty(console_socket, size, false)
+}
+
+fn setup_pty(console_socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Result<()> {
     let master = nix::fcntl::open(
         "/dev/ptmx",
         nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_NOCTTY | nix::fcntl::OFlag::O_CLOEXEC,
@@ -67,7 +77,9 @@ pub fn setup(console_socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<()> {
             return Err(Error::sys("set console size", Errno::last()));
         }
     }
-    bind_console(&slave)?;
+    if console {
+        bind_console(&slave)?;
+    }
     send_fd(console_socket.as_raw_fd(), &format!("/dev/pts/{num}"), m)?;
     drop(master);
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;

@@ -102,8 +102,14 @@ pub fn capability_names() -> Vec<String> {
 /// The runtime-spec features document (see the runtime-spec's
 /// `features.md` / `features-linux.md`).
 pub fn features() -> Value {
-    let annotations: BTreeMap<&str, &str> =
-        BTreeMap::from([(VERSION_ANNOTATION, env!("CARGO_PKG_VERSION"))]);
+    let sc = crate::security::seccomp::features();
+    let annotations: BTreeMap<&str, &str> = BTreeMap::from([
+        (VERSION_ANNOTATION, env!("CARGO_PKG_VERSION")),
+        (
+            crate::security::seccomp::LIBSECCOMP_VERSION_ANNOTATION,
+            sc.libseccomp_version.as_str(),
+        ),
+    ]);
     json!({
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION_MAX,
@@ -118,9 +124,10 @@ pub fn features() -> Value {
                 "systemd": false,
                 "systemdUser": false,
             },
-            "seccomp": { "enabled": false },
-            "apparmor": { "enabled": false },
-            "selinux": { "enabled": false },
+            "seccomp": sc.seccomp,
+            // ward applies both labels (where the host has the LSM).
+            "apparmor": { "enabled": true },
+            "selinux": { "enabled": true },
             "intelRdt": { "enabled": false },
             "mountExtensions": { "idmap": { "enabled": false } },
         },
@@ -169,9 +176,18 @@ mod tests {
         assert_eq!(cg.v2(), &Some(true));
         assert_eq!(cg.systemd(), &Some(false));
         assert_eq!(cg.systemd_user(), &Some(false));
-        assert_eq!(linux.seccomp().as_ref().unwrap().enabled(), &Some(false));
-        assert_eq!(linux.apparmor().as_ref().unwrap().enabled(), &Some(false));
-        assert_eq!(linux.selinux().as_ref().unwrap().enabled(), &Some(false));
+        let sc = linux.seccomp().as_ref().unwrap();
+        assert_eq!(sc.enabled(), &Some(true));
+        assert!(sc
+            .actions()
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|x| x.to_string() == "SCMP_ACT_NOTIFY")));
+        assert!(sc
+            .archs()
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|x| x.to_string() == "SCMP_ARCH_X86_64")));
+        assert_eq!(linux.apparmor().as_ref().unwrap().enabled(), &Some(true));
+        assert_eq!(linux.selinux().as_ref().unwrap().enabled(), &Some(true));
         assert_eq!(linux.intel_rdt().as_ref().unwrap().enabled(), &Some(false));
         let idmap = linux
             .mount_extensions()

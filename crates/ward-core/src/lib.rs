@@ -10,6 +10,7 @@ pub mod console;
 pub mod container;
 pub mod error;
 pub mod features;
+pub mod hooks;
 pub mod id;
 pub mod namespaces;
 pub mod process;
@@ -21,3 +22,21 @@ pub mod state;
 pub mod sys;
 
 pub use error::{Error, Result};
+
+/// Where warnings go: stderr by default; the binary also routes them to
+/// its --log.
+static WARN_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Routes [`warn`]ings to `sink` (once, at start-up).
+pub fn set_warn_sink(sink: fn(&str)) {
+    let _ = WARN_SINK.set(sink);
+}
+
+/// Something went wrong that doesn't fail the command (a poststop hook, a
+/// damaged state file that delete --force removes anyway).
+pub fn warn(msg: &str) {
+    match WARN_SINK.get() {
+        Some(f) => f(msg),
+        None => eprintln!("ward: warning: {msg}"),
+    }
+}

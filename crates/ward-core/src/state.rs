@@ -48,6 +48,49 @@ pub struct State {
     /// The resources last applied (config.json's, then `update`'s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<oci_spec::runtime::LinuxResources>,
+    /// config.json's hooks: poststart and poststop run from here, so that
+    /// they don't depend on the bundle still being there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<oci_spec::runtime::Hooks>,
+    /// The caller's NOTIFY_SOCKET at create, which `start` tells when the
+    /// container is ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_socket: Option<PathBuf>,
+}
+
+impl State {
+    /// The state object of the runtime spec (what `state` prints, and hooks
+    /// and seccomp agents read), with `status` as given.
+    pub fn spec_json(&self, status: Status) -> Vec<u8> {
+        spec_state_json(
+            &self.oci_version,
+            &self.id,
+            status,
+            self.pid,
+            &self.bundle,
+            &self.annotations,
+        )
+    }
+}
+
+/// The runtime spec's state object, before a [`State`] exists.
+pub fn spec_state_json(
+    version: &str,
+    id: &str,
+    status: Status,
+    pid: i32,
+    bundle: &Path,
+    annotations: &HashMap<String, String>,
+) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "ociVersion": version,
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": annotations,
+    }))
+    .expect("a JSON object of strings serializes")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -73,6 +73,60 @@ pub struct CreateArgs {
     pub id: String,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct ExecArgs {
+    /// Unix socket that receives the pty master with --tty.
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Working directory of the process (default: config.json's).
+    #[arg(long)]
+    pub cwd: Option<String>,
+    /// Environment variable NAME=VALUE (repeatable; overrides config.json's).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Give the process a terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// uid[:gid] to run as.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Additional group id (repeatable).
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// A process.json to run instead of config.json's process.
+    #[arg(short = 'p', long)]
+    pub process: Option<PathBuf>,
+    /// Return once the process runs.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// File to write the process's pid to.
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// SELinux label of the process.
+    #[arg(long = "process-label")]
+    pub process_label: Option<String>,
+    /// AppArmor profile of the process.
+    #[arg(long)]
+    pub apparmor: Option<String>,
+    /// Set no_new_privs for the process.
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    /// Add a capability (repeatable), e.g. CAP_NET_ADMIN.
+    #[arg(short = 'c', long = "cap")]
+    pub cap: Vec<String>,
+    /// Number of fds after stdio (3, 4, ...) to pass to the process.
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    /// Exec even into a paused container (the process starts frozen).
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
+    /// Container ID.
+    pub id: String,
+    /// The command and its arguments (none with --process).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a container from a bundle; it waits for `start`.
@@ -151,6 +205,8 @@ pub enum Command {
     },
     /// Change the resource limits of a running container.
     Update(Box<UpdateArgs>),
+    /// Run one more process in a running container.
+    Exec(Box<ExecArgs>),
 }
 
 #[derive(Args, Debug, Clone)]

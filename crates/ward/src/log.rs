@@ -8,6 +8,10 @@ use std::path::Path;
 
 use crate::cli::LogFormat;
 
+thread_local! {
+    static CURRENT: std::cell::Cell<Option<&'static Logger>> = const { std::cell::Cell::new(None) };
+}
+
 pub struct Logger {
     file: Option<RefCell<File>>,
     format: LogFormat,
@@ -59,6 +63,26 @@ impl Logger {
 
     pub fn error(&self, msg: &str) {
         self.write("error", msg);
+    }
+
+    pub fn warn(&self, msg: &str) {
+        self.write("warning", msg);
+    }
+
+    /// Makes this the logger of ward-core's warnings (which also go to
+    /// stderr); ward is single-threaded, so a thread-local holds it.
+    pub fn install(self) -> &'static Logger {
+        let leaked: &'static Logger = Box::leak(Box::new(self));
+        CURRENT.with(|c| c.set(Some(leaked)));
+        ward_core::set_warn_sink(|msg| {
+            eprintln!("ward: warning: {msg}");
+            CURRENT.with(|c| {
+                if let Some(l) = c.get() {
+                    l.warn(msg);
+                }
+            });
+        });
+        leaked
     }
 
     pub fn debug(&self, msg: &str) {

@@ -11,13 +11,13 @@ use clap::Parser;
 fn main() {
     let cli = cli::Cli::parse();
     let logger = match log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug) {
-        Ok(l) => l,
+        Ok(l) => l.install(),
         Err(e) => {
             eprintln!("ward: {e}");
             std::process::exit(1);
         }
     };
-    let (what, res) = commands::dispatch(&cli, &logger);
+    let (what, res) = commands::dispatch(&cli, logger);
     match res {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -2,7 +2,10 @@
 //! delete, and run (all of them at once, in the foreground).
 
 mod cgroup_ops;
+mod exec;
+mod notify;
 pub use cgroup_ops::{live_state, pause, pids, resume, update};
+pub use exec::{exec, ExecOptions};
 
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
@@ -14,8 +17,10 @@ use oci_spec::runtime::LinuxNamespaceType;
 use crate::cgroups::{self, Cgroup, Hierarchies};
 use crate::config;
 use crate::error::{Errno, Error, Result};
+use crate::hooks::Kind;
 use crate::namespaces::Plan;
 use crate::process::{self, InitConfig};
+use crate::security::seccomp::{self, Filter};
 use crate::state::{self, current_status, init_alive, ContainerDir, State, Status, Store};
 use crate::sys;
 
@@ -34,18 +39,18 @@ pub struct CreateOptions {
 /// and connecting unix sockets by a short relative name avoids sun_path's
 /// 108-byte limit for long --root paths. ward is single-threaded, so the
 /// process-wide cwd change is not seen by anything else.
-fn in_dir<T>(dir: &Path, f: impl FnOnce() -> std::io::Result<T>) -> Result<T> {
+fn in_dir<T>(dir: &Path, name: &str, f: impl FnOnce(&str) -> std::io::Result<T>) -> Result<T> {
     let back = std::fs::File::open(".").map_err(|e| Error::path("open", ".", e))?;
     std::env::set_current_dir(dir).map_err(|e| Error::path("chdir", dir, e))?;
-    let res = f();
+    let res = f(name);
     nix::unistd::fchdir(&back).map_err(|e| Error::sys("chdir back", e))?;
-    res.map_err(|e| Error::path("socket", dir.join(state::START_SOCKET), e))
+    res.map_err(|e| Error::path("socket", dir.join(name), e))
 }
 
 pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
     crate::id::validate_id(id)?;
     // Everything is checked before anything is made.
-    let bundle = config::load_bundle(&opts.bundle)?;
+    let mut bundle = config::load_bundle(&opts.bundle)?;
     let spec = &bundle.spec;
     let terminal = spec
         .process()
@@ -69,6 +74,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
             "linux.namespaces: a mount namespace is required".into(),
         ));
     }
+    let seccomp = compile_seccomp(spec)?;
     let console: Option<OwnedFd> = match &opts.console_socket {
         Some(p) => Some(
             UnixStream::connect(p)
@@ -78,7 +84,18 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
         None => None,
     };
     let dir = store.create(id)?;
-    match create_in(&dir, &bundle, &plan, console, opts) {
+    let made = notify::setup_spec(&dir.path, &mut bundle.spec).and_then(|notify| {
+        create_in(
+            &dir,
+            &bundle,
+            &plan,
+            console,
+            seccomp.as_ref(),
+            notify,
+            opts,
+        )
+    });
+    match made {
         Ok(state) => Ok(state),
         Err(e) => {
             let _ = dir.remove();
@@ -87,14 +104,27 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
     }
 }
 
+/// linux.seccomp compiled to BPF, before anything is made: a bad profile
+/// fails `create` with nothing to clean up.
+pub(crate) fn compile_seccomp(spec: &oci_spec::runtime::Spec) -> Result<Option<Filter>> {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(seccomp::compile)
+        .transpose()
+        .map_err(|e| Error::Other(e.to_string()))
+}
+
 fn create_in(
     dir: &ContainerDir,
     bundle: &config::Bundle,
     plan: &Plan,
     console: Option<OwnedFd>,
+    seccomp: Option<&Filter>,
+    notify_socket: Option<PathBuf>,
     opts: &CreateOptions,
 ) -> Result<State> {
-    let listener = in_dir(&dir.path, || UnixListener::bind(state::START_SOCKET))?;
+    let listener = in_dir(&dir.path, state::START_SOCKET, |n| UnixListener::bind(n))?;
     let linux = bundle.spec.linux().as_ref();
     let resources = linux.and_then(|l| l.resources().clone());
     let hier = Hierarchies::detect()?;
@@ -115,6 +145,7 @@ fn create_in(
             cgroup: Some(&cgroup),
             cgroup_fd,
             hierarchies: &hier,
+            seccomp,
         })
     });
     let spawned = match spawned {
@@ -127,7 +158,7 @@ fn create_in(
         }
     };
     let state = State {
-        oci_version: spec_version(bundle),
+        oci_version: bundle.version(),
         id: dir.id.clone(),
         status: Status::Created,
         pid: spawned.pid,
@@ -139,6 +170,8 @@ fn create_in(
         init_start_time: spawned.start_time,
         cgroup: Some(cgroup),
         resources,
+        hooks: bundle.spec.hooks().clone(),
+        notify_socket,
     };
     let written = dir.save(&state).and_then(|()| match &opts.pid_file {
         Some(p) => state::write_atomic(&absolute(p), spawned.pid.to_string().as_bytes(), 0o644),
@@ -164,15 +197,6 @@ fn open_cgroup_dir(cg: &Cgroup) -> Result<Option<OwnedFd>> {
     Ok(Some(f.into()))
 }
 
-fn spec_version(bundle: &config::Bundle) -> String {
-    let v = bundle.spec.version();
-    if v.is_empty() {
-        crate::features::OCI_VERSION_MAX.to_string()
-    } else {
-        v.clone()
-    }
-}
-
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
@@ -195,7 +219,12 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             status: st.status.to_string(),
         });
     }
-    let conn = in_dir(&dir.path, || UnixStream::connect(state::START_SOCKET))?;
+    // Bound before the program runs, so that no notification is lost.
+    let notify = match &st.notify_socket {
+        Some(host) => Some((notify::bind(&dir.path)?, host.clone())),
+        None => None,
+    };
+    let conn = in_dir(&dir.path, state::START_SOCKET, |n| UnixStream::connect(n))?;
     let sock = dir.start_socket_path();
     std::fs::remove_file(&sock).map_err(|e| Error::path("remove", &sock, e))?;
     let mut st = st;
@@ -208,10 +237,32 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     use std::io::Read;
     let mut conn = conn;
     let _ = conn.read_to_string(&mut msg);
-    if msg.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::Init(msg))
+    if !msg.is_empty() {
+        return Err(Error::Init(msg));
+    }
+    // The runtime spec: a failing poststart hook is a warning; the others
+    // still run and start succeeds.
+    run_hooks_warn(&st, Kind::Poststart, Status::Running);
+    if let Some((sock, host)) = notify {
+        if let Some(pidfd) = init_pidfd(&st)? {
+            notify::forward(&sock, &host, st.pid, &pidfd)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the `kind` hooks one by one; a failure is only a warning (poststart
+/// and poststop, per the runtime spec).
+fn run_hooks_warn(st: &State, kind: Kind, status: Status) {
+    let Some(h) = &st.hooks else {
+        return;
+    };
+    let state = st.spec_json(status);
+    for (i, hook) in kind.list(h).iter().enumerate() {
+        if let Err(mut e) = crate::hooks::run(kind, std::slice::from_ref(hook), &state) {
+            e.index = i;
+            crate::warn(&e.to_string());
+        }
     }
 }
 
@@ -240,6 +291,8 @@ pub fn state(store: &Store, id: &str) -> Result<State> {
             init_start_time: 0,
             cgroup: None,
             resources: None,
+            hooks: None,
+            notify_socket: None,
         }),
     }
 }
@@ -310,6 +363,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         Err(Error::NotExist(_)) if force => return Ok(()),
         Err(e) => return Err(e),
     };
+    let mut poststop = None;
     match dir.load() {
         Ok(Some(mut st)) => {
             st.status = current_status(&dir.path, &st);
@@ -324,16 +378,21 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             // Even a stopped container may have left processes (no pid
             // namespace of its own): teardown kills them too.
             teardown(&st)?;
+            poststop = Some(st);
         }
         // No state.json although we hold the lock: its create was killed
         // before it finished, and setup processes die with their parent.
         Ok(None) => {}
         Err(e) if force => {
-            eprintln!("ward: warning: {e}; removing the container anyway");
+            crate::warn(&format!("{e}; removing the container anyway"));
         }
         Err(e) => return Err(e),
     }
-    dir.remove()
+    dir.remove()?;
+    if let Some(st) = poststop {
+        run_hooks_warn(&st, Kind::Poststop, Status::Stopped);
+    }
+    Ok(())
 }
 
 /// Signals `run` forwards to the container (everything catchable but SIGCHLD).

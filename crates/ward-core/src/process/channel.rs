@@ -20,6 +20,15 @@ pub enum Msg {
     InitPid(i32),
     /// init -> parent: set up and waiting for `start`.
     Ready,
+    /// init -> parent: the mounts are made, pivot_root is next: run the
+    /// prestart and createRuntime hooks.
+    Hooks,
+    /// parent -> init: they ran; the state object (JSON) for init's own
+    /// createContainer and startContainer hooks.
+    HooksDone(String),
+    /// child -> parent: the seccomp notify listener fd rides along
+    /// (SCM_RIGHTS), for the parent to hand to the agent at listenerPath.
+    SeccompFd,
     /// child -> parent: setup failed; the text says what and why.
     Error(String),
 }
@@ -66,6 +75,71 @@ impl Channel {
             if e.0 != libc::EINTR {
                 return Err(Error::sys("send to init channel", e));
             }
+        }
+    }
+
+    /// Sends `msg` with `fd` attached (SCM_RIGHTS).
+    pub fn send_fd(&self, msg: &Msg, fd: std::os::fd::BorrowedFd) -> Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+        let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
+        let fds = [fd.as_raw_fd()];
+        let iov = [std::io::IoSlice::new(&data)];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        loop {
+            match sendmsg::<()>(
+                self.fd.as_raw_fd(),
+                &iov,
+                &cmsg,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("send to init channel", e)),
+            }
+        }
+    }
+
+    /// The next message and the fd that came with it, if any.
+    pub fn recv_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+        use std::os::fd::FromRawFd;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let r = recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            );
+            let msg = match r {
+                Ok(m) => m,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(Error::sys("receive from init channel", e)),
+            };
+            let mut fd = None;
+            for c in msg
+                .cmsgs()
+                .map_err(|e| Error::sys("receive from init channel", e))?
+            {
+                if let ControlMessageOwned::ScmRights(fds) = c {
+                    for f in fds {
+                        // SAFETY: the kernel installed this fd for us just
+                        // now; nothing else owns it.
+                        let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                        fd.get_or_insert(owned);
+                    }
+                }
+            }
+            let n = msg.bytes;
+            if n == 0 {
+                return Ok(None);
+            }
+            return serde_json::from_slice(&buf[..n])
+                .map(|m| Some((m, fd)))
+                .map_err(|e| Error::Other(format!("bad message from init: {e}")));
         }
     }
 

@@ -6,19 +6,15 @@ use std::convert::Infallible;
 use std::ffi::CString;
 use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Process};
+use oci_spec::runtime::LinuxNamespaceType;
 
 use super::channel::{Channel, Msg};
-use super::InitConfig;
+use super::{setup, InitConfig};
 use crate::error::{Errno, Error, Result};
+use crate::hooks::Kind;
 use crate::namespaces::clone_flag;
-use crate::security::{self, CapSets};
 use crate::{console, rootfs, sys};
-
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Entry point of the cloned child.
 pub(crate) fn child_main(cfg: &InitConfig, chan: Channel, single: bool) -> ! {
@@ -138,7 +134,6 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
         new_cgroupns: cfg.plan.creates(LinuxNamespaceType::Cgroup),
         hierarchies: cfg.hierarchies,
     };
-    rootfs::prepare(&ctx)?;
     if let Some(h) = spec.hostname().as_ref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).map_err(|e| Error::sys(format!("sethostname {h:?}"), e))?;
     }
@@ -148,6 +143,40 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
             return Err(Error::sys(format!("setdomainname {d:?}"), Errno::last()));
         }
     }
+    // The prestart and createRuntime hooks run in the parent, then the
+    // createContainer ones here, in the container's namespaces with the
+    // mounts made; the state they got is kept for startContainer.
+    let hooks = spec.hooks().as_ref();
+    let wants_hooks = hooks.is_some_and(|h| {
+        [
+            Kind::Prestart,
+            Kind::CreateRuntime,
+            Kind::CreateContainer,
+            Kind::StartContainer,
+        ]
+        .iter()
+        .any(|k| !k.list(h).is_empty())
+    });
+    let mut hook_state: Option<String> = None;
+    let mut before_pivot = || -> Result<()> {
+        let Some(h) = hooks.filter(|_| wants_hooks) else {
+            return Ok(());
+        };
+        chan.send(&Msg::Hooks)?;
+        let state = match chan.recv()? {
+            Some(Msg::HooksDone(s)) => s,
+            m => return Err(Error::Other(format!("unexpected {m:?} for the hooks"))),
+        };
+        crate::hooks::run(
+            Kind::CreateContainer,
+            Kind::CreateContainer.list(h),
+            state.as_bytes(),
+        )
+        .map_err(|e| Error::Other(e.to_string()))?;
+        hook_state = Some(state);
+        Ok(())
+    };
+    rootfs::prepare(&ctx, &mut before_pivot)?;
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console.as_ref().ok_or_else(|| {
             Error::Other("process.terminal is set but there is no console socket".into())
@@ -160,48 +189,24 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
         nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
     }
     rootfs::finalize(spec)?;
-    security::apply_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
 
-    let env = environment(process);
-    let args: Vec<CString> = process
-        .args()
-        .iter()
-        .flatten()
-        .map(|a| CString::new(a.as_bytes()))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Other("process.args: contains a NUL byte".into()))?;
-    std::env::set_current_dir(process.cwd())
-        .map_err(|e| Error::path("chdir to cwd", process.cwd(), e))?;
-    let exe = find_executable(&process.args().as_ref().expect("validated")[0], &env)?;
-
-    let caps = CapSets::from_spec(process.capabilities().as_ref());
-    security::switch_user(process.user(), &caps)?;
-    check_executable(&process.args().as_ref().expect("validated")[0], &exe)?;
-    if process.no_new_privileges().unwrap_or(false) {
-        security::set_no_new_privs()?;
-    }
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-        process.user().umask().unwrap_or(0o022) as libc::mode_t,
-    ));
-    let env: Vec<CString> = env
-        .into_iter()
-        .map(CString::new)
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Other("process.env: contains a NUL byte".into()))?;
-
+    let mut send_listener =
+        |fd: OwnedFd| -> Result<()> { chan.send_fd(&Msg::SeccompFd, fd.as_fd()) };
+    let prepared = setup::prepare(process, cfg.seccomp, &mut send_listener)?;
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)
         .map_err(|e| Error::sys("clear parent death signal", e))?;
     chan.send(&Msg::Ready)?;
-    wait_and_exec(cfg, &exe, &args, &env)
+    let start_hooks = hooks.map(|h| Kind::StartContainer.list(h)).unwrap_or(&[]);
+    wait_and_exec(cfg, &prepared, start_hooks, hook_state.as_deref())
 }
 
 /// Blocks until `ward start` connects, then execs. An exec failure goes back
 /// over the connection, so `start` reports it.
 fn wait_and_exec(
     cfg: &InitConfig,
-    exe: &CString,
-    args: &[CString],
-    env: &[CString],
+    prepared: &setup::Prepared,
+    start_hooks: &[oci_spec::runtime::Hook],
+    hook_state: Option<&str>,
 ) -> Result<Infallible> {
     let conn = loop {
         // SAFETY: accept4 on our listening socket with null address pointers.
@@ -225,82 +230,26 @@ fn wait_and_exec(
             unsafe { libc::_exit(1) }
         }
     };
+    let mut f = std::fs::File::from(conn);
+    if let (false, Some(state)) = (start_hooks.is_empty(), hook_state) {
+        // In the container, as the process's user, right before the exec;
+        // the state says "created" until the program runs.
+        let state = state.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
+        if let Err(e) = crate::hooks::run(Kind::StartContainer, start_hooks, state.as_bytes()) {
+            let _ = f.write_all(e.to_string().as_bytes());
+            // SAFETY: as in child_main.
+            unsafe { libc::_exit(1) }
+        }
+    }
     sys::reset_signals();
     for fd in 3..3 + cfg.preserve_fds {
         let _ = sys::clear_cloexec(fd as i32);
     }
     let _ = sys::cloexec_from(3 + cfg.preserve_fds);
-    let Err(e) = nix::unistd::execve(exe, args, env);
-    let code = if e == nix::errno::Errno::ENOENT {
-        127
-    } else {
-        126
-    };
-    let msg = format!("exec {:?}: {}", exe, Errno::from(e));
-    let mut f = std::fs::File::from(conn);
-    let _ = f.write_all(msg.as_bytes());
+    let (e, code) = prepared.exec();
+    let _ = f.write_all(e.to_string().as_bytes());
     // SAFETY: as in child_main.
     unsafe { libc::_exit(code) }
-}
-
-/// process.env, plus HOME from the container's /etc/passwd when unset (as runc).
-fn environment(process: &Process) -> Vec<String> {
-    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-    if !env.iter().any(|e| e.starts_with("HOME=")) {
-        let home = security::passwd_field("/etc/passwd", process.user().uid(), 5)
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "/".into());
-        env.push(format!("HOME={home}"));
-    }
-    env
-}
-
-/// Finds the program as execvp would (in the process's PATH), with runc's
-/// wording for the errors engines map to exit codes 127 and 126.
-fn find_executable(name: &str, env: &[String]) -> Result<CString> {
-    let err = |why: String| Error::Init(format!("exec: {name:?}: {why}"));
-    let to_c = |p: &Path| {
-        CString::new(p.as_os_str().as_bytes()).map_err(|_| err("contains a NUL byte".into()))
-    };
-    if name.contains('/') {
-        let p = Path::new(name);
-        return match std::fs::metadata(p) {
-            Ok(_) => to_c(p),
-            Err(e) => Err(err(Errno::from(e).to_string())),
-        };
-    }
-    let path = env
-        .iter()
-        .rev()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or(DEFAULT_PATH);
-    for dir in path.split(':') {
-        let dir = if dir.is_empty() { "." } else { dir };
-        let cand = PathBuf::from(dir).join(name);
-        if let Ok(m) = std::fs::metadata(&cand) {
-            use std::os::unix::fs::PermissionsExt;
-            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
-                return to_c(&cand);
-            }
-        }
-    }
-    Err(err("executable file not found in $PATH".into()))
-}
-
-/// After the switch to the container's user: may that user execute it?
-fn check_executable(name: &str, exe: &CString) -> Result<()> {
-    // SAFETY: exe is a valid C string.
-    let r = unsafe { libc::faccessat(libc::AT_FDCWD, exe.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
-    let meta = std::fs::metadata(std::ffi::OsStr::from_bytes(exe.as_bytes()));
-    if r != 0 || meta.is_ok_and(|m| m.is_dir()) {
-        let e = if r != 0 {
-            Errno::last()
-        } else {
-            Errno(libc::EACCES)
-        };
-        return Err(Error::Init(format!("exec: {name:?}: {e}")));
-    }
-    Ok(())
 }
 
 /// A fresh session keyring per container, so containers can't see each

@@ -24,7 +24,9 @@
 //! ```
 
 pub mod channel;
+pub mod exec;
 pub mod init;
+pub(crate) mod setup;
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -32,6 +34,7 @@ use crate::cgroups::Cgroup;
 
 use crate::config::Bundle;
 use crate::error::{Error, Result};
+use crate::hooks::Kind;
 use crate::namespaces::{write_id_maps, Plan};
 use crate::state::proc_stat;
 use crate::sys;
@@ -58,6 +61,8 @@ pub struct InitConfig<'a> {
     pub cgroup_fd: Option<OwnedFd>,
     /// The host's cgroup layout (read once, by the parent).
     pub hierarchies: &'a crate::cgroups::Hierarchies,
+    /// linux.seccomp, compiled by the parent; init only loads it.
+    pub seccomp: Option<&'a crate::security::seccomp::Filter>,
 }
 
 impl InitConfig<'_> {
@@ -159,7 +164,27 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
         chan.send(&Msg::Go)?;
     }
     loop {
-        match chan.recv()? {
+        let (msg, fd) = match chan.recv_fd()? {
+            Some((m, fd)) => (Some(m), fd),
+            None => (None, None),
+        };
+        match msg {
+            Some(Msg::SeccompFd) => {
+                let fd = fd.ok_or_else(|| Error::Other("seccomp listener fd missing".into()))?;
+                let pid = kids.init.unwrap_or(first);
+                forward_listener(cfg, pid, fd)?;
+            }
+            Some(Msg::Hooks) => {
+                let state = creating_state(cfg, kids.init.unwrap_or(first));
+                if let Some(h) = cfg.bundle.spec.hooks() {
+                    for kind in [Kind::Prestart, Kind::CreateRuntime] {
+                        crate::hooks::run(kind, kind.list(h), &state)
+                            .map_err(|e| Error::Other(e.to_string()))?;
+                    }
+                }
+                let state = String::from_utf8(state).expect("serde_json writes UTF-8");
+                chan.send(&Msg::HooksDone(state))?;
+            }
             Some(Msg::NeedIdMaps) => {
                 write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
                 chan.send(&Msg::IdMapsDone)?;
@@ -183,4 +208,42 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
             }
         }
     }
+}
+
+/// Hands init's seccomp notify fd to the agent at linux.seccomp.listenerPath,
+/// with the container's state as it is now (creating).
+fn forward_listener(cfg: &InitConfig, pid: i32, fd: OwnedFd) -> Result<()> {
+    use std::os::fd::AsFd;
+    let Some(filter) = cfg.seccomp else {
+        return Err(Error::Other("seccomp listener fd without a filter".into()));
+    };
+    let Some(path) = filter.listener_path() else {
+        return Err(Error::Other(
+            "seccomp listener fd without listenerPath".into(),
+        ));
+    };
+    let spec = &cfg.bundle.spec;
+    let metadata = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .and_then(|s| s.listener_metadata().clone())
+        .unwrap_or_default();
+    let state: serde_json::Value = serde_json::from_slice(&creating_state(cfg, pid))
+        .map_err(|e| Error::Other(e.to_string()))?;
+    crate::security::seccomp::send_listener_fd(path, &metadata, pid, &state, fd.as_fd())
+        .map_err(|e| Error::Other(e.to_string()))
+}
+
+/// The spec's state object while the container is being created.
+fn creating_state(cfg: &InitConfig, pid: i32) -> Vec<u8> {
+    let spec = &cfg.bundle.spec;
+    crate::state::spec_state_json(
+        &cfg.bundle.version(),
+        cfg.id,
+        crate::state::Status::Creating,
+        pid,
+        &cfg.bundle.dir,
+        &spec.annotations().clone().unwrap_or_default(),
+    )
 }

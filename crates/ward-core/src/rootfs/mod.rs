@@ -44,7 +44,9 @@ fn mount_err(what: &str, target: &Path, e: impl Into<Errno>) -> Error {
 
 /// Everything up to and including pivot_root: afterwards `/` is the
 /// container's root and the cwd is `/`.
-pub fn prepare(ctx: &Context) -> Result<()> {
+/// `before_pivot` runs once every mount is made, right before pivot_root:
+/// where the createRuntime and createContainer hooks belong.
+pub fn prepare(ctx: &Context, before_pivot: &mut dyn FnMut() -> Result<()>) -> Result<()> {
     let linux = ctx.spec.linux().as_ref();
     let prop = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
@@ -90,6 +92,7 @@ pub fn prepare(ctx: &Context) -> Result<()> {
     if let Some(p) = ctx.spec.process() {
         root.ensure(p.cwd(), Kind::Dir)?;
     }
+    before_pivot()?;
     pivot(&root, ctx.no_pivot)
 }
 

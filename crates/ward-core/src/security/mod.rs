@@ -2,6 +2,7 @@
 //! groups it runs as, rlimits and no_new_privs. Applied by init, last thing
 //! before it reports ready.
 
+pub mod lsm;
 pub mod seccomp;
 
 use std::str::FromStr;

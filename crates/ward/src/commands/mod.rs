@@ -5,6 +5,7 @@ mod cgroup_verbs;
 mod create;
 mod delete;
 mod events;
+mod exec;
 mod features;
 mod kill;
 mod list;
@@ -40,6 +41,7 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
         Command::Ps { id, .. } => ("ps", Some(id)),
         Command::Events { id, .. } => ("events", Some(id)),
         Command::Update(a) => ("update", Some(&a.id)),
+        Command::Exec(a) => ("exec", Some(&a.id)),
     };
     let what = match id {
         Some(id) => format!("{name} {id}"),
@@ -73,6 +75,7 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
             id,
         } => events::run(&store, id, *stats, interval),
         Command::Update(a) => update::run(&store, a),
+        Command::Exec(a) => exec::run(&store, a),
     };
     (what, res)
 }

@@ -1,0 +1,278 @@
+//! `exec`: the process to run (a process.json, or config.json's process with
+//! runc's flag overrides), the container's state checks, and the wait for
+//! it in the foreground.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
+
+use super::{compile_seccomp, init_pidfd, load, open_cgroup_dir, FORWARDED};
+use crate::config;
+use crate::error::{Errno, Error, Result};
+use crate::process::exec::{self, ExecConfig};
+use crate::state::{self, Status, Store};
+use crate::sys;
+
+/// The options of `exec`, as runc names them.
+#[derive(Debug, Default, Clone)]
+pub struct ExecOptions {
+    /// --process: a process.json replacing config.json's process whole.
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub console_socket: Option<PathBuf>,
+    pub cwd: Option<String>,
+    pub env: Vec<String>,
+    /// --user uid[:gid]
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub apparmor: Option<String>,
+    pub process_label: Option<String>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+}
+
+/// Runs the process; returns its exit code in the foreground (128 + N when
+/// signal N killed it), 0 once it runs when detached.
+pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
+    let dir = store.open_shared(id)?;
+    let st = load(&dir)?;
+    match st.status {
+        Status::Stopped | Status::Creating => {
+            return Err(Error::Other(format!(
+                "cannot exec in a {} container",
+                st.status
+            )))
+        }
+        Status::Paused if !opts.ignore_paused => {
+            return Err(Error::Other(
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
+            ))
+        }
+        _ => {}
+    }
+    let bundle = config::load_bundle(&st.bundle)?;
+    let process = build_process(bundle.spec.process().as_ref(), opts)?;
+    config::validate_process(&process)
+        .map_err(|e| Error::Other(format!("invalid process: {e}")))?;
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() {
+        return Err(Error::Other(
+            "exec --tty: a --console-socket is needed to hand over the terminal".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Other(
+            "--console-socket given but the process has no terminal (--tty)".into(),
+        ));
+    }
+    let seccomp = compile_seccomp(&bundle.spec)?;
+    let console: Option<OwnedFd> = match &opts.console_socket {
+        Some(p) => Some(
+            UnixStream::connect(p)
+                .map_err(|e| Error::path("connect to console socket", p, e))?
+                .into(),
+        ),
+        None => None,
+    };
+    let Some(pidfd) = init_pidfd(&st)? else {
+        return Err(Error::Other("cannot exec in a stopped container".into()));
+    };
+    let cgroup_fd = match &st.cgroup {
+        Some(cg) => open_cgroup_dir(cg)?,
+        None => None,
+    };
+    let on_listener = |pid: i32, fd: OwnedFd| -> Result<()> {
+        use std::os::fd::AsFd;
+        let Some(f) = seccomp.as_ref() else {
+            return Ok(());
+        };
+        let Some(path) = f.listener_path() else {
+            return Ok(());
+        };
+        let metadata = bundle
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.seccomp().as_ref())
+            .and_then(|s| s.listener_metadata().clone())
+            .unwrap_or_default();
+        let state = serde_json::json!({
+            "ociVersion": st.oci_version,
+            "id": st.id,
+            "status": st.status.to_string(),
+            "pid": st.pid,
+            "bundle": st.bundle,
+            "annotations": st.annotations,
+        });
+        crate::security::seccomp::send_listener_fd(path, &metadata, pid, &state, fd.as_fd())
+            .map_err(|e| Error::Other(e.to_string()))
+    };
+    // Blocked before the clone, so that an exit at once is not missed.
+    let mut waited: Vec<i32> = FORWARDED.to_vec();
+    waited.push(libc::SIGCHLD);
+    let old_mask = (!opts.detach).then(|| sys::block_signals(&waited));
+    let res = exec::spawn(&ExecConfig {
+        init_pid: st.pid,
+        init_pidfd: &pidfd,
+        process: &process,
+        cgroup: st.cgroup.as_ref(),
+        cgroup_fd,
+        seccomp: seccomp.as_ref(),
+        console,
+        preserve_fds: opts.preserve_fds,
+        on_listener: &on_listener,
+    })
+    .and_then(|pid| {
+        if let Some(p) = &opts.pid_file {
+            state::write_atomic(&absolute(p), pid.to_string().as_bytes(), 0o644)?;
+        }
+        // The container's lock is not held while the process runs: `delete`
+        // and the others must not wait for it.
+        drop(dir);
+        if opts.detach {
+            Ok(0)
+        } else {
+            wait_foreground(pid, &waited)
+        }
+    });
+    if let Some(m) = old_mask {
+        // SAFETY: restores the mask sigprocmask gave us.
+        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &m, std::ptr::null_mut()) };
+    }
+    res
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Forwards signals to the process and returns its exit code.
+fn wait_foreground(pid: i32, waited: &[i32]) -> Result<i32> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let p = nix::unistd::Pid::from_raw(pid);
+    loop {
+        let Some(sig) = sys::wait_signal(waited, None) else {
+            continue;
+        };
+        if sig != libc::SIGCHLD {
+            // SAFETY: pid is our unreaped child: the pid is still its own.
+            unsafe { libc::kill(pid, sig) };
+            continue;
+        }
+        match waitpid(p, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
+            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
+            Ok(_) => {}
+            Err(e) => return Err(Error::sys("wait for the process", Errno::from(e))),
+        }
+    }
+}
+
+/// The process to run: --process whole, or config.json's process with the
+/// flags laid over it as runc lays them.
+fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
+    if let Some(path) = &o.process {
+        let data = std::fs::read(path).map_err(|e| Error::path("read process", path, e))?;
+        let de = &mut serde_json::Deserializer::from_slice(&data);
+        let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = e.path().to_string();
+            let at = if field == "." {
+                String::new()
+            } else {
+                format!("{field}: ")
+            };
+            Error::Other(format!(
+                "parse process {}: {at}{}",
+                path.display(),
+                e.inner()
+            ))
+        })?;
+        if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+            return Err(Error::Other(format!(
+                "process {}: args must not be empty",
+                path.display()
+            )));
+        }
+        return Ok(p);
+    }
+    if o.args.is_empty() {
+        return Err(Error::Other(
+            "exec: no command given (args, or --process)".into(),
+        ));
+    }
+    let mut p = base.cloned().unwrap_or_default();
+    p.set_args(Some(o.args.clone()));
+    p.set_terminal(Some(o.tty));
+    if let Some(cwd) = &o.cwd {
+        p.set_cwd(PathBuf::from(cwd));
+    }
+    let mut env = p.env().clone().unwrap_or_default();
+    env.extend(o.env.iter().cloned());
+    p.set_env(Some(env));
+    if let Some(u) = &o.user {
+        let mut user = p.user().clone();
+        let (uid, gid) = match u.split_once(':') {
+            Some((a, b)) => (a, Some(b)),
+            None => (u.as_str(), None),
+        };
+        let num = |s: &str| {
+            s.parse::<u32>()
+                .map_err(|_| Error::Other(format!("exec --user {u:?}: want uid[:gid], as numbers")))
+        };
+        user.set_uid(num(uid)?);
+        if let Some(g) = gid {
+            user.set_gid(num(g)?);
+        }
+        p.set_user(user);
+    }
+    if !o.additional_gids.is_empty() {
+        let mut user = p.user().clone();
+        user.set_additional_gids(Some(o.additional_gids.clone()));
+        p.set_user(user);
+    }
+    if !o.caps.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &o.caps {
+            let cap: Capability = serde_json::from_value(serde_json::Value::String(
+                name.to_uppercase(),
+            ))
+            .map_err(|_| Error::Other(format!("exec --cap {name:?}: unknown capability")))?;
+            add_cap(&mut caps, cap);
+        }
+        p.set_capabilities(Some(caps));
+    }
+    if o.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if let Some(a) = &o.apparmor {
+        p.set_apparmor_profile(Some(a.clone()));
+    }
+    if let Some(l) = &o.process_label {
+        p.set_selinux_label(Some(l.clone()));
+    }
+    Ok(p)
+}
+
+/// --cap adds to the bounding, effective and permitted sets, and to the
+/// ambient one only where the spec has inheritable ones (ambient needs
+/// inheritable), as runc does.
+fn add_cap(c: &mut LinuxCapabilities, cap: Capability) {
+    let add = |set: Option<oci_spec::runtime::Capabilities>| {
+        let mut s = set.unwrap_or_default();
+        s.insert(cap);
+        Some(s)
+    };
+    c.set_bounding(add(c.bounding().clone()));
+    c.set_effective(add(c.effective().clone()));
+    c.set_permitted(add(c.permitted().clone()));
+    if c.inheritable().as_ref().is_some_and(|s| !s.is_empty()) {
+        c.set_ambient(add(c.ambient().clone()));
+    }
+}

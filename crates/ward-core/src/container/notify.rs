@@ -1,0 +1,114 @@
+//! NOTIFY_SOCKET passthrough: a container run under systemd (Type=notify)
+//! tells it when it is ready. ward puts a directory of the container's state
+//! at /run/notify in the container, with NOTIFY_SOCKET pointing at the
+//! socket `start` binds there; `start` waits for READY=1 and passes it, with
+//! the init's host pid as MAINPID, to the caller's own NOTIFY_SOCKET.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{MountBuilder, Spec};
+
+use crate::error::{Error, Result};
+
+const DIR: &str = "notify";
+const SOCKET: &str = "notify.sock";
+const IN_CONTAINER: &str = "/run/notify";
+
+/// The caller's NOTIFY_SOCKET, when set: the container gets the notify
+/// directory of its state dir `state_dir` and the variable pointing into it.
+pub(super) fn setup_spec(state_dir: &Path, spec: &mut Spec) -> Result<Option<PathBuf>> {
+    let Some(host) = std::env::var_os("NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let dir = state_dir.join(DIR);
+    std::fs::create_dir(&dir).map_err(|e| Error::path("mkdir", &dir, e))?;
+    let mount = MountBuilder::default()
+        .destination(IN_CONTAINER)
+        .typ("bind")
+        .source(&dir)
+        .options(
+            ["bind", "nosuid", "noexec", "nodev", "ro"]
+                .map(String::from)
+                .to_vec(),
+        )
+        .build()
+        .map_err(|e| Error::Other(format!("notify socket mount: {e}")))?;
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(mount);
+    spec.set_mounts(Some(mounts));
+    if let Some(mut p) = spec.process().clone() {
+        let mut env = p.env().clone().unwrap_or_default();
+        env.retain(|e| !e.starts_with("NOTIFY_SOCKET="));
+        env.push(format!("NOTIFY_SOCKET={IN_CONTAINER}/{SOCKET}"));
+        p.set_env(Some(env));
+        spec.set_process(Some(p));
+    }
+    Ok(Some(PathBuf::from(host)))
+}
+
+/// Binds the container's side (before its program runs, so no message is
+/// lost), by a short relative name: sun_path holds 108 bytes.
+pub(super) fn bind(state_dir: &Path) -> Result<UnixDatagram> {
+    let path = state_dir.join(DIR).join(SOCKET);
+    let _ = std::fs::remove_file(&path);
+    super::in_dir(&state_dir.join(DIR), SOCKET, |n| UnixDatagram::bind(n))
+}
+
+/// Waits for READY=1 from the container (or for its init to exit), then
+/// tells `host`. Other messages before it are passed on as they come.
+pub(super) fn forward(
+    sock: &UnixDatagram,
+    host: &Path,
+    init_pid: i32,
+    init: &OwnedFd,
+) -> Result<()> {
+    let out = UnixDatagram::unbound().map_err(|e| Error::sys("notify socket", e))?;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: sock.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: init.as_fd().as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: fds is a valid array of two pollfd structs.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if r < 0 {
+            let e = crate::error::Errno::last();
+            if e.0 == libc::EINTR {
+                continue;
+            }
+            return Err(Error::sys("wait for the container's notification", e));
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            let n = sock
+                .recv(&mut buf)
+                .map_err(|e| Error::sys("read the container's notification", e))?;
+            let msg = &buf[..n];
+            let ready = msg.split(|b| *b == b'\n').any(|l| l == b"READY=1");
+            let mut fwd = msg.to_vec();
+            if ready {
+                if !fwd.ends_with(b"\n") {
+                    fwd.push(b'\n');
+                }
+                fwd.extend_from_slice(format!("MAINPID={init_pid}\n").as_bytes());
+            }
+            out.send_to(&fwd, host)
+                .map_err(|e| Error::path("notify", host, e))?;
+            if ready {
+                return Ok(());
+            }
+        } else if fds[1].revents != 0 {
+            // The container ended without saying it was ready.
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `exec`: one more process in a running container. It must end up exactly
+//! where the container's own processes are: in its cgroup (clone3 with
+//! CLONE_INTO_CGROUP on v2, a cgroup.procs write on v1) and in every one of
+//! its namespaces, joined at once through a pidfd of the container's init.
+//!
+//! ```text
+//!  ward exec (parent)                          the process (child)
+//!  ──────────────────                          ───────────────────
+//!  pidfd_open(init); setns(pidfd, PID|TIME)    (they apply to children only)
+//!  clone3(CLONE_INTO_CGROUP) ────────────────▶ close inherited fds, join v1
+//!                                              cgroups, setns(pidfd, the rest)
+//!                                              terminal, user, caps, seccomp
+//!            ◀──────────────────── Ready ───── (or Error "what: why")
+//!            ◀── EOF (close-on-exec) ───────── execve
+//!                   or Error, if execve failed
+//! ```
+//!
+//! Namespaces the container shares with ward are left alone: setns into
+//! one's own user namespace is refused by the kernel, and into the others
+//! is a no-op.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use oci_spec::runtime::{LinuxNamespaceType, Process};
+
+use super::channel::{Channel, Msg};
+use super::setup;
+use crate::cgroups::Cgroup;
+use crate::error::{Error, Result};
+use crate::namespaces::clone_flag;
+use crate::security::seccomp::Filter;
+use crate::{console, sys};
+
+pub struct ExecConfig<'a> {
+    /// The container's init, and a pidfd on it (checked to be that process).
+    pub init_pid: i32,
+    pub init_pidfd: &'a OwnedFd,
+    pub process: &'a Process,
+    pub cgroup: Option<&'a Cgroup>,
+    /// The container's cgroup2 directory, for CLONE_INTO_CGROUP.
+    pub cgroup_fd: Option<OwnedFd>,
+    pub seccomp: Option<&'a Filter>,
+    /// Where the pty master goes (process.terminal), connected.
+    pub console: Option<OwnedFd>,
+    /// How many fds after stdio the process keeps (--preserve-fds).
+    pub preserve_fds: u32,
+    /// Called with the seccomp listener fd, in the parent.
+    pub on_listener: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
+}
+
+/// The namespace kinds ward can join, in no particular order (setns with a
+/// pidfd orders them itself, user namespace first).
+const KINDS: [(LinuxNamespaceType, &str); 8] = [
+    (LinuxNamespaceType::User, "user"),
+    (LinuxNamespaceType::Mount, "mnt"),
+    (LinuxNamespaceType::Pid, "pid_for_children"),
+    (LinuxNamespaceType::Time, "time_for_children"),
+    (LinuxNamespaceType::Network, "net"),
+    (LinuxNamespaceType::Ipc, "ipc"),
+    (LinuxNamespaceType::Uts, "uts"),
+    (LinuxNamespaceType::Cgroup, "cgroup"),
+];
+
+/// The clone flags of the namespaces in which `pid` differs from us.
+fn foreign_namespaces(pid: i32) -> Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let mut flags = 0;
+    for (kind, name) in KINDS {
+        // The container's pid and time namespaces are those its init is in
+        // (its *_for_children may differ); ours are what our children get.
+        let theirs_name = match name {
+            "pid_for_children" => "pid",
+            "time_for_children" => "time",
+            n => n,
+        };
+        let theirs = format!("/proc/{pid}/ns/{theirs_name}");
+        let ours = format!("/proc/self/ns/{name}");
+        let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
+            // A kernel without this namespace kind.
+            continue;
+        };
+        if (a.dev(), a.ino()) != (b.dev(), b.ino()) {
+            flags |= clone_flag(kind);
+        }
+    }
+    Ok(flags)
+}
+
+fn setns(pidfd: &OwnedFd, flags: u64) -> Result<()> {
+    if flags == 0 {
+        return Ok(());
+    }
+    nix::sched::setns(
+        pidfd.as_fd(),
+        nix::sched::CloneFlags::from_bits_retain(flags as i32),
+    )
+    .map_err(|e| Error::sys(format!("join the container's namespaces {flags:#x}"), e))
+}
+
+/// Starts the process; returns its pid once it has exec'd.
+pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
+    let all = foreign_namespaces(cfg.init_pid)?;
+    // The pid and time namespaces of a process are fixed at its birth: join
+    // them here so that the clone below is born inside.
+    let for_children = all & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) as u64;
+    setns(cfg.init_pidfd, for_children)?;
+    let (parent, child) = Channel::pair()?;
+    let cg = cfg.cgroup_fd.as_ref().map(|f| f.as_raw_fd());
+    // SAFETY: ward never starts a thread, so the child may run any code.
+    let pid = unsafe { sys::clone3_fork(0, cg) }.map_err(|e| Error::sys("clone3", e))?;
+    if pid == 0 {
+        drop(parent);
+        let res = child_main(cfg, &child, all & !for_children);
+        let e = match res {
+            Ok((e, code)) => {
+                let _ = child.send(&Msg::Error(e.to_string()));
+                code
+            }
+            Err(e) => {
+                let _ = child.send(&Msg::Error(e.to_string()));
+                1
+            }
+        };
+        // SAFETY: _exit ends the child without running the parent's atexit
+        // handlers or destructors.
+        unsafe { libc::_exit(e) }
+    }
+    drop(child);
+    match wait_exec(cfg, &parent, pid) {
+        Ok(()) => Ok(pid),
+        Err(e) => {
+            // SAFETY: pid is our own unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            Err(e)
+        }
+    }
+}
+
+fn wait_exec(cfg: &ExecConfig, chan: &Channel, pid: i32) -> Result<()> {
+    let mut ready = false;
+    loop {
+        match chan.recv_fd()? {
+            Some((Msg::SeccompFd, Some(fd))) => (cfg.on_listener)(pid, fd)?,
+            Some((Msg::Ready, _)) => ready = true,
+            Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
+            Some((m, _)) => {
+                return Err(Error::Other(format!(
+                    "unexpected message from the exec'd process: {m:?}"
+                )))
+            }
+            // The channel is close-on-exec: EOF after Ready is the execve.
+            None if ready => return Ok(()),
+            None => return Err(Error::Other("the process died before it could exec".into())),
+        }
+    }
+}
+
+/// Runs in the child; returns only on failure (the error and exit code).
+fn child_main(cfg: &ExecConfig, chan: &Channel, flags: u64) -> Result<(Error, i32)> {
+    let mut keep = vec![chan.raw_fd(), cfg.init_pidfd.as_raw_fd()];
+    keep.extend(cfg.console.as_ref().map(|c| c.as_raw_fd()));
+    sys::close_fds_except(3 + cfg.preserve_fds as i32, &keep);
+    // Die with ward until the exec: a half-made process must not linger.
+    sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0)
+        .map_err(|e| Error::sys("set parent death signal", e))?;
+    if let Some(cg) = cfg.cgroup {
+        // v1 hierarchies (and v2, when clone3 couldn't place us), by our
+        // own hand, while we still see the host's /sys/fs/cgroup.
+        cg.join(std::process::id() as i32, cfg.cgroup_fd.is_none())?;
+    }
+    setns(cfg.init_pidfd, flags)?;
+    let process = cfg.process;
+    if process.terminal().unwrap_or(false) {
+        let sock = cfg.console.as_ref().ok_or_else(|| {
+            Error::Other("process.terminal is set but there is no console socket".into())
+        })?;
+        let size = process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        console::setup_exec(sock, size)?;
+    } else {
+        nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+    }
+    let mut send_listener =
+        |fd: OwnedFd| -> Result<()> { chan.send_fd(&Msg::SeccompFd, fd.as_fd()) };
+    let prepared = setup::prepare(process, cfg.seccomp, &mut send_listener)?;
+    sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)
+        .map_err(|e| Error::sys("clear parent death signal", e))?;
+    sys::reset_signals();
+    for fd in 3..3 + cfg.preserve_fds {
+        let _ = sys::clear_cloexec(fd as i32);
+    }
+    chan.send(&Msg::Ready)?;
+    Ok(prepared.exec())
+}

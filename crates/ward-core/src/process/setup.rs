@@ -1,0 +1,192 @@
+//! The last steps before execve, shared by a container's init and by `exec`:
+//! rlimits, the working directory, the program's lookup, user, groups and
+//! capabilities, no_new_privs, umask and the seccomp filter, in the order
+//! the kernel's permission rules impose.
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::Process;
+
+use crate::error::{Errno, Error, Result};
+use crate::security::seccomp::Filter;
+use crate::security::{self, CapSets};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A process ready for execve; only a late seccomp filter is left to load.
+pub(crate) struct Prepared<'a> {
+    pub exe: CString,
+    pub args: Vec<CString>,
+    pub env: Vec<CString>,
+    /// Loaded by [`Prepared::exec`] right before execve: with no_new_privs
+    /// the filter needs no capability, so it goes last and the setup's own
+    /// syscalls never meet it.
+    late_filter: Option<&'a Filter>,
+}
+
+/// Applies `process` to the calling process (in the container's namespaces,
+/// as root there). `listener` receives the seccomp notify fd, when the
+/// filter makes one, as soon as it exists.
+pub(crate) fn prepare<'a>(
+    process: &Process,
+    filter: Option<&'a Filter>,
+    listener: &mut dyn FnMut(OwnedFd) -> Result<()>,
+) -> Result<Prepared<'a>> {
+    security::apply_rlimits(process.rlimits().as_deref().unwrap_or(&[]))?;
+    let env = environment(process);
+    let args: Vec<CString> = process
+        .args()
+        .iter()
+        .flatten()
+        .map(|a| CString::new(a.as_bytes()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Other("process.args: contains a NUL byte".into()))?;
+    let name = process
+        .args()
+        .as_ref()
+        .and_then(|a| a.first())
+        .ok_or_else(|| Error::Other("process.args: empty".into()))?;
+    std::env::set_current_dir(process.cwd())
+        .map_err(|e| Error::path("chdir to cwd", process.cwd(), e))?;
+    let exe = find_executable(name, &env)?;
+
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    let mut late_filter = None;
+    if let Some(f) = filter {
+        if !nnp {
+            // Without no_new_privs, loading a filter takes CAP_SYS_ADMIN:
+            // before the capabilities are dropped.
+            load(f, listener)?;
+        } else if !f.wants_listener() {
+            late_filter = Some(f);
+        }
+    }
+    // Before the switch of user: changing one's own exec label is a
+    // privileged write for some LSMs.
+    security::lsm::set_exec_labels(process)?;
+    let caps = CapSets::from_spec(process.capabilities().as_ref());
+    security::switch_user(process.user(), &caps)?;
+    check_executable(name, &exe)?;
+    if nnp {
+        security::set_no_new_privs()?;
+        if let Some(f) = filter.filter(|f| f.wants_listener()) {
+            // Its listener fd must reach the agent while the caller still
+            // waits, so it can't wait until execve.
+            load(f, listener)?;
+        }
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        process.user().umask().unwrap_or(0o022) as libc::mode_t,
+    ));
+    let env: Vec<CString> = env
+        .into_iter()
+        .map(CString::new)
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| Error::Other("process.env: contains a NUL byte".into()))?;
+    Ok(Prepared {
+        exe,
+        args,
+        env,
+        late_filter,
+    })
+}
+
+fn load(f: &Filter, listener: &mut dyn FnMut(OwnedFd) -> Result<()>) -> Result<()> {
+    match f.load() {
+        Ok(Some(fd)) => listener(fd),
+        Ok(None) => Ok(()),
+        Err(e) => Err(Error::sys("load seccomp filter", e)),
+    }
+}
+
+impl Prepared<'_> {
+    /// Loads a late seccomp filter and execs; returns only on failure, with
+    /// the error and the exit code runc's engines expect (127 for a missing
+    /// program, 126 otherwise).
+    pub(crate) fn exec(&self) -> (Error, i32) {
+        if let Some(f) = self.late_filter {
+            if let Err(e) = f.load() {
+                return (Error::sys("load seccomp filter", e), 126);
+            }
+        }
+        let Err(e) = nix::unistd::execve(&self.exe, &self.args, &self.env);
+        let code = if e == nix::errno::Errno::ENOENT {
+            127
+        } else {
+            126
+        };
+        (
+            Error::Init(format!("exec {:?}: {}", self.exe, Errno::from(e))),
+            code,
+        )
+    }
+}
+
+/// process.env, plus HOME from the container's /etc/passwd when unset (as
+/// runc). A name set twice keeps its last value (`exec --env` overrides).
+fn environment(process: &Process) -> Vec<String> {
+    let mut env: Vec<String> = Vec::new();
+    for e in process.env().iter().flatten() {
+        let name = e.split_once('=').map_or(e.as_str(), |(n, _)| n);
+        env.retain(|old: &String| old.split_once('=').map_or(old.as_str(), |(n, _)| n) != name);
+        env.push(e.clone());
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        let home = security::passwd_field("/etc/passwd", process.user().uid(), 5)
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "/".into());
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// Finds the program as execvp would (in the process's PATH), with runc's
+/// wording for the errors engines map to exit codes 127 and 126.
+fn find_executable(name: &str, env: &[String]) -> Result<CString> {
+    let err = |why: String| Error::Init(format!("exec: {name:?}: {why}"));
+    let to_c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes()).map_err(|_| err("contains a NUL byte".into()))
+    };
+    if name.contains('/') {
+        let p = Path::new(name);
+        return match std::fs::metadata(p) {
+            Ok(_) => to_c(p),
+            Err(e) => Err(err(Errno::from(e).to_string())),
+        };
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = PathBuf::from(dir).join(name);
+        if let Ok(m) = std::fs::metadata(&cand) {
+            use std::os::unix::fs::PermissionsExt;
+            if m.is_file() && m.permissions().mode() & 0o111 != 0 {
+                return to_c(&cand);
+            }
+        }
+    }
+    Err(err("executable file not found in $PATH".into()))
+}
+
+/// After the switch to the process's user: may that user execute it?
+fn check_executable(name: &str, exe: &CString) -> Result<()> {
+    // SAFETY: exe is a valid C string.
+    let r = unsafe { libc::faccessat(libc::AT_FDCWD, exe.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+    let meta = std::fs::metadata(std::ffi::OsStr::from_bytes(exe.as_bytes()));
+    if r != 0 || meta.is_ok_and(|m| m.is_dir()) {
+        let e = if r != 0 {
+            Errno::last()
+        } else {
+            Errno(libc::EACCES)
+        };
+        return Err(Error::Init(format!("exec: {name:?}: {e}")));
+    }
+    Ok(())
+}
