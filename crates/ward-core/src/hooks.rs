@@ -142,6 +142,24 @@ pub fn run(kind: Kind, hooks: &[Hook], state_json: &[u8]) -> Result<(), HookErro
     Ok(())
 }
 
+/// Runs every hook of the list in order, going on past failures, and
+/// returns the failures: for poststop hooks, whose failure the spec makes a
+/// warning after which "the remaining hooks ... continue".
+pub fn run_all(kind: Kind, hooks: &[Hook], state_json: &[u8]) -> Vec<HookError> {
+    hooks
+        .iter()
+        .enumerate()
+        .filter_map(|(index, hook)| {
+            run_one(hook, state_json).err().map(|reason| HookError {
+                kind,
+                index,
+                path: hook.path().clone(),
+                reason,
+            })
+        })
+        .collect()
+}
+
 fn setup(op: &'static str) -> impl FnOnce(io::Error) -> Reason {
     move |e| Reason::Setup {
         op,
@@ -314,10 +332,12 @@ impl Capture {
     fn new(fd: OwnedFd) -> io::Result<Capture> {
         // SAFETY: fcntl on an fd we own.
         let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
         // SAFETY: as above.
-        if flags < 0
-            || unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0
-        {
+        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
+        if r < 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(Capture {
@@ -679,6 +699,12 @@ mod tests {
             e.to_string(),
             "poststop hook #0 /bin/sh: killed by signal 9"
         );
+
+        // run_all goes on past a failure and reports each.
+        let errs = run_all(Kind::Poststop, &hooks, b"{}");
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].index, 1);
+        assert_eq!(fs::read_to_string(&log).unwrap(), "ran\n");
         fs::remove_dir_all(d).unwrap();
     }
 
