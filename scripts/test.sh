@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 # by `runc spec` runs under ward; python3: bundle scripts; procps: `ward ps`
 # runs ps(1); util-linux: unshare for pinned namespaces; criu: `criu check`
 # in the test VM; libseccomp-dev: ward links libseccomp statically.
-scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev
+scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).
 tests/vm/run --setup
 cargo test --workspace -- "$@"

@@ -159,12 +159,78 @@ fn format_map(maps: Option<&[LinuxIdMapping]>) -> String {
 /// Writes the id maps of the user namespace of process `pid` (run by the parent,
 /// which has the rights in the outer namespace).
 pub fn write_id_maps(pid: i32, uid_map: &str, gid_map: &str) -> Result<()> {
-    for (file, map) in [("uid_map", uid_map), ("gid_map", gid_map)] {
+    for (kind, map) in [("uid", uid_map), ("gid", gid_map)] {
         if map.is_empty() {
             continue;
         }
-        let path = format!("/proc/{pid}/{file}");
-        std::fs::write(&path, map).map_err(|e| Error::path("write", &path, e))?;
+        if crate::sys::is_root() {
+            write_map(pid, kind, map)?;
+        } else {
+            write_map_rootless(pid, kind, map)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_map(pid: i32, kind: &str, map: &str) -> Result<()> {
+    let path = format!("/proc/{pid}/{kind}_map");
+    std::fs::write(&path, map).map_err(|e| Error::path("write", &path, e))
+}
+
+/// Without root, the kernel lets a user map only its own id, once (and a
+/// gid only after setgroups is denied); any other map goes through the
+/// set-uid helpers newuidmap/newgidmap (Debian's uidmap), which check the
+/// ranges /etc/subuid and /etc/subgid give the user.
+fn write_map_rootless(pid: i32, kind: &str, map: &str) -> Result<()> {
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let own = unsafe {
+        if kind == "uid" {
+            libc::geteuid()
+        } else {
+            libc::getegid()
+        }
+    };
+    let lines: Vec<Vec<&str>> = map
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    if let [line] = lines.as_slice() {
+        if line.len() == 3 && line[1] == own.to_string() && line[2] == "1" {
+            if kind == "gid" {
+                let path = format!("/proc/{pid}/setgroups");
+                std::fs::write(&path, "deny").map_err(|e| Error::path("write", &path, e))?;
+            }
+            return write_map(pid, kind, map);
+        }
+    }
+    let helper = format!("new{kind}map");
+    let out = std::process::Command::new(&helper)
+        .arg(pid.to_string())
+        .args(lines.iter().flatten())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| {
+            Error::Other(format!(
+                "{helper}: {} (a rootless {kind} map other than your own {kind} alone needs it: Debian's uidmap package)",
+                crate::error::Errno::from(e)
+            ))
+        })?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr);
+        let how = match out.status.code() {
+            Some(c) => format!("exit status {c}"),
+            None => out.status.to_string(),
+        };
+        return Err(Error::Other(format!(
+            "{helper} {pid} {}: {how}: {}",
+            lines
+                .iter()
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>()
+                .join(" "),
+            why.trim()
+        )));
     }
     Ok(())
 }

@@ -379,3 +379,9 @@ pub fn close_fds_except(first: RawFd, keep: &[RawFd]) {
         }
     }
 }
+
+/// Whether ward runs as root (effective uid 0); otherwise it is rootless.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

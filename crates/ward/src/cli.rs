@@ -12,9 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "A Linux container runtime (OCI, runc-compatible)"
 )]
 pub struct Cli {
-    /// Directory for the state of containers.
-    #[arg(long, global = true, default_value = "/run/ward")]
-    pub root: PathBuf,
+    /// Directory for the state of containers (default /run/ward; without
+    /// root, $XDG_RUNTIME_DIR/ward).
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Where to write log lines (default: stderr only).
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
@@ -47,6 +48,20 @@ pub enum LogFormat {
 pub enum ListFormat {
     Table,
     Json,
+}
+
+impl Cli {
+    /// --root, or its default: /run/ward for root, and for other users
+    /// $XDG_RUNTIME_DIR/ward (as runc does), since /run is root's.
+    pub fn state_root(&self) -> PathBuf {
+        if let Some(r) = &self.root {
+            return r.clone();
+        }
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+            Some(d) if !ward_core::sys::is_root() => PathBuf::from(d).join("ward"),
+            _ => PathBuf::from("/run/ward"),
+        }
+    }
 }
 
 #[derive(Args, Debug, Clone)]

@@ -59,6 +59,16 @@ pub enum CgroupError {
 }
 
 impl CgroupError {
+    /// The kernel said no for lack of permission (a cgroup tree the caller
+    /// doesn't own).
+    pub fn is_permission(&self) -> bool {
+        let errno = match self {
+            CgroupError::Write { errno, .. } | CgroupError::Io { errno, .. } => errno.0,
+            _ => return false,
+        };
+        matches!(errno, libc::EACCES | libc::EPERM | libc::EROFS)
+    }
+
     pub fn invalid(what: impl Into<String>, why: impl Into<String>) -> Self {
         CgroupError::Invalid {
             what: what.into(),

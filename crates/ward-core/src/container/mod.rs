@@ -104,6 +104,21 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
     }
 }
 
+/// Whether linux.resources asks for any limit (devices rules alone don't:
+/// the runtime's default list is always there).
+fn has_limits(r: Option<&oci_spec::runtime::LinuxResources>) -> bool {
+    r.is_some_and(|r| {
+        r.memory().is_some()
+            || r.cpu().is_some()
+            || r.pids().is_some()
+            || r.block_io().is_some()
+            || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
+            || r.network().is_some()
+            || r.unified().as_ref().is_some_and(|u| !u.is_empty())
+            || r.rdma().as_ref().is_some_and(|u| !u.is_empty())
+    })
+}
+
 /// linux.seccomp compiled to BPF, before anything is made: a bad profile
 /// fails `create` with nothing to clean up.
 pub(crate) fn compile_seccomp(spec: &oci_spec::runtime::Spec) -> Result<Option<Filter>> {
@@ -131,29 +146,45 @@ fn create_in(
     let cg_path =
         cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &dir.id)?;
     let cgroup = Cgroup::locate(&hier, &cg_path);
-    cgroup.create(&hier, resources.as_ref())?;
-    let spawned = open_cgroup_dir(&cgroup).and_then(|cgroup_fd| {
-        process::spawn(&InitConfig {
-            id: &dir.id,
-            bundle,
-            plan,
-            no_pivot: opts.no_pivot,
-            no_new_keyring: opts.no_new_keyring,
-            console,
-            start_listener: listener.into(),
-            preserve_fds: opts.preserve_fds,
-            cgroup: Some(&cgroup),
-            cgroup_fd,
-            hierarchies: &hier,
-            seccomp,
-        })
-    });
+    let cgroup = match cgroup.create(&hier, resources.as_ref()) {
+        Ok(()) => Some(cgroup),
+        // Rootless: a user who may not make cgroups gets a container
+        // without one, unless it asked for limits that need it.
+        Err(e) if e.is_permission() && !sys::is_root() && !has_limits(resources.as_ref()) => {
+            crate::warn(&format!(
+                "cgroups: {e}; the container runs without a cgroup of its own (rootless)"
+            ));
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let spawned = cgroup
+        .as_ref()
+        .map_or(Ok(None), open_cgroup_dir)
+        .and_then(|cgroup_fd| {
+            process::spawn(&InitConfig {
+                id: &dir.id,
+                bundle,
+                plan,
+                no_pivot: opts.no_pivot,
+                no_new_keyring: opts.no_new_keyring,
+                console,
+                start_listener: listener.into(),
+                preserve_fds: opts.preserve_fds,
+                cgroup: cgroup.as_ref(),
+                cgroup_fd,
+                hierarchies: &hier,
+                seccomp,
+            })
+        });
     let spawned = match spawned {
         Ok(s) => s,
         Err(e) => {
             // Setup processes are dead and reaped; anything they forked is
             // in the cgroup.
-            let _ = cgroup.remove();
+            if let Some(cg) = &cgroup {
+                let _ = cg.remove();
+            }
             return Err(e);
         }
     };
@@ -168,7 +199,7 @@ fn create_in(
         created: state::now_rfc3339(),
         owner: state::owner_name(),
         init_start_time: spawned.start_time,
-        cgroup: Some(cgroup),
+        cgroup,
         resources,
         hooks: bundle.spec.hooks().clone(),
         notify_socket,

@@ -103,14 +103,21 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     // The pid and time namespaces of a process are fixed at its birth: join
     // them here so that the clone below is born inside.
     let for_children = all & (libc::CLONE_NEWPID | libc::CLONE_NEWTIME) as u64;
-    setns(cfg.init_pidfd, for_children)?;
+    // Joining a pid namespace takes CAP_SYS_ADMIN where we are too: without
+    // root (rootless), the child joins everything, user namespace first,
+    // and forks the process into them.
+    let two_step = for_children != 0 && !sys::is_root();
+    if !two_step {
+        setns(cfg.init_pidfd, for_children)?;
+    }
+    let child_flags = if two_step { all } else { all & !for_children };
     let (parent, child) = Channel::pair()?;
     let cg = cfg.cgroup_fd.as_ref().map(|f| f.as_raw_fd());
     // SAFETY: ward never starts a thread, so the child may run any code.
     let pid = unsafe { sys::clone3_fork(0, cg) }.map_err(|e| Error::sys("clone3", e))?;
     if pid == 0 {
         drop(parent);
-        let res = child_main(cfg, &child, all & !for_children);
+        let res = child_main(cfg, &child, child_flags, two_step);
         let e = match res {
             Ok((e, code)) => {
                 let _ = child.send(&Msg::Error(e.to_string()));
@@ -126,21 +133,34 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
         unsafe { libc::_exit(e) }
     }
     drop(child);
-    match wait_exec(cfg, &parent, pid) {
-        Ok(()) => Ok(pid),
+    let mut kids = vec![pid];
+    match wait_exec(cfg, &parent, &mut kids) {
+        Ok(()) => Ok(*kids.last().expect("the process")),
         Err(e) => {
-            // SAFETY: pid is our own unreaped child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+            for p in &kids {
+                // SAFETY: p is our own unreaped child (the grandchild too,
+                // by CLONE_PARENT).
+                unsafe { libc::kill(*p, libc::SIGKILL) };
+            }
+            for p in kids {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
+            }
             Err(e)
         }
     }
 }
 
-fn wait_exec(cfg: &ExecConfig, chan: &Channel, pid: i32) -> Result<()> {
+/// `kids`: the first child, then (two steps) the process it forked, which
+/// replaces it once the first is reaped.
+fn wait_exec(cfg: &ExecConfig, chan: &Channel, kids: &mut Vec<i32>) -> Result<()> {
     let mut ready = false;
     loop {
+        let pid = *kids.last().expect("a child");
         match chan.recv_fd()? {
+            Some((Msg::InitPid(p), _)) => {
+                let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
+                *kids = vec![p];
+            }
             Some((Msg::SeccompFd, Some(fd))) => (cfg.on_listener)(pid, fd)?,
             Some((Msg::Ready, _)) => ready = true,
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
@@ -157,7 +177,12 @@ fn wait_exec(cfg: &ExecConfig, chan: &Channel, pid: i32) -> Result<()> {
 }
 
 /// Runs in the child; returns only on failure (the error and exit code).
-fn child_main(cfg: &ExecConfig, chan: &Channel, flags: u64) -> Result<(Error, i32)> {
+fn child_main(
+    cfg: &ExecConfig,
+    chan: &Channel,
+    flags: u64,
+    two_step: bool,
+) -> Result<(Error, i32)> {
     let mut keep = vec![chan.raw_fd(), cfg.init_pidfd.as_raw_fd()];
     keep.extend(cfg.console.as_ref().map(|c| c.as_raw_fd()));
     sys::close_fds_except(3 + cfg.preserve_fds as i32, &keep);
@@ -170,6 +195,18 @@ fn child_main(cfg: &ExecConfig, chan: &Channel, flags: u64) -> Result<(Error, i3
         cg.join(std::process::id() as i32, cfg.cgroup_fd.is_none())?;
     }
     setns(cfg.init_pidfd, flags)?;
+    if two_step {
+        // SAFETY: single-threaded, as in the parent.
+        let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
+            .map_err(|e| Error::sys("clone3 into the pid namespace", e))?;
+        if pid != 0 {
+            chan.send(&Msg::InitPid(pid))?;
+            // SAFETY: as in spawn.
+            unsafe { libc::_exit(0) }
+        }
+        sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0)
+            .map_err(|e| Error::sys("set parent death signal", e))?;
+    }
     let process = cfg.process;
     if process.terminal().unwrap_or(false) {
         let sock = cfg.console.as_ref().ok_or_else(|| {

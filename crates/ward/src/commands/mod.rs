@@ -25,7 +25,8 @@ pub type CmdResult = Result<i32, Error>;
 
 /// Runs the command; returns "<command> <id>" for messages, and the result.
 pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
-    let store = Store::new(&cli.root);
+    let root = cli.state_root();
+    let store = Store::new(&root);
     let (name, id): (&str, Option<&str>) = match &cli.command {
         Command::Create(a) => ("create", Some(&a.id)),
         Command::Start { id } => ("start", Some(id)),
@@ -47,7 +48,7 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
         Some(id) => format!("{name} {id}"),
         None => name.to_string(),
     };
-    log.debug(&format!("{what}: root {}", cli.root.display()));
+    log.debug(&format!("{what}: root {}", root.display()));
     let res = match &cli.command {
         Command::Create(a) => create::run(&store, a),
         Command::Start { id } => start::run(&store, id),
