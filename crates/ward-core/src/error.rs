@@ -79,6 +79,10 @@ pub enum Error {
     /// An error that the container's init reported over the handshake.
     #[error("{0}")]
     Init(String),
+    /// A hook failed (its own message says which and why); after one at
+    /// create or start, the poststop hooks still run.
+    #[error("{0}")]
+    Hook(String),
     #[error("{0}")]
     Other(String),
 }
@@ -106,6 +110,12 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<crate::hooks::HookError> for Error {
+    fn from(e: crate::hooks::HookError) -> Self {
+        Error::Hook(e.to_string())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -198,21 +198,20 @@ fn rootless_multi_id_map_goes_through_newuidmap() {
     let out = user.rt(&ctx, &["run", "--bundle", b.path(), &id]);
     out.assert_ok();
     assert!(out.stdout.contains("chowned"), "{}", out.describe());
-    let lines: Vec<Vec<&str>> = out
+    let lines: Vec<String> = out
         .stdout
         .lines()
         .take(2)
-        .map(|l| l.split_whitespace().collect())
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     assert_eq!(
         lines,
-        vec![
-            vec!["0".to_string(), user.uid.to_string(), "1".into()],
-            vec!["1".to_string(), user.sub_start.to_string(), "65536".into()]
-        ]
-        .iter()
-        .map(|v| v.iter().map(String::as_str).collect::<Vec<_>>())
-        .collect::<Vec<_>>()
+        [
+            format!("0 {} 1", user.uid),
+            format!("1 {} 65536", user.sub_start)
+        ],
+        "{}",
+        out.describe()
     );
     let meta = fs::metadata(b.rootfs().join("tmp/f")).unwrap();
     use std::os::unix::fs::MetadataExt;

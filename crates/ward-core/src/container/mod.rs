@@ -99,6 +99,19 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
         Ok(state) => Ok(state),
         Err(e) => {
             let _ = dir.remove();
+            if let (Error::Hook(_), Some(h)) = (&e, bundle.spec.hooks()) {
+                // The runtime spec: after a failed hook the container is
+                // destroyed and the poststop hooks run.
+                let state = state::spec_state_json(
+                    &bundle.version(),
+                    id,
+                    Status::Stopped,
+                    0,
+                    &bundle.dir,
+                    &bundle.spec.annotations().clone().unwrap_or_default(),
+                );
+                poststop(h, &state);
+            }
             Err(e)
         }
     }
@@ -271,9 +284,15 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     if !msg.is_empty() {
         return Err(Error::Init(msg));
     }
-    // The runtime spec: a failing poststart hook is a warning; the others
-    // still run and start succeeds.
-    run_hooks_warn(&st, Kind::Poststart, Status::Running);
+    // runtime-spec 1.3 (and runc): a failing poststart hook fails start
+    // and stops the container; its poststop hooks run at delete.
+    if let Some(h) = &st.hooks {
+        let state = st.spec_json(Status::Running);
+        if let Err(e) = crate::hooks::run(Kind::Poststart, Kind::Poststart.list(h), &state) {
+            let _ = teardown(&st);
+            return Err(e.into());
+        }
+    }
     if let Some((sock, host)) = notify {
         if let Some(pidfd) = init_pidfd(&st)? {
             notify::forward(&sock, &host, st.pid, &pidfd)?;
@@ -282,18 +301,11 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Runs the `kind` hooks one by one; a failure is only a warning (poststart
-/// and poststop, per the runtime spec).
-fn run_hooks_warn(st: &State, kind: Kind, status: Status) {
-    let Some(h) = &st.hooks else {
-        return;
-    };
-    let state = st.spec_json(status);
-    for (i, hook) in kind.list(h).iter().enumerate() {
-        if let Err(mut e) = crate::hooks::run(kind, std::slice::from_ref(hook), &state) {
-            e.index = i;
-            crate::warn(&e.to_string());
-        }
+/// Runs every poststop hook; a failure is a warning and the others still
+/// run (the runtime spec).
+fn poststop(hooks: &oci_spec::runtime::Hooks, state: &[u8]) {
+    for e in crate::hooks::run_all(Kind::Poststop, Kind::Poststop.list(hooks), state) {
+        crate::warn(&e.to_string());
     }
 }
 
@@ -394,7 +406,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         Err(Error::NotExist(_)) if force => return Ok(()),
         Err(e) => return Err(e),
     };
-    let mut poststop = None;
+    let mut stopped = None;
     match dir.load() {
         Ok(Some(mut st)) => {
             st.status = current_status(&dir.path, &st);
@@ -409,7 +421,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
             // Even a stopped container may have left processes (no pid
             // namespace of its own): teardown kills them too.
             teardown(&st)?;
-            poststop = Some(st);
+            stopped = Some(st);
         }
         // No state.json although we hold the lock: its create was killed
         // before it finished, and setup processes die with their parent.
@@ -420,8 +432,10 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
         Err(e) => return Err(e),
     }
     dir.remove()?;
-    if let Some(st) = poststop {
-        run_hooks_warn(&st, Kind::Poststop, Status::Stopped);
+    if let Some(st) = stopped {
+        if let Some(h) = &st.hooks {
+            poststop(h, &st.spec_json(Status::Stopped));
+        }
     }
     Ok(())
 }

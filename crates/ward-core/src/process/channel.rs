@@ -31,6 +31,8 @@ pub enum Msg {
     SeccompFd,
     /// child -> parent: setup failed; the text says what and why.
     Error(String),
+    /// init -> parent: a createContainer hook failed (so poststop runs).
+    HookFailed(String),
 }
 
 #[derive(Debug)]

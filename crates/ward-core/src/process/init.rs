@@ -37,7 +37,7 @@ pub(crate) fn child_main(cfg: &InitConfig, chan: Channel, single: bool) -> ! {
         }
     });
     if let Err(e) = res {
-        let _ = chan.send(&Msg::Error(e.to_string()));
+        let _ = chan.send(&error_msg(e));
     }
     // SAFETY: _exit ends this process without running the parent's atexit
     // handlers or destructors, which belong to the parent.
@@ -76,13 +76,21 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<()> {
         .map_err(|e| Error::sys("clone3 init", e))?;
     if pid == 0 {
         let Err(e) = init_main(cfg, chan, false);
-        let _ = chan.send(&Msg::Error(e.to_string()));
+        let _ = chan.send(&error_msg(e));
         // SAFETY: as in child_main.
         unsafe { libc::_exit(1) }
     }
     chan.send(&Msg::InitPid(pid))?;
     // SAFETY: as in child_main.
     unsafe { libc::_exit(0) }
+}
+
+/// The message that carries `e` to the parent.
+fn error_msg(e: Error) -> Msg {
+    match e {
+        Error::Hook(h) => Msg::HookFailed(h),
+        e => Msg::Error(e.to_string()),
+    }
 }
 
 fn unshare(flags: u64) -> Result<()> {
@@ -171,8 +179,7 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
             Kind::CreateContainer,
             Kind::CreateContainer.list(h),
             state.as_bytes(),
-        )
-        .map_err(|e| Error::Other(e.to_string()))?;
+        )?;
         hook_state = Some(state);
         Ok(())
     };

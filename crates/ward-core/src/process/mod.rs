@@ -178,8 +178,7 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
                 let state = creating_state(cfg, kids.init.unwrap_or(first));
                 if let Some(h) = cfg.bundle.spec.hooks() {
                     for kind in [Kind::Prestart, Kind::CreateRuntime] {
-                        crate::hooks::run(kind, kind.list(h), &state)
-                            .map_err(|e| Error::Other(e.to_string()))?;
+                        crate::hooks::run(kind, kind.list(h), &state)?;
                     }
                 }
                 let state = String::from_utf8(state).expect("serde_json writes UTF-8");
@@ -195,6 +194,7 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
             }
             Some(Msg::Ready) => return Ok(()),
             Some(Msg::Error(e)) => return Err(Error::Init(e)),
+            Some(Msg::HookFailed(e)) => return Err(Error::Hook(e)),
             Some(m) => return Err(Error::Other(format!("unexpected message from init: {m:?}"))),
             None => {
                 let how = if kids.init.is_some() {
