@@ -10,8 +10,10 @@ cd "$(dirname "$0")/.."
 # busybox-static: the containers' rootfs; runc: to check that a bundle made
 # by `runc spec` runs under ward; python3: bundle scripts; procps: `ward ps`
 # runs ps(1); util-linux: unshare for pinned namespaces; criu: `criu check`
-# in the test VM; libseccomp-dev: ward links libseccomp statically.
-scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap
+# in the test VM; libseccomp-dev: ward links libseccomp statically;
+# uidmap: newuidmap for rootless maps; apparmor: apparmor_parser loads a
+# test profile in the VM, whose kernel has AppArmor.
+scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).
 tests/vm/run --setup
 cargo test --workspace -- "$@"
