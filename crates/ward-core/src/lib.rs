@@ -10,6 +10,7 @@ pub mod console;
 pub mod container;
 pub mod error;
 pub mod features;
+pub mod foreground;
 pub mod hooks;
 pub mod id;
 pub mod namespaces;

@@ -311,56 +311,6 @@ pub fn reset_signals() {
     }
 }
 
-/// Blocks `signals` and returns the previous mask.
-pub fn block_signals(signals: &[i32]) -> libc::sigset_t {
-    // SAFETY: sigset_t values are initialised by sigemptyset before use, and
-    // sigprocmask writes the old mask into valid memory.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in signals {
-            libc::sigaddset(&mut set, *s);
-        }
-        libc::sigprocmask(libc::SIG_BLOCK, &set, &mut old);
-        old
-    }
-}
-
-/// Waits for one of `signals` (which must be blocked) and returns it, or None
-/// after `timeout_ms`.
-pub fn wait_signal(signals: &[i32], timeout_ms: Option<u64>) -> Option<i32> {
-    // SAFETY: the set is initialised by sigemptyset; sigtimedwait writes into
-    // a valid siginfo_t.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for s in signals {
-            libc::sigaddset(&mut set, *s);
-        }
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        loop {
-            let r = match timeout_ms {
-                Some(ms) => {
-                    let ts = libc::timespec {
-                        tv_sec: (ms / 1000) as libc::time_t,
-                        tv_nsec: ((ms % 1000) * 1_000_000) as libc::c_long,
-                    };
-                    libc::sigtimedwait(&set, &mut info, &ts)
-                }
-                None => libc::sigwaitinfo(&set, &mut info),
-            };
-            if r > 0 {
-                return Some(r);
-            }
-            if io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
-                continue;
-            }
-            return None;
-        }
-    }
-}
-
 /// Closes every fd from `first` up except those in `keep`: a forked child
 /// holds copies of all of ward's fds (the container's lock among them), and
 /// none but the ones it needs may stay open in it.

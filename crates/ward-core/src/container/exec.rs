@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 
-use super::{compile_seccomp, init_pidfd, load, open_cgroup_dir, FORWARDED};
+use super::{compile_seccomp, init_pidfd, load, open_cgroup_dir, reap};
 use crate::config;
-use crate::error::{Errno, Error, Result};
+use crate::console::{self, Proxy};
+use crate::error::{Error, Result};
+use crate::foreground::{self, Signals};
 use crate::process::exec::{self, ExecConfig};
 use crate::state::{self, Status, Store};
 use crate::sys;
@@ -61,25 +63,37 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     let process = build_process(bundle.spec.process().as_ref(), opts)?;
     config::validate_process(&process)
         .map_err(|e| Error::Other(format!("invalid process: {e}")))?;
+    // runc's rules and words: a detached terminal needs a console socket;
+    // a socket needs a detached terminal (in the foreground ward is it).
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.detach && opts.console_socket.is_none() {
         return Err(Error::Other(
-            "exec --tty: a --console-socket is needed to hand over the terminal".into(),
+            "process.terminal: cannot allocate tty if ward will detach without setting console socket"
+                .into(),
         ));
     }
-    if !terminal && opts.console_socket.is_some() {
+    if opts.console_socket.is_some() && !(terminal && opts.detach) {
         return Err(Error::Other(
-            "--console-socket given but the process has no terminal (--tty)".into(),
+            "--console-socket: cannot use console socket if ward will not detach or allocate tty"
+                .into(),
         ));
     }
     let seccomp = compile_seccomp(&bundle.spec)?;
+    // A foreground terminal: ward takes the pty master itself.
+    let (handoff, theirs) = match (terminal, &opts.console_socket) {
+        (true, None) => {
+            let (ours, theirs) = console::handoff_pair()?;
+            (Some(ours), Some(theirs))
+        }
+        _ => (None, None),
+    };
     let console: Option<OwnedFd> = match &opts.console_socket {
         Some(p) => Some(
             UnixStream::connect(p)
                 .map_err(|e| Error::path("connect to console socket", p, e))?
                 .into(),
         ),
-        None => None,
+        None => theirs,
     };
     let Some(pidfd) = init_pidfd(&st)? else {
         return Err(Error::Other("cannot exec in a stopped container".into()));
@@ -114,11 +128,14 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         crate::security::seccomp::send_listener_fd(path, &metadata, pid, &state, fd.as_fd())
             .map_err(|e| Error::Other(e.to_string()))
     };
-    // Blocked before the clone, so that an exit at once is not missed.
-    let mut waited: Vec<i32> = FORWARDED.to_vec();
-    waited.push(libc::SIGCHLD);
-    let old_mask = (!opts.detach).then(|| sys::block_signals(&waited));
-    let res = exec::spawn(&ExecConfig {
+    // Blocked before the clone: a signal meant for the process is pending,
+    // not lost, and doesn't kill ward in between.
+    let signals = if opts.detach {
+        None
+    } else {
+        Some(Signals::block()?)
+    };
+    exec::spawn(&ExecConfig {
         init_pid: st.pid,
         init_pidfd: &pidfd,
         process: &process,
@@ -136,43 +153,29 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         // The container's lock is not held while the process runs: `delete`
         // and the others must not wait for it.
         drop(dir);
-        if opts.detach {
-            Ok(0)
-        } else {
-            wait_foreground(pid, &waited)
+        match &signals {
+            None => Ok(0),
+            Some(s) => wait_foreground(pid, s, handoff.as_ref()),
         }
-    });
-    if let Some(m) = old_mask {
-        // SAFETY: restores the mask sigprocmask gave us.
-        unsafe { libc::sigprocmask(libc::SIG_SETMASK, &m, std::ptr::null_mut()) };
-    }
-    res
+    })
 }
 
 fn absolute(p: &Path) -> PathBuf {
     std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
-/// Forwards signals to the process and returns its exit code.
-fn wait_foreground(pid: i32, waited: &[i32]) -> Result<i32> {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let p = nix::unistd::Pid::from_raw(pid);
-    loop {
-        let Some(sig) = sys::wait_signal(waited, None) else {
-            continue;
-        };
-        if sig != libc::SIGCHLD {
-            // SAFETY: pid is our unreaped child: the pid is still its own.
-            unsafe { libc::kill(pid, sig) };
-            continue;
-        }
-        match waitpid(p, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
-            Ok(_) => {}
-            Err(e) => return Err(Error::sys("wait for the process", Errno::from(e))),
-        }
-    }
+/// Forwards signals (and with a terminal, the caller's stdio) to the
+/// process until it exits; returns its exit code.
+fn wait_foreground(pid: i32, signals: &Signals, handoff: Option<&OwnedFd>) -> Result<i32> {
+    // Our unreaped child: the pid is still its own.
+    let pidfd = sys::pidfd_open(pid).map_err(|e| Error::sys(format!("pidfd_open {pid}"), e))?;
+    let mut tty = match handoff {
+        Some(ours) => Some(Proxy::attach(console::receive_master(ours)?)?),
+        None => None,
+    };
+    foreground::wait(&pidfd, signals, tty.as_mut())?;
+    drop(tty);
+    reap(pid)
 }
 
 /// The process to run: --process whole, or config.json's process with the

@@ -16,7 +16,9 @@ use oci_spec::runtime::LinuxNamespaceType;
 
 use crate::cgroups::{self, Cgroup, Hierarchies};
 use crate::config;
+use crate::console::{self, Proxy};
 use crate::error::{Errno, Error, Result};
+use crate::foreground::{self, Signals};
 use crate::hooks::Kind;
 use crate::namespaces::Plan;
 use crate::process::{self, InitConfig};
@@ -48,6 +50,20 @@ fn in_dir<T>(dir: &Path, name: &str, f: impl FnOnce(&str) -> std::io::Result<T>)
 }
 
 pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
+    create_with(store, id, opts, None).map(|(st, _)| st)
+}
+
+/// `create`; `handoff` is given by a foreground `run`: its end of a console
+/// socket pair, which init gets in place of a --console-socket when
+/// process.terminal is set. Returns the state and whether the process has a
+/// terminal. On failure nothing is left, and nothing that was there before
+/// (another container of that ID) is touched.
+fn create_with(
+    store: &Store,
+    id: &str,
+    opts: &CreateOptions,
+    handoff: Option<OwnedFd>,
+) -> Result<(State, bool)> {
     crate::id::validate_id(id)?;
     // Everything is checked before anything is made.
     let mut bundle = config::load_bundle(&opts.bundle)?;
@@ -57,15 +73,19 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    // runc's rules and words: the terminal goes to --console-socket when
+    // ward detaches (create, run -d), to ward itself otherwise.
+    let detached = handoff.is_none();
+    if terminal && detached && opts.console_socket.is_none() {
         return Err(Error::Other(
-            "process.terminal is set: a --console-socket is needed to hand over the terminal"
+            "process.terminal: cannot allocate tty if ward will detach without setting console socket"
                 .into(),
         ));
     }
-    if !terminal && opts.console_socket.is_some() {
+    if opts.console_socket.is_some() && (!terminal || !detached) {
         return Err(Error::Other(
-            "--console-socket given but process.terminal is not set".into(),
+            "--console-socket: cannot use console socket if ward will not detach or allocate tty"
+                .into(),
         ));
     }
     let plan = Plan::from_spec(spec)?;
@@ -81,6 +101,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
                 .map_err(|e| Error::path("connect to console socket", p, e))?
                 .into(),
         ),
+        None if terminal => handoff,
         None => None,
     };
     let dir = store.create(id)?;
@@ -96,7 +117,7 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
         )
     });
     match made {
-        Ok(state) => Ok(state),
+        Ok(state) => Ok((state, terminal)),
         Err(e) => {
             let _ = dir.remove();
             if let (Error::Hook(_), Some(h)) = (&e, bundle.spec.hooks()) {
@@ -440,33 +461,9 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     Ok(())
 }
 
-/// Signals `run` forwards to the container (everything catchable but SIGCHLD).
-const FORWARDED: &[i32] = &[
-    libc::SIGHUP,
-    libc::SIGINT,
-    libc::SIGQUIT,
-    libc::SIGTERM,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-    libc::SIGALRM,
-    libc::SIGCONT,
-    libc::SIGWINCH,
-    libc::SIGPIPE,
-    libc::SIGTSTP,
-    libc::SIGTTIN,
-    libc::SIGTTOU,
-    libc::SIGVTALRM,
-    libc::SIGPROF,
-    libc::SIGXCPU,
-    libc::SIGXFSZ,
-    libc::SIGURG,
-    libc::SIGPWR,
-    libc::SIGSYS,
-];
-
-/// create + start; in the foreground, forwards signals, waits, deletes
-/// (unless `keep`) and returns the exit code: the process's own, or
-/// 128 + N when signal N killed it.
+/// create + start; in the foreground, forwards signals, proxies the
+/// terminal, waits, deletes (unless `keep`) and returns the exit code: the
+/// process's own, or 128 + N when signal N killed it.
 pub fn run(store: &Store, id: &str, opts: &CreateOptions, detach: bool, keep: bool) -> Result<i32> {
     if detach {
         create(store, id, opts)?;
@@ -476,47 +473,64 @@ pub fn run(store: &Store, id: &str, opts: &CreateOptions, detach: bool, keep: bo
         }
         return Ok(0);
     }
-    // Blocked before the clone: a container that exits at once still leaves
-    // a pending SIGCHLD for the loop below.
-    let mut waited: Vec<i32> = FORWARDED.to_vec();
-    waited.push(libc::SIGCHLD);
-    let old_mask = sys::block_signals(&waited);
-    let res = run_foreground(store, id, opts, &waited);
-    // SAFETY: restores the mask sigprocmask gave us.
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut()) };
-    let code = match res {
-        Ok(code) => code,
-        Err(e) => {
-            if !matches!(e, Error::Exists(_) | Error::InvalidId { .. }) {
-                let _ = delete(store, id, true);
-            }
-            return Err(e);
-        }
-    };
+    // Blocked before the clone: see foreground::Signals.
+    let signals = Signals::block()?;
+    let res = run_foreground(store, id, opts, &signals);
+    drop(signals);
+    let code = res?;
     if !keep {
         delete(store, id, true)?;
     }
     Ok(code)
 }
 
-fn run_foreground(store: &Store, id: &str, opts: &CreateOptions, waited: &[i32]) -> Result<i32> {
-    let st = create(store, id, opts)?;
+fn run_foreground(store: &Store, id: &str, opts: &CreateOptions, signals: &Signals) -> Result<i32> {
+    let (ours, theirs) = console::handoff_pair()?;
+    // A failed create has removed what it made; it must not be followed by
+    // a delete, which could hit another container of the same ID.
+    let (st, terminal) = create_with(store, id, opts, Some(theirs))?;
+    let res = start_and_wait(store, id, &st, terminal.then_some(&ours), signals);
+    if res.is_err() {
+        let _ = delete(store, id, true);
+    }
+    res
+}
+
+/// Starts the created container and waits for its init in the foreground,
+/// proxying its terminal when `handoff` is where init sent the master.
+fn start_and_wait(
+    store: &Store,
+    id: &str,
+    st: &State,
+    handoff: Option<&OwnedFd>,
+    signals: &Signals,
+) -> Result<i32> {
+    // init is our child and not reaped yet, so its pid is still its own; the
+    // pidfd becomes readable when it exits, however early that is.
+    let pidfd =
+        sys::pidfd_open(st.pid).map_err(|e| Error::sys(format!("pidfd_open {}", st.pid), e))?;
+    // Attached before start: the process starts with the caller's window
+    // size, and what the user types goes to it from the first key.
+    let mut tty = match handoff {
+        Some(ours) => Some(Proxy::attach(console::receive_master(ours)?)?),
+        None => None,
+    };
     start(store, id)?;
-    let pid = nix::unistd::Pid::from_raw(st.pid);
+    foreground::wait(&pidfd, signals, tty.as_mut())?;
+    // The caller's terminal gets its mode back before anything else is
+    // printed (on the error paths above, the drop does it).
+    drop(tty);
+    reap(st.pid)
+}
+
+/// The exit code of our exited child `pid`: its own, or 128 + the signal.
+fn reap(pid: i32) -> Result<i32> {
+    use nix::sys::wait::{waitpid, WaitStatus};
     loop {
-        let Some(sig) = sys::wait_signal(waited, None) else {
-            continue;
-        };
-        if sig != libc::SIGCHLD {
-            // SAFETY: init is our unreaped child: its pid is still its own.
-            unsafe { libc::kill(st.pid, sig) };
-            continue;
-        }
-        use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
             Ok(WaitStatus::Exited(_, code)) => return Ok(code),
             Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
-            Ok(_) => {}
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => return Err(Error::sys("wait for container", Errno::from(e))),
         }
     }

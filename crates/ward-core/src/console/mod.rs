@@ -1,14 +1,83 @@
 //! Terminals: init opens a pty in the container's own devpts, makes its
 //! slave the controlling terminal and stdio, binds it over /dev/console, and
-//! sends the master to the engine's --console-socket (SCM_RIGHTS), as runc does.
+//! sends the master over a console socket (SCM_RIGHTS), as runc does. The
+//! socket is the engine's --console-socket, or one end of a pair that a
+//! foreground `run` made itself ([`handoff_pair`]) to receive the master and
+//! proxy it to its own stdio ([`Proxy`]).
 
-use std::io::IoSlice;
+mod proxy;
+
+pub use proxy::Proxy;
+
+use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
 
 use crate::error::{Errno, Error, Result};
+
+/// A socket pair for init's console handoff: (ours, theirs). `theirs` goes
+/// to init in place of a connected --console-socket (a stream socket, as
+/// that one is, so init's side is the same code); `ours` receives the
+/// master with [`receive_master`].
+pub fn handoff_pair() -> Result<(OwnedFd, OwnedFd)> {
+    socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("console socketpair", e))
+}
+
+/// Receives the pty master that init sent on the other end of `ours`, and
+/// checks that it is one. Call it once init has reported Ready (create has
+/// returned): the master was sent during setup and waits in the socket.
+pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd> {
+    let mut name = [0u8; 256];
+    let mut iov = [IoSliceMut::new(&mut name)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        ours.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::sys("receive the console from init", e))?;
+    let mut master = None;
+    let cmsgs = msg
+        .cmsgs()
+        .map_err(|e| Error::sys("receive the console from init", e))?;
+    for c in cmsgs {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            for fd in fds {
+                // SAFETY: the kernel installed this fd in our table for this
+                // message; nothing else knows it, so we own it.
+                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+                if master.is_none() {
+                    master = Some(fd);
+                }
+            }
+        }
+    }
+    let master = master.ok_or_else(|| {
+        Error::Other("receive the console from init: no fd in the message".into())
+    })?;
+    let mut num: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes an unsigned int to the pointer we pass; on an
+    // fd that isn't a pty master it fails without writing.
+    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut num) } < 0 {
+        return Err(Error::sys(
+            "the console init sent is not a pty master",
+            Errno::last(),
+        ));
+    }
+    Ok(master)
+}
 
 /// Sends `fd` over the connected unix socket `sock` with `name` as payload.
 pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> Result<()> {
