@@ -170,7 +170,7 @@ fn create_in(
     plan: &Plan,
     console: Option<OwnedFd>,
     seccomp: Option<&Filter>,
-    notify_socket: Option<PathBuf>,
+    systemd: notify::Passthrough,
     opts: &CreateOptions,
 ) -> Result<State> {
     let listener = in_dir(&dir.path, state::START_SOCKET, |n| UnixListener::bind(n))?;
@@ -204,7 +204,7 @@ fn create_in(
                 no_new_keyring: opts.no_new_keyring,
                 console,
                 start_listener: listener.into(),
-                preserve_fds: opts.preserve_fds,
+                preserve_fds: opts.preserve_fds + systemd.listen_fds,
                 cgroup: cgroup.as_ref(),
                 cgroup_fd,
                 hierarchies: &hier,
@@ -236,7 +236,7 @@ fn create_in(
         cgroup,
         resources,
         hooks: bundle.spec.hooks().clone(),
-        notify_socket,
+        notify_socket: systemd.notify,
     };
     let written = dir.save(&state).and_then(|()| match &opts.pid_file {
         Some(p) => state::write_atomic(&absolute(p), spawned.pid.to_string().as_bytes(), 0o644),

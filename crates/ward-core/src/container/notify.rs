@@ -1,5 +1,7 @@
-//! NOTIFY_SOCKET passthrough: a container run under systemd (Type=notify)
-//! tells it when it is ready. ward puts a directory of the container's state
+//! systemd's protocols through the runtime. LISTEN_FDS (socket
+//! activation): the sockets systemd passed to ward go on to the container.
+//! NOTIFY_SOCKET: a container run under systemd (Type=notify) tells it when
+//! it is ready. ward puts a directory of the container's state
 //! at /run/notify in the container, with NOTIFY_SOCKET pointing at the
 //! socket `start` binds there; `start` waits for READY=1 and passes it, with
 //! the init's host pid as MAINPID, to the caller's own NOTIFY_SOCKET.
@@ -16,9 +18,57 @@ const DIR: &str = "notify";
 const SOCKET: &str = "notify.sock";
 const IN_CONTAINER: &str = "/run/notify";
 
-/// The caller's NOTIFY_SOCKET, when set: the container gets the notify
-/// directory of its state dir `state_dir` and the variable pointing into it.
-pub(super) fn setup_spec(state_dir: &Path, spec: &mut Spec) -> Result<Option<PathBuf>> {
+/// Socket activation: when LISTEN_FDS=N is meant for ward (LISTEN_PID is
+/// ward's pid), fds 3..3+N go to the process, ahead of --preserve-fds ones,
+/// and it gets LISTEN_FDS=N and LISTEN_PID=1 (as runc). Returns N.
+fn listen_fds(process: &mut oci_spec::runtime::Process) -> u32 {
+    let n: u32 = match std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        Some(n) if n > 0 => n,
+        _ => return 0,
+    };
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    if !ours {
+        return 0;
+    }
+    let mut env = process.env().clone().unwrap_or_default();
+    env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
+    env.push(format!("LISTEN_FDS={n}"));
+    env.push("LISTEN_PID=1".into());
+    process.set_env(Some(env));
+    n
+}
+
+/// What of systemd's environment reaches the container.
+pub(super) struct Passthrough {
+    /// The caller's NOTIFY_SOCKET, which `start` tells when ready.
+    pub notify: Option<PathBuf>,
+    /// How many socket-activation fds (from 3) go to the process.
+    pub listen_fds: u32,
+}
+
+/// Lays systemd's environment into the spec: the LISTEN_FDS variables, and
+/// for NOTIFY_SOCKET the notify directory of the state dir `state_dir` and
+/// the variable pointing into it.
+pub(super) fn setup_spec(state_dir: &Path, spec: &mut Spec) -> Result<Passthrough> {
+    let mut listen = 0;
+    if let Some(mut p) = spec.process().clone() {
+        listen = listen_fds(&mut p);
+        spec.set_process(Some(p));
+    }
+    let notify = setup_notify(state_dir, spec)?;
+    Ok(Passthrough {
+        notify,
+        listen_fds: listen,
+    })
+}
+
+fn setup_notify(state_dir: &Path, spec: &mut Spec) -> Result<Option<PathBuf>> {
     let Some(host) = std::env::var_os("NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
