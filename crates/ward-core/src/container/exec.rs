@@ -47,18 +47,22 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     let st = load(&dir)?;
     match st.status {
         Status::Stopped | Status::Creating => {
-            return Err(Error::Other(format!(
-                "cannot exec in a {} container",
-                st.status
-            )))
+            return Err(Error::Status {
+                op: "exec",
+                status: st.status.to_string(),
+            })
         }
         Status::Paused if !opts.ignore_paused => {
             return Err(Error::Other(
-                "cannot exec in a paused container (use --ignore-paused to override)".into(),
+                "cannot exec container: it is paused (use --ignore-paused to override)".into(),
             ))
         }
         _ => {}
     }
+    // The lock is only for reading the state: held during the spawn, a
+    // process born into a frozen cgroup (--ignore-paused) would keep
+    // `resume` from ever getting it.
+    drop(dir);
     let bundle = config::load_bundle(&st.bundle)?;
     let process = build_process(bundle.spec.process().as_ref(), opts)?;
     config::validate_process(&process)
@@ -96,7 +100,10 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         None => theirs,
     };
     let Some(pidfd) = init_pidfd(&st)? else {
-        return Err(Error::Other("cannot exec in a stopped container".into()));
+        return Err(Error::Status {
+            op: "exec",
+            status: Status::Stopped.to_string(),
+        });
     };
     let cgroup_fd = match &st.cgroup {
         Some(cg) => open_cgroup_dir(cg)?,
@@ -150,9 +157,6 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         if let Some(p) = &opts.pid_file {
             state::write_atomic(&absolute(p), pid.to_string().as_bytes(), 0o644)?;
         }
-        // The container's lock is not held while the process runs: `delete`
-        // and the others must not wait for it.
-        drop(dir);
         match &signals {
             None => Ok(0),
             Some(s) => wait_foreground(pid, s, handoff.as_ref()),
