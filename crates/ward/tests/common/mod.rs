@@ -1213,3 +1213,191 @@ pub fn kv(text: &str, key: &str) -> String {
         .trim()
         .to_string()
 }
+
+// ---------------------------------------------------------------------------
+// Unix sockets, passed fds and ptys (exec, seccomp notify, NOTIFY_SOCKET)
+// ---------------------------------------------------------------------------
+
+/// Accepts one connection on `listener` within `timeout`; the stream it
+/// returns blocks, with a 10 s read timeout.
+pub fn accept_within(
+    listener: &std::os::unix::net::UnixListener,
+    timeout: Duration,
+) -> Option<std::os::unix::net::UnixStream> {
+    listener
+        .set_nonblocking(true)
+        .expect("listener nonblocking");
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false).expect("stream blocking");
+                s.set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("read timeout");
+                return Some(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}
+
+/// Receives one message on a unix socket: its bytes and the fds that came
+/// with it by SCM_RIGHTS (received CLOEXEC).
+pub fn recv_with_fds(sock: std::os::fd::BorrowedFd<'_>) -> (Vec<u8>, Vec<std::os::fd::OwnedFd>) {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let mut data = vec![0u8; 64 * 1024];
+    let mut iov = libc::iovec {
+        iov_base: data.as_mut_ptr().cast(),
+        iov_len: data.len(),
+    };
+    let mut control = [0u64; 64];
+    // SAFETY: msghdr is a plain C struct for which all-zero bytes are valid.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: msg points at live buffers (iov/data, control) of the sizes
+    // given, all of which outlive the call.
+    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
+    data.truncate(n as usize);
+    let mut fds = Vec::new();
+    // SAFETY: msg was filled in by recvmsg and its control buffer is live.
+    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    while !cmsg.is_null() {
+        // SAFETY: cmsg is non-null and points into the control buffer, as
+        // returned by CMSG_FIRSTHDR/CMSG_NXTHDR.
+        let hdr = unsafe { &*cmsg };
+        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_RIGHTS {
+            // SAFETY: CMSG_LEN is a pure size computation.
+            let header = unsafe { libc::CMSG_LEN(0) } as usize;
+            let count = (hdr.cmsg_len as usize - header) / std::mem::size_of::<i32>();
+            // SAFETY: cmsg is a valid SCM_RIGHTS header inside the buffer.
+            let p = unsafe { libc::CMSG_DATA(cmsg) } as *const i32;
+            for i in 0..count {
+                // SAFETY: the kernel wrote `count` ints after the header;
+                // read_unaligned copes with the data's alignment.
+                let fd = unsafe { p.add(i).read_unaligned() };
+                // SAFETY: the kernel installed this fd for us; we own it now.
+                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+        }
+        // SAFETY: msg and cmsg are valid as above.
+        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
+    }
+    (data, fds)
+}
+
+/// Waits up to `timeout` for `fd` to become readable.
+pub fn poll_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut pfd = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: pfd is a valid pollfd array of length 1.
+        let r = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(1000) as i32) };
+        if r > 0 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
+/// Reads from a pty master until `marker` shows up, the slave side closes
+/// or `timeout` passes; returns what was read.
+pub fn read_pty_until(master: &std::os::fd::OwnedFd, marker: &str, timeout: Duration) -> String {
+    use std::io::Read;
+    use std::os::fd::AsFd;
+    let deadline = Instant::now() + timeout;
+    let mut file = fs::File::from(master.try_clone().expect("dup pty master"));
+    let mut got = Vec::new();
+    while Instant::now() < deadline && !String::from_utf8_lossy(&got).contains(marker) {
+        if !poll_readable(master.as_fd(), Duration::from_millis(200)) {
+            continue;
+        }
+        let mut buf = [0u8; 4096];
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(_) => break, // EIO: the slave side is closed
+        }
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Makes `cmd` start with `fds[i]` as its fd `3 + i` (the others stay as
+/// std leaves them: CLOEXEC).
+pub fn pass_fds(cmd: &mut Command, fds: &[std::os::fd::RawFd]) {
+    let fds: Vec<i32> = fds.to_vec();
+    // SAFETY: the closure only calls fcntl and dup2, which are
+    // async-signal-safe, on fds the caller keeps open across the spawn; it
+    // allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            // First move every source out of the target range, so that a
+            // source that is itself one of the targets is not clobbered.
+            let mut moved = [0i32; 16];
+            assert!(fds.len() <= moved.len());
+            for (i, fd) in fds.iter().enumerate() {
+                let n = libc::fcntl(*fd, libc::F_DUPFD_CLOEXEC, 100);
+                if n < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                moved[i] = n;
+            }
+            for (i, fd) in moved[..fds.len()].iter().enumerate() {
+                // dup2 clears CLOEXEC on the new fd.
+                if libc::dup2(*fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Host pids of every process in the pid namespace of `init` (init too).
+pub fn pids_in_pidns_of(init: i32) -> Vec<i32> {
+    let Ok(ns) = fs::read_link(format!("/proc/{init}/ns/pid")) else {
+        return Vec::new();
+    };
+    all_pids()
+        .into_iter()
+        .filter(|p| fs::read_link(format!("/proc/{p}/ns/pid")).ok().as_ref() == Some(&ns))
+        .collect()
+}
+
+/// The children of `pid` listed by /proc/<pid>/task/*/children.
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut v = Vec::new();
+    if let Ok(rd) = fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in rd.flatten() {
+            let text = read_lossy(&t.path().join("children"));
+            v.extend(
+                text.split_whitespace()
+                    .filter_map(|s| s.parse::<i32>().ok()),
+            );
+        }
+    }
+    v
+}
+
+/// The one-letter state of a process (R, S, Z, …), None if it is gone.
+pub fn proc_state(pid: i32) -> Option<char> {
+    let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    s.rsplit_once(')')?.1.trim_start().chars().next()
+}
