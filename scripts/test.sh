@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # runs ps(1); util-linux: unshare for pinned namespaces; criu: `criu check`
 # in the test VM; libseccomp-dev: ward links libseccomp statically;
 # uidmap: newuidmap for rootless maps; apparmor: apparmor_parser loads a
-# test profile in the VM, whose kernel has AppArmor.
-scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor
+# test profile in the VM, whose kernel has AppArmor; gcc, libc6-dev: a static
+# sd_notify sender for the NOTIFY_SOCKET tests.
+scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).
 tests/vm/run --setup
 cargo test --workspace -- "$@"

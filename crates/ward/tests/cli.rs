@@ -7,12 +7,11 @@ use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Read;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array()
@@ -285,102 +284,15 @@ fn terminal_without_console_socket_is_refused() {
     ctx.assert_nothing_left(&[&id]);
 }
 
-/// Receives one fd sent with SCM_RIGHTS on `sock`.
+/// The one fd sent with SCM_RIGHTS on `sock`.
 fn recv_fd(sock: &UnixStream) -> OwnedFd {
-    let mut data = [0u8; 4096];
-    let mut iov = libc::iovec {
-        iov_base: data.as_mut_ptr().cast(),
-        iov_len: data.len(),
-    };
-    let mut control = [0u64; 64];
-    // SAFETY: msghdr is a plain C struct for which all-zero bytes are valid.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: msg points at live buffers (iov/data, control) of the sizes
-    // given, all of which outlive the call.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
-    assert!(n >= 0, "recvmsg: {}", std::io::Error::last_os_error());
-    let mut fds = Vec::new();
-    // SAFETY: msg was filled in by recvmsg and its control buffer is live.
-    let mut cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
-    while !cmsg.is_null() {
-        // SAFETY: cmsg is non-null and points into the control buffer, as
-        // returned by CMSG_FIRSTHDR/CMSG_NXTHDR.
-        let hdr = unsafe { &*cmsg };
-        if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_RIGHTS {
-            // SAFETY: CMSG_LEN is a pure size computation.
-            let header = unsafe { libc::CMSG_LEN(0) } as usize;
-            let count = (hdr.cmsg_len as usize - header) / std::mem::size_of::<i32>();
-            // SAFETY: cmsg is a valid SCM_RIGHTS header inside the buffer.
-            let p = unsafe { libc::CMSG_DATA(cmsg) } as *const i32;
-            for i in 0..count {
-                // SAFETY: the kernel wrote `count` ints after the header;
-                // read_unaligned copes with the data's alignment.
-                let fd = unsafe { p.add(i).read_unaligned() };
-                // SAFETY: the kernel installed this fd for us; we own it now.
-                fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
-            }
-        }
-        // SAFETY: msg and cmsg are valid as above.
-        cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
-    }
+    let (_, mut fds) = recv_with_fds(sock.as_fd());
     assert_eq!(
         fds.len(),
         1,
         "expected exactly one fd over the console socket"
     );
     fds.pop().unwrap()
-}
-
-/// Accepts one connection on `listener` within `timeout`.
-fn accept_within(listener: &UnixListener, timeout: Duration) -> Option<UnixStream> {
-    listener.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + timeout;
-    loop {
-        match listener.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                return Some(s);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
-                    return None;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
-
-/// Reads from the pty master until `marker` shows up or time runs out.
-fn read_until(master: &OwnedFd, marker: &str, timeout: Duration) -> String {
-    let deadline = Instant::now() + timeout;
-    let mut file = fs::File::from(master.try_clone().unwrap());
-    let mut got = Vec::new();
-    while Instant::now() < deadline && !String::from_utf8_lossy(&got).contains(marker) {
-        let mut pfd = libc::pollfd {
-            fd: master.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: pfd is a valid pollfd array of length 1.
-        let r = unsafe { libc::poll(&mut pfd, 1, 200) };
-        if r <= 0 {
-            continue;
-        }
-        let mut buf = [0u8; 4096];
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(_) => break, // EIO: the slave side is closed
-        }
-    }
-    String::from_utf8_lossy(&got).into_owned()
 }
 
 #[test]
@@ -424,7 +336,7 @@ fn console_socket_receives_pty_master() {
     );
     let pid = ctx.pid_of(&id);
     ctx.start_ok(&id);
-    let text = read_until(&master, READY, WAIT_TIMEOUT);
+    let text = read_pty_until(&master, READY, WAIT_TIMEOUT);
     assert!(text.contains("HELLO-FROM-PTY"), "pty output: {text:?}");
     assert!(
         text.contains("TTY-OK"),
