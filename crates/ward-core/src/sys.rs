@@ -335,3 +335,17 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+/// Makes this process (and every child forked from it, until it execs)
+/// non-dumpable, so that the container's processes can't open its
+/// /proc/PID/exe, fd, mem or root (CVE-2019-5736: a container process
+/// reopening the runtime binary through /proc/PID/exe and overwriting it
+/// once the runtime exits). Only root needs it, and only root may keep it:
+/// a rootless parent must still write its child's /proc/PID/uid_map, and
+/// its binary isn't its to overwrite anyway.
+pub fn protect_from_container() -> io::Result<()> {
+    if !is_root() {
+        return Ok(());
+    }
+    prctl(libc::PR_SET_DUMPABLE, 0, 0).map(drop)
+}

@@ -71,31 +71,7 @@ int main(int argc, char **argv) {
 /// Builds the static sender into `<rootfs>/bin/sdnotify`; false (after a
 /// SKIP line) when there is no C compiler or no static libc.
 fn install_sdnotify(ctx: &Ctx, rootfs: &Path, test: &str) -> bool {
-    let src = ctx.dir.join("sdnotify.c");
-    fs::write(&src, SDNOTIFY_C).unwrap();
-    let bin = rootfs.join("bin/sdnotify");
-    let out = ctx.host(
-        "sh",
-        &[
-            "-c",
-            "command -v cc >/dev/null || exit 99; exec cc -static -O1 -o \"$1\" \"$2\"",
-            "sh",
-            bin.to_str().unwrap(),
-            src.to_str().unwrap(),
-        ],
-    );
-    if out.code == Some(99) {
-        eprintln!("SKIP: {test}: no C compiler (cc) to build the sd_notify sender");
-        return false;
-    }
-    if !out.success() {
-        eprintln!(
-            "SKIP: {test}: cannot build a static sd_notify sender (libc6-dev?)\n{}",
-            out.describe()
-        );
-        return false;
-    }
-    true
+    build_static_c(ctx, SDNOTIFY_C, &rootfs.join("bin/sdnotify"), test)
 }
 
 /// Datagrams received on `sock` until one holds the line `want` or

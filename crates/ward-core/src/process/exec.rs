@@ -113,6 +113,10 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     let child_flags = if two_step { all } else { all & !for_children };
     let (parent, child) = Channel::pair()?;
     let cg = cfg.cgroup_fd.as_ref().map(|f| f.as_raw_fd());
+    // Before the clone: the child is in the container's pid namespace from
+    // birth, and must never be an open /proc/PID/exe there.
+    sys::protect_from_container().map_err(|e| Error::sys("make ward non-dumpable", e))?;
+    setup::guard::remember_runtime_binary();
     // SAFETY: ward never starts a thread, so the child may run any code.
     let pid = unsafe { sys::clone3_fork(0, cg) }.map_err(|e| Error::sys("clone3", e))?;
     if pid == 0 {

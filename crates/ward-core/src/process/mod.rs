@@ -94,6 +94,8 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
         0
     };
     let cg = cfg.cgroup_fd.as_ref().map(|f| f.as_raw_fd());
+    sys::protect_from_container().map_err(|e| Error::sys("make ward non-dumpable", e))?;
+    setup::guard::remember_runtime_binary();
     // SAFETY: ward never starts a thread, so the child may run any code.
     let pid = unsafe { sys::clone3_fork(flags, cg) }.map_err(|e| Error::sys("clone3", e))?;
     if pid == 0 {

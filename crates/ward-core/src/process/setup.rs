@@ -107,21 +107,169 @@ impl Prepared<'_> {
     /// the error and the exit code runc's engines expect (127 for a missing
     /// program, 126 otherwise).
     pub(crate) fn exec(&self) -> (Error, i32) {
+        let fail = |e: Errno| {
+            let code = if e.0 == libc::ENOENT { 127 } else { 126 };
+            (Error::Init(format!("exec {:?}: {}", self.exe, e)), code)
+        };
+        let (image, argv) = match guard::resolve(&self.exe, &self.args) {
+            Ok(x) => x,
+            Err(guard::Refused::Errno(e)) => return fail(e),
+            Err(guard::Refused::RuntimeBinary(path)) => {
+                return (
+                    Error::Init(format!(
+                        "exec {:?}: refusing to run the runtime's own binary ({path:?}) in the container",
+                        self.exe
+                    )),
+                    126,
+                )
+            }
+        };
         if let Some(f) = self.late_filter {
             if let Err(e) = f.load() {
                 return (Error::sys("load seccomp filter", e), 126);
             }
         }
-        let Err(e) = nix::unistd::execve(&self.exe, &self.args, &self.env);
-        let code = if e == nix::errno::Errno::ENOENT {
-            127
-        } else {
-            126
+        let e = guard::execveat(&image, &argv, &self.env);
+        if matches!(e.0, libc::EPERM | libc::ENOSYS) {
+            // A seccomp profile that allows execve but not execveat: the
+            // image was checked above; exec it by its path.
+            let Err(e) = nix::unistd::execve(&self.exe, &self.args, &self.env);
+            return fail(Errno::from(e));
+        }
+        fail(e)
+    }
+}
+
+/// The exec guard (CVE-2019-5736): a container must never run the runtime's
+/// own binary, which its init still is until execve. A program of
+/// `/proc/self/exe`, a symlink to it, or a script whose `#!` interpreter is
+/// it would start ward's binary inside the container, where its process
+/// (and whatever library the image slips into it) holds /proc/self/exe and
+/// can write the host's binary once ward exits. So the image is opened
+/// first, checked against ward's own inode, and exactly that open file is
+/// exec'd (execveat): nothing can swap it in between. Scripts are unwrapped
+/// here as the kernel's binfmt_script would, so their interpreter is
+/// opened and checked the same way.
+pub(crate) mod guard {
+    use std::ffi::{CStr, CString};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::OnceLock;
+
+    use crate::error::Errno;
+
+    /// The kernel follows at most this many `#!` levels.
+    const MAX_DEPTH: usize = 5;
+
+    static RUNTIME: OnceLock<Option<(u64, u64)>> = OnceLock::new();
+
+    /// ward's own binary (device, inode), read before the fork: a container
+    /// without /proc must be guarded too.
+    pub(crate) fn remember_runtime_binary() {
+        RUNTIME.get_or_init(|| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata("/proc/self/exe")
+                .ok()
+                .map(|m| (m.dev(), m.ino()))
+        });
+    }
+
+    pub(crate) enum Refused {
+        Errno(Errno),
+        RuntimeBinary(CString),
+    }
+
+    fn open(path: &CStr) -> Result<OwnedFd, Errno> {
+        let flags = [libc::O_RDONLY, libc::O_PATH];
+        let mut last = Errno(libc::ENOENT);
+        for f in flags {
+            // SAFETY: path is a valid C string; the flags are plain ints.
+            let fd = unsafe { libc::open(path.as_ptr(), f | libc::O_CLOEXEC) };
+            if fd >= 0 {
+                // SAFETY: a new fd that nothing else owns.
+                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            }
+            last = Errno::last();
+            // Only a file we may not read (exec-only) is opened O_PATH.
+            if last.0 != libc::EACCES {
+                break;
+            }
+        }
+        Err(last)
+    }
+
+    /// Opens the image `exe` would run, checking it (and each interpreter of
+    /// a script) against ward's binary; returns the file to execveat and the
+    /// argv to give it.
+    pub(crate) fn resolve(
+        exe: &CString,
+        args: &[CString],
+    ) -> Result<(OwnedFd, Vec<CString>), Refused> {
+        let runtime = RUNTIME.get().copied().flatten();
+        let mut path = exe.clone();
+        let mut argv = args.to_vec();
+        for _ in 0..MAX_DEPTH {
+            let fd = open(&path).map_err(Refused::Errno)?;
+            // SAFETY: st is written by fstat before it is read.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: fd is open; st is a valid out pointer.
+            if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
+                return Err(Refused::Errno(Errno::last()));
+            }
+            if runtime == Some((st.st_dev, st.st_ino)) {
+                return Err(Refused::RuntimeBinary(path));
+            }
+            let mut head = [0u8; 256];
+            // SAFETY: head is a valid buffer of the length passed; an O_PATH
+            // fd just fails with EBADF, read as "not a script".
+            let n = unsafe { libc::pread(fd.as_raw_fd(), head.as_mut_ptr().cast(), head.len(), 0) };
+            let head = &head[..n.max(0) as usize];
+            let Some(line) = head.strip_prefix(b"#!") else {
+                return Ok((fd, argv));
+            };
+            let line = line.split(|b| *b == b'\n').next().unwrap_or_default();
+            let line = line.trim_ascii();
+            let (interp, arg) = match line.iter().position(|b| *b == b' ' || *b == b'\t') {
+                Some(i) => (&line[..i], Some(line[i..].trim_ascii())),
+                None => (line, None),
+            };
+            if interp.is_empty() {
+                return Err(Refused::Errno(Errno(libc::ENOEXEC)));
+            }
+            let c = |b: &[u8]| CString::new(b).map_err(|_| Refused::Errno(Errno(libc::ENOEXEC)));
+            // As binfmt_script: interpreter, its one optional argument, the
+            // script's path, then the script's arguments after argv[0].
+            let mut next = vec![c(interp)?];
+            if let Some(a) = arg.filter(|a| !a.is_empty()) {
+                next.push(c(a)?);
+            }
+            next.push(path.clone());
+            next.extend(argv.iter().skip(1).cloned());
+            argv = next;
+            path = c(interp)?;
+        }
+        Err(Refused::Errno(Errno(libc::ELOOP)))
+    }
+
+    /// Execs exactly `image`; returns only on failure.
+    pub(crate) fn execveat(image: &OwnedFd, argv: &[CString], env: &[CString]) -> Errno {
+        let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
+        a.push(std::ptr::null());
+        let mut e: Vec<*const libc::c_char> = env.iter().map(|s| s.as_ptr()).collect();
+        e.push(std::ptr::null());
+        // SAFETY: the argv and envp arrays are NULL-terminated arrays of
+        // pointers to C strings that outlive the call; "" with AT_EMPTY_PATH
+        // names the fd itself.
+        unsafe {
+            libc::syscall(
+                libc::SYS_execveat,
+                image.as_raw_fd(),
+                c"".as_ptr(),
+                a.as_ptr(),
+                e.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
         };
-        (
-            Error::Init(format!("exec {:?}: {}", self.exe, Errno::from(e))),
-            code,
-        )
+        Errno::last()
     }
 }
 

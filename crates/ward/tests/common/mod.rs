@@ -1401,3 +1401,34 @@ pub fn proc_state(pid: i32) -> Option<char> {
     let s = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     s.rsplit_once(')')?.1.trim_start().chars().next()
 }
+
+/// Compiles the C program `source` statically into `out` (for a rootfs);
+/// false, after a SKIP line naming `test`, when there is no C compiler or no
+/// static libc (scripts/test.sh installs gcc and libc6-dev).
+pub fn build_static_c(ctx: &Ctx, source: &str, out: &Path, test: &str) -> bool {
+    let name = out.file_name().unwrap().to_string_lossy().into_owned();
+    let src = ctx.dir.join(format!("{name}.c"));
+    fs::write(&src, source).unwrap();
+    let res = ctx.host(
+        "sh",
+        &[
+            "-c",
+            "command -v cc >/dev/null || exit 99; exec cc -static -O1 -o \"$1\" \"$2\"",
+            "sh",
+            out.to_str().unwrap(),
+            src.to_str().unwrap(),
+        ],
+    );
+    if res.code == Some(99) {
+        eprintln!("SKIP: {test}: no C compiler (cc) to build {name}");
+        return false;
+    }
+    if !res.success() {
+        eprintln!(
+            "SKIP: {test}: cannot build a static {name} (libc6-dev?)\n{}",
+            res.describe()
+        );
+        return false;
+    }
+    true
+}
