@@ -89,16 +89,28 @@ pub fn send_fd(sock: RawFd, name: &str, fd: RawFd) -> Result<()> {
     Ok(())
 }
 
-/// Sets up the container's terminal (after pivot_root, as root in the
-/// container) and makes it the process's stdio. `size` is (height, width).
-pub fn setup(console_socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<()> {
-    setup_pty(console_socket, size, true)
-}
-
-/// The same for a process `exec`'d into a running container: its own pty,
-/// and /dev/console stays the init's.
-pub fn setup_exec(console_socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<()> {
-    setup_pty(console_socket, size, false)
+/// The process's session and stdio: with process.terminal, a pty of the
+/// container's own devpts (made after pivot_root, as root in the container)
+/// whose master goes to `console_socket`; otherwise just a new session.
+/// `for_init`: the slave also becomes /dev/console (an exec'd process leaves
+/// the init's in place).
+pub fn setup_stdio(
+    process: &oci_spec::runtime::Process,
+    console_socket: Option<&OwnedFd>,
+    for_init: bool,
+) -> Result<()> {
+    if !process.terminal().unwrap_or(false) {
+        return nix::unistd::setsid()
+            .map(drop)
+            .map_err(|e| Error::sys("setsid", e));
+    }
+    let sock = console_socket.ok_or_else(|| {
+        Error::Other("process.terminal is set but there is no console socket".into())
+    })?;
+    let size = process
+        .console_size()
+        .map(|b| (b.height() as u16, b.width() as u16));
+    setup_pty(sock, size, for_init)
 }
 
 fn setup_pty(console_socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) -> Result<()> {

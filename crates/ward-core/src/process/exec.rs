@@ -212,17 +212,7 @@ fn child_main(
             .map_err(|e| Error::sys("set parent death signal", e))?;
     }
     let process = cfg.process;
-    if process.terminal().unwrap_or(false) {
-        let sock = cfg.console.as_ref().ok_or_else(|| {
-            Error::Other("process.terminal is set but there is no console socket".into())
-        })?;
-        let size = process
-            .console_size()
-            .map(|b| (b.height() as u16, b.width() as u16));
-        console::setup_exec(sock, size)?;
-    } else {
-        nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
-    }
+    console::setup_stdio(process, cfg.console.as_ref(), false)?;
     let mut send_listener =
         |fd: OwnedFd| -> Result<()> { chan.send_fd(&Msg::SeccompFd, fd.as_fd()) };
     let prepared = setup::prepare(process, cfg.seccomp, &mut send_listener)?;

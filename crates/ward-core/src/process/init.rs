@@ -184,17 +184,7 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
         Ok(())
     };
     rootfs::prepare(&ctx, &mut before_pivot)?;
-    if process.terminal().unwrap_or(false) {
-        let sock = cfg.console.as_ref().ok_or_else(|| {
-            Error::Other("process.terminal is set but there is no console socket".into())
-        })?;
-        let size = process
-            .console_size()
-            .map(|b| (b.height() as u16, b.width() as u16));
-        console::setup(sock, size)?;
-    } else {
-        nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
-    }
+    console::setup_stdio(process, cfg.console.as_ref(), true)?;
     rootfs::finalize(spec)?;
 
     let mut send_listener =
