@@ -63,6 +63,10 @@ pub struct InitConfig<'a> {
     pub hierarchies: &'a crate::cgroups::Hierarchies,
     /// linux.seccomp, compiled by the parent; init only loads it.
     pub seccomp: Option<&'a crate::security::seccomp::Filter>,
+    /// Called by the parent with the init's pid as soon as it is known,
+    /// before init's setup: create stores it, so that a killed create
+    /// leaves an init that delete can find. An error fails the spawn.
+    pub record_init: &'a dyn Fn(i32) -> Result<()>,
 }
 
 impl InitConfig<'_> {
@@ -154,6 +158,9 @@ impl Kids {
 
 fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) -> Result<()> {
     let first = kids.first.expect("first child");
+    if single {
+        (cfg.record_init)(first)?;
+    }
     if let Some(cg) = cfg.cgroup {
         cg.join(first, cfg.cgroup_fd.is_none())?;
     }
@@ -190,6 +197,7 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
             }
             Some(Msg::InitPid(p)) => {
                 kids.init = Some(p);
+                (cfg.record_init)(p)?;
                 Kids::reap(&mut kids.first);
             }
             Some(Msg::Ready) => return Ok(()),
