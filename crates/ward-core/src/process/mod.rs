@@ -99,7 +99,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
     };
     let cg = cfg.cgroup_fd.as_ref().map(|f| f.as_raw_fd());
     // SAFETY: ward never starts a thread, so the child may run any code.
-    let pid = unsafe { sys::clone3_fork(flags, cg) }.map_err(|e| Error::sys("clone3", e))?;
+    let pid = unsafe { sys::clone3_fork(flags, cg) }.map_err(|e| Error::fork("clone3", e))?;
     if pid == 0 {
         drop(parent);
         init::child_main(cfg, child, single);
@@ -210,6 +210,22 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
                 } else {
                     Kids::reap(&mut kids.first)
                 };
+                // A memory limit too small for setup: the OOM killer's
+                // SIGKILL alone says nothing about why.
+                if let Some(n) = cfg.cgroup.map(|c| c.oom_kills()).filter(|n| *n > 0) {
+                    let limit = cfg
+                        .bundle
+                        .spec
+                        .linux()
+                        .as_ref()
+                        .and_then(|l| l.resources().as_ref())
+                        .and_then(|r| r.memory().as_ref())
+                        .and_then(|m| m.limit());
+                    let limit = limit.map_or(String::new(), |l| format!(" of {l} bytes"));
+                    return Err(Error::Other(format!(
+                        "container init died during setup ({how}): out of memory ({n} OOM kills in its cgroup): the memory limit{limit} is too small"
+                    )));
+                }
                 return Err(Error::Other(format!(
                     "container init died during setup ({how})"
                 )));
