@@ -228,8 +228,13 @@ impl Store {
             .mode(0o711)
             .create(&tmp)
             .map_err(|e| Error::path("mkdir", &tmp, e))?;
+        // Without fds to spare (EMFILE), remove_dir_all can't open the
+        // directory: the names that can be in it are removed one by one.
         let fail = |e: Error| {
-            let _ = std::fs::remove_dir_all(&tmp);
+            for f in [STATE_FILE, RECOVERY_FILE] {
+                let _ = std::fs::remove_file(tmp.join(f));
+            }
+            let _ = std::fs::remove_dir(&tmp);
             e
         };
         let lock = open_locked(&tmp, libc::LOCK_EX).map_err(fail)?;
@@ -426,12 +431,18 @@ impl ContainerDir {
     pub fn remove(self) -> Result<()> {
         let err = |e| Error::path("remove", &self.path, e);
         let last = [RECOVERY_FILE, STATE_FILE];
-        for e in std::fs::read_dir(&self.path).map_err(err)?.flatten() {
-            if last.iter().any(|l| e.file_name() == *l) {
+        // Listing needs an fd: without one to spare (EMFILE), the names
+        // ward puts there are tried, and rmdir says if something remains.
+        let names: Vec<std::ffi::OsString> = match std::fs::read_dir(&self.path) {
+            Ok(rd) => rd.flatten().map(|e| e.file_name()).collect(),
+            Err(_) => vec![START_SOCKET.into()],
+        };
+        for name in names {
+            if last.iter().any(|l| name == *l) {
                 continue;
             }
-            let p = e.path();
-            let r = if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let p = self.path.join(&name);
+            let r = if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
                 std::fs::remove_dir_all(&p)
             } else {
                 std::fs::remove_file(&p)
