@@ -469,9 +469,9 @@ fn memory_limit_too_small_for_setup() {
     let out = ctx.create(&b, &id);
     no_panic(&out);
     if out.success() {
-        // The kernel took the limit and setup fit; starting must fail or
-        // the process be killed, and nothing stays after delete.
-        eprintln!("SKIP-ish: setup fit in 4 KiB on this kernel");
+        // Setup fit (a kernel that charges less): only the cleanup is
+        // checked then.
+        eprintln!("note: setup fit in a 4 KiB memory limit on this kernel");
     } else {
         if testing_ward() {
             out.assert_error_line("create", &id);
