@@ -101,6 +101,17 @@ impl Error {
         Error::Other(format!("{what}: {self}"))
     }
 
+    /// A failed fork (clone3): EAGAIN there means a process limit, which
+    /// the bare errno text doesn't say.
+    pub fn fork(op: impl Into<String>, e: impl Into<Errno>) -> Self {
+        let errno = e.into();
+        let mut op = op.into();
+        if errno.0 == libc::EAGAIN {
+            op.push_str(" (out of processes: a pids.max of ward's cgroup or the container's, or RLIMIT_NPROC, is reached)");
+        }
+        Error::Sys { op, errno }
+    }
+
     pub fn sys(op: impl Into<String>, e: impl Into<Errno>) -> Self {
         Error::Sys {
             op: op.into(),

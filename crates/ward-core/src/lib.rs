@@ -9,6 +9,7 @@ pub mod config;
 pub mod console;
 pub mod container;
 pub mod error;
+pub mod fault;
 pub mod features;
 pub mod foreground;
 pub mod hooks;

@@ -3,14 +3,20 @@
 //! `created`, and an flock on the directory itself that serialises commands.
 //!
 //! A container directory appears under its ID only by an atomic rename, with
-//! its creator already holding the lock, so two creates of one ID can't both
-//! win and no command ever sees a half-made directory.
+//! its creator already holding the lock and its first state.json (status
+//! `creating`, the cgroup it is about to make) already written, so two
+//! creates of one ID can't both win and no command ever sees a directory
+//! without a state. recovery.json repeats what `delete --force` needs to
+//! find the container's processes and cgroups (its cgroup directories, the
+//! init's pid and start time): it is written only while the container is
+//! made, so a damaged state.json doesn't hide them. docs/reliability.md
+//! has the whole story.
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +26,9 @@ use crate::id::validate_id;
 
 pub const STATE_FILE: &str = "state.json";
 pub const START_SOCKET: &str = "start.sock";
+pub const RECOVERY_FILE: &str = "recovery.json";
+/// The prefix of a container directory being made (`.new-<pid>-<id>`).
+const TMP_PREFIX: &str = ".new-";
 
 /// What `ward state` prints, plus what ward needs to find the container again.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -42,6 +51,11 @@ pub struct State {
     /// /proc/PID/stat): with the pid it names one process for ever.
     #[serde(default)]
     pub init_start_time: u64,
+    /// The device and inode of ward's binary, which init runs until
+    /// `start` has it exec the program: `created` is told from `running`
+    /// by it, even if a killed `start` left start.sock behind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_exe: Option<(u64, u64)>,
     /// The container's cgroup directories.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<crate::cgroups::Cgroup>,
@@ -59,6 +73,27 @@ pub struct State {
 }
 
 impl State {
+    /// A state with nothing but the ID, status `creating`.
+    pub fn creating(id: &str) -> State {
+        State {
+            oci_version: crate::features::OCI_VERSION_MAX.to_string(),
+            id: id.to_string(),
+            status: Status::Creating,
+            pid: 0,
+            bundle: PathBuf::new(),
+            annotations: Default::default(),
+            rootfs: PathBuf::new(),
+            created: String::new(),
+            owner: String::new(),
+            init_start_time: 0,
+            init_exe: None,
+            cgroup: None,
+            resources: None,
+            hooks: None,
+            notify_socket: None,
+        }
+    }
+
     /// The state object of the runtime spec (what `state` prints, and hooks
     /// and seccomp agents read), with `status` as given.
     pub fn spec_json(&self, status: Status) -> Vec<u8> {
@@ -70,6 +105,30 @@ impl State {
             &self.bundle,
             &self.annotations,
         )
+    }
+}
+
+/// What `delete --force` needs to remove a container whose state.json is
+/// damaged: written before each side effect of `create` (the cgroup, the
+/// clone), and never after.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recovery {
+    #[serde(default)]
+    pub cgroup: Option<crate::cgroups::Cgroup>,
+    #[serde(default)]
+    pub pid: i32,
+    #[serde(default)]
+    pub init_start_time: u64,
+}
+
+impl From<&State> for Recovery {
+    fn from(st: &State) -> Self {
+        Recovery {
+            cgroup: st.cgroup.clone(),
+            pid: st.pid,
+            init_start_time: st.init_start_time,
+        }
     }
 }
 
@@ -151,42 +210,79 @@ impl Store {
         self.root.join(id)
     }
 
-    /// Makes the directory of a new container, locked, or fails with
-    /// `Exists` if the ID is taken.
-    pub fn create(&self, id: &str) -> Result<ContainerDir> {
+    /// Makes the directory of a new container, locked, with `initial` as
+    /// its state, or fails with `Exists` if the ID is taken. On failure
+    /// nothing is left (and nothing of another container is touched).
+    pub fn create(&self, id: &str, initial: &State) -> Result<ContainerDir> {
         validate_id(id)?;
         self.ensure_root()?;
         let path = self.container_path(id);
         if path.exists() {
             return Err(Error::Exists(path));
         }
+        self.sweep_tmp(id);
         let tmp = self
             .root
-            .join(format!(".new-{}-{}", std::process::id(), id));
+            .join(format!("{TMP_PREFIX}{}-{}", std::process::id(), id));
         std::fs::DirBuilder::new()
             .mode(0o711)
             .create(&tmp)
             .map_err(|e| Error::path("mkdir", &tmp, e))?;
-        let lock = match open_locked(&tmp, libc::LOCK_EX) {
-            Ok(f) => f,
-            Err(e) => {
-                let _ = std::fs::remove_dir(&tmp);
-                return Err(e);
+        // Without fds to spare (EMFILE), remove_dir_all can't open the
+        // directory: the names that can be in it are removed one by one.
+        let fail = |e: Error| {
+            for f in [STATE_FILE, RECOVERY_FILE] {
+                let _ = std::fs::remove_file(tmp.join(f));
             }
-        };
-        if let Err(e) = rename_noreplace(&tmp, &path) {
             let _ = std::fs::remove_dir(&tmp);
-            return Err(if e.0 == libc::EEXIST || e.0 == libc::ENOTEMPTY {
+            e
+        };
+        let lock = open_locked(&tmp, libc::LOCK_EX).map_err(fail)?;
+        let dir = ContainerDir {
+            id: id.to_string(),
+            path: tmp.clone(),
+            lock,
+        };
+        dir.save(initial).map_err(fail)?;
+        dir.save_recovery(&Recovery::from(initial)).map_err(fail)?;
+        if let Err(e) = rename_noreplace(&tmp, &path) {
+            return Err(fail(if e.0 == libc::EEXIST || e.0 == libc::ENOTEMPTY {
                 Error::Exists(path.clone())
             } else {
                 Error::path("rename", &path, e)
-            });
+            }));
         }
-        Ok(ContainerDir {
-            id: id.to_string(),
-            path,
-            lock,
-        })
+        Ok(ContainerDir { path, ..dir })
+    }
+
+    /// Removes the temporary directories of creates of `id` that were killed
+    /// before their rename: nobody holds their lock and their process is
+    /// gone. Nothing had been made for them but the directory and its state.
+    pub fn sweep_tmp(&self, id: &str) {
+        let Ok(rd) = std::fs::read_dir(&self.root) else {
+            return;
+        };
+        let suffix = format!("-{id}");
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(pid) = name
+                .strip_prefix(TMP_PREFIX)
+                .and_then(|r| r.strip_suffix(&suffix))
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // The creator may be between its mkdir and its flock: a live
+            // pid keeps the directory, a free lock alone doesn't remove it.
+            if pid == std::process::id() as i32 || proc_stat(pid).is_some() {
+                continue;
+            }
+            let p = e.path();
+            if !locked_by_other(&p) {
+                let _ = std::fs::remove_dir_all(&p);
+            }
+        }
     }
 
     /// Opens and locks an existing container's directory.
@@ -202,22 +298,37 @@ impl Store {
     fn open_with(&self, id: &str, how: i32) -> Result<ContainerDir> {
         validate_id(id)?;
         let path = self.container_path(id);
-        let lock = open_locked(&path, how).map_err(|e| match e {
-            Error::Path {
-                errno: Errno(libc::ENOENT),
-                ..
-            } => Error::NotExist(path.clone()),
-            e => e,
-        })?;
-        // A directory removed while we waited for its lock is gone.
-        if !path.exists() {
-            return Err(Error::NotExist(path));
+        // The directory we locked may have been removed (and another of the
+        // same ID made) while we waited for the lock: then our lock is on a
+        // dead inode, and we try again on the one the name holds now.
+        for _ in 0..100 {
+            let lock = open_locked(&path, how).map_err(|e| match e {
+                Error::Path {
+                    errno: Errno(libc::ENOENT),
+                    ..
+                } => Error::NotExist(path.clone()),
+                e => e,
+            })?;
+            let held = lock.metadata().map_err(|e| Error::path("stat", &path, e))?;
+            match std::fs::metadata(&path) {
+                Ok(now) if now.dev() == held.dev() && now.ino() == held.ino() => {
+                    return Ok(ContainerDir {
+                        id: id.to_string(),
+                        path,
+                        lock,
+                    })
+                }
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Error::NotExist(path))
+                }
+                Err(e) => return Err(Error::path("stat", &path, e)),
+            }
         }
-        Ok(ContainerDir {
-            id: id.to_string(),
-            path,
-            lock,
-        })
+        Err(Error::Other(format!(
+            "{}: replaced 100 times while waiting for its lock",
+            path.display()
+        )))
     }
 
     /// IDs of every container, in name order.
@@ -231,7 +342,7 @@ impl Store {
             .filter_map(|e| e.ok())
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| validate_id(n).is_ok() && !n.starts_with(".new-"))
+            .filter(|n| validate_id(n).is_ok() && !n.starts_with(TMP_PREFIX))
             .collect();
         ids.sort();
         Ok(ids)
@@ -254,6 +365,21 @@ fn open_locked(path: &Path, how: i32) -> Result<File> {
             return Err(Error::path("lock", path, e));
         }
     }
+}
+
+/// Whether another process holds an exclusive lock on the directory (a
+/// command at work on it: while the stored status is `creating`, its create).
+pub fn locked_by_other(path: &Path) -> bool {
+    let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+    else {
+        return false;
+    };
+    // SAFETY: flock on an fd we own; the lock goes with the file.
+    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
+    r != 0 && Errno::last().0 == libc::EWOULDBLOCK
 }
 
 fn rename_noreplace(from: &Path, to: &Path) -> std::result::Result<(), Errno> {
@@ -288,9 +414,56 @@ impl ContainerDir {
         write_atomic(&self.state_path(), &data, 0o600)
     }
 
-    /// Removes the whole directory.
+    /// Writes recovery.json atomically.
+    pub fn save_recovery(&self, r: &Recovery) -> Result<()> {
+        let data = serde_json::to_vec(r).map_err(|e| Error::Other(e.to_string()))?;
+        write_atomic(&self.path.join(RECOVERY_FILE), &data, 0o600)
+    }
+
+    /// What recovery.json says, if it can be read.
+    pub fn load_recovery(&self) -> Option<Recovery> {
+        let data = std::fs::read(self.path.join(RECOVERY_FILE)).ok()?;
+        serde_json::from_slice(&data).ok()
+    }
+
+    /// Removes the whole directory: the state files last, so that a delete
+    /// killed half-way leaves a directory that still says what it was.
     pub fn remove(self) -> Result<()> {
-        std::fs::remove_dir_all(&self.path).map_err(|e| Error::path("remove", &self.path, e))?;
+        let err = |e| Error::path("remove", &self.path, e);
+        let last = [RECOVERY_FILE, STATE_FILE];
+        // Listing needs an fd: without one to spare (EMFILE), the names
+        // ward puts there are tried, and rmdir says if something remains.
+        let names: Vec<std::ffi::OsString> = match std::fs::read_dir(&self.path) {
+            Ok(rd) => rd.flatten().map(|e| e.file_name()).collect(),
+            Err(_) => vec![START_SOCKET.into()],
+        };
+        for name in names {
+            if last.iter().any(|l| name == *l) {
+                continue;
+            }
+            let p = self.path.join(&name);
+            let r = if p.symlink_metadata().is_ok_and(|m| m.is_dir()) {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+            match r {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::path("remove", p, e))
+                }
+                _ => {}
+            }
+        }
+        crate::fault::point("delete:files");
+        for l in last {
+            match std::fs::remove_file(self.path.join(l)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::path("remove", self.path.join(l), e))
+                }
+                _ => {}
+            }
+        }
+        std::fs::remove_dir(&self.path).map_err(err)?;
         drop(self.lock);
         Ok(())
     }
@@ -356,19 +529,46 @@ pub fn init_alive(pid: i32, start_time: u64) -> bool {
 }
 
 /// The status of a container as it is now, from its stored state and the
-/// live system: the stored status is only a hint.
-pub fn current_status(dir_path: &Path, state: &State) -> Status {
+/// live system: the stored status is only a hint. `held`: the caller holds
+/// the container's lock (so no create of it is under way).
+pub fn current_status(dir_path: &Path, state: &State, held: bool) -> Status {
+    if state.status == Status::Creating {
+        // Still being made while its creator holds the lock; a create that
+        // was killed left a container that is only fit to be deleted.
+        return if !held && locked_by_other(dir_path) {
+            Status::Creating
+        } else {
+            Status::Stopped
+        };
+    }
     if !init_alive(state.pid, state.init_start_time) {
         return Status::Stopped;
     }
     if state.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
         return Status::Paused;
     }
-    if dir_path.join(START_SOCKET).exists() {
+    if dir_path.join(START_SOCKET).exists() && !init_left_ward(state) {
         Status::Created
     } else {
         Status::Running
     }
+}
+
+/// Whether init has exec'd something else than ward's binary: `start` got
+/// it going, even if it was killed before it could remove start.sock.
+fn init_left_ward(state: &State) -> bool {
+    let Some((dev, ino)) = state.init_exe else {
+        return false;
+    };
+    std::fs::metadata(format!("/proc/{}/exe", state.pid))
+        .is_ok_and(|m| (m.dev(), m.ino()) != (dev, ino))
+}
+
+/// The device and inode of the running binary (see [`State::init_exe`]).
+pub fn own_exe() -> Option<(u64, u64)> {
+    std::fs::metadata("/proc/self/exe")
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
 }
 
 /// Now, as RFC 3339 in UTC with nanoseconds (what runc prints in `created`).
@@ -431,10 +631,16 @@ mod tests {
     fn create_is_exclusive_and_list_sees_it() {
         let root = std::env::temp_dir().join(format!("ward-state-test-{}", std::process::id()));
         let store = Store::new(&root);
-        let d = store.create("c1").unwrap();
-        assert!(matches!(store.create("c1"), Err(Error::Exists(_))));
+        let st = State::creating("c1");
+        let d = store.create("c1", &st).unwrap();
+        assert!(matches!(store.create("c1", &st), Err(Error::Exists(_))));
         assert_eq!(store.list().unwrap(), vec!["c1".to_string()]);
-        assert!(d.load().unwrap().is_none());
+        assert_eq!(d.load().unwrap().unwrap().status, Status::Creating);
+        // A create killed before its rename left its temporary directory.
+        let stale = root.join(".new-999999999-c2");
+        std::fs::create_dir(&stale).unwrap();
+        store.sweep_tmp("c2");
+        assert!(!stale.exists());
         d.remove().unwrap();
         assert!(matches!(store.open("c1"), Err(Error::NotExist(_))));
         assert!(matches!(store.open(".."), Err(Error::InvalidId { .. })));

@@ -104,12 +104,39 @@ fn create_with(
         None if terminal => handoff,
         None => None,
     };
-    let dir = store.create(id)?;
+    let linux = bundle.spec.linux().as_ref();
+    let hier = Hierarchies::detect()?;
+    let cg_path = cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), id)?;
+    // The intent, written before anything is made: the cgroup it is about
+    // to make, so that a create killed at any point leaves a container that
+    // `delete --force` can find every part of.
+    let mut st = State {
+        oci_version: bundle.version(),
+        id: id.to_string(),
+        status: Status::Creating,
+        pid: 0,
+        bundle: bundle.dir.clone(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        rootfs: bundle.rootfs.clone(),
+        created: state::now_rfc3339(),
+        owner: state::owner_name(),
+        init_start_time: 0,
+        init_exe: state::own_exe(),
+        cgroup: Some(Cgroup::locate(&hier, &cg_path)),
+        resources: linux.and_then(|l| l.resources().clone()),
+        hooks: bundle.spec.hooks().clone(),
+        notify_socket: None,
+    };
+    let dir = store.create(id, &st)?;
+    crate::fault::point("create:dir");
     let made = notify::setup_spec(&dir.path, &mut bundle.spec).and_then(|notify| {
+        st.notify_socket = notify.notify.clone();
         create_in(
             &dir,
+            &mut st,
             &bundle,
             &plan,
+            &hier,
             console,
             seccomp.as_ref(),
             notify,
@@ -117,8 +144,14 @@ fn create_with(
         )
     });
     match made {
-        Ok(state) => Ok((state, terminal)),
+        Ok(()) => Ok((st, terminal)),
         Err(e) => {
+            // What the state says was made is unmade: the processes (killed
+            // and reaped by the spawn already, or found by pid and cgroup)
+            // and the cgroup.
+            if let Err(e) = teardown(&st) {
+                crate::warn(&format!("cleaning up after a failed create: {e}"));
+            }
             let _ = dir.remove();
             if let (Error::Hook(_), Some(h)) = (&e, bundle.spec.hooks()) {
                 // The runtime spec: after a failed hook the container is
@@ -164,35 +197,50 @@ pub(crate) fn compile_seccomp(spec: &oci_spec::runtime::Spec) -> Result<Option<F
         .map_err(|e| Error::Other(e.to_string()))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn create_in(
     dir: &ContainerDir,
+    st: &mut State,
     bundle: &config::Bundle,
     plan: &Plan,
+    hier: &Hierarchies,
     console: Option<OwnedFd>,
     seccomp: Option<&Filter>,
     systemd: notify::Passthrough,
     opts: &CreateOptions,
-) -> Result<State> {
+) -> Result<()> {
     let listener = in_dir(&dir.path, state::START_SOCKET, |n| UnixListener::bind(n))?;
-    let linux = bundle.spec.linux().as_ref();
-    let resources = linux.and_then(|l| l.resources().clone());
-    let hier = Hierarchies::detect()?;
-    let cg_path =
-        cgroups::container_path(linux.and_then(|l| l.cgroups_path().as_deref()), &dir.id)?;
-    let cgroup = Cgroup::locate(&hier, &cg_path);
-    let cgroup = match cgroup.create(&hier, resources.as_ref()) {
-        Ok(()) => Some(cgroup),
+    let planned = st.cgroup.take().expect("create plans a cgroup");
+    st.cgroup = match planned.create(hier, st.resources.as_ref()) {
+        Ok(()) => Some(planned),
         // Rootless: a user who may not make cgroups gets a container
         // without one, unless it asked for limits that need it.
-        Err(e) if e.is_permission() && !sys::is_root() && !has_limits(resources.as_ref()) => {
+        Err(e) if e.is_permission() && !sys::is_root() && !has_limits(st.resources.as_ref()) => {
             crate::warn(&format!(
                 "cgroups: {e}; the container runs without a cgroup of its own (rootless)"
             ));
+            dir.save(st)?;
+            dir.save_recovery(&(&*st).into())?;
             None
         }
         Err(e) => return Err(e.into()),
     };
-    let spawned = cgroup
+    crate::fault::point("create:cgroup");
+    // The init's pid is stored as soon as it is known, before its setup:
+    // from then on a killed create leaves an init that delete can find
+    // (and that dies with ward until it is ready anyway).
+    let base = st.clone();
+    let record = |pid: i32| -> Result<()> {
+        let mut now = base.clone();
+        now.pid = pid;
+        now.init_start_time = state::proc_stat(pid).map_or(0, |s| s.0);
+        dir.save_recovery(&(&now).into())?;
+        dir.save(&now)?;
+        crate::fault::point("create:cloned");
+        Ok(())
+    };
+    let spawned = st
+        .cgroup
         .as_ref()
         .map_or(Ok(None), open_cgroup_dir)
         .and_then(|cgroup_fd| {
@@ -205,48 +253,23 @@ fn create_in(
                 console,
                 start_listener: listener.into(),
                 preserve_fds: opts.preserve_fds + systemd.listen_fds,
-                cgroup: cgroup.as_ref(),
+                cgroup: st.cgroup.as_ref(),
                 cgroup_fd,
-                hierarchies: &hier,
+                hierarchies: hier,
                 seccomp,
+                record_init: &record,
             })
-        });
-    let spawned = match spawned {
-        Ok(s) => s,
-        Err(e) => {
-            // Setup processes are dead and reaped; anything they forked is
-            // in the cgroup.
-            if let Some(cg) = &cgroup {
-                let _ = cg.remove();
-            }
-            return Err(e);
-        }
-    };
-    let state = State {
-        oci_version: bundle.version(),
-        id: dir.id.clone(),
-        status: Status::Created,
-        pid: spawned.pid,
-        bundle: bundle.dir.clone(),
-        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
-        rootfs: bundle.rootfs.clone(),
-        created: state::now_rfc3339(),
-        owner: state::owner_name(),
-        init_start_time: spawned.start_time,
-        cgroup,
-        resources,
-        hooks: bundle.spec.hooks().clone(),
-        notify_socket: systemd.notify,
-    };
-    let written = dir.save(&state).and_then(|()| match &opts.pid_file {
-        Some(p) => state::write_atomic(&absolute(p), spawned.pid.to_string().as_bytes(), 0o644),
-        None => Ok(()),
-    });
-    if let Err(e) = written {
-        let _ = teardown(&state);
-        return Err(e);
+        })?;
+    crate::fault::point("create:ready");
+    st.status = Status::Created;
+    st.pid = spawned.pid;
+    st.init_start_time = spawned.start_time;
+    dir.save(st)?;
+    crate::fault::point("create:saved");
+    if let Some(p) = &opts.pid_file {
+        state::write_atomic(&absolute(p), spawned.pid.to_string().as_bytes(), 0o644)?;
     }
-    Ok(state)
+    Ok(())
 }
 
 /// The container's cgroup2 directory, opened for clone3(CLONE_INTO_CGROUP).
@@ -269,9 +292,9 @@ fn absolute(p: &Path) -> PathBuf {
 /// The stored state of a container with its live status.
 fn load(dir: &ContainerDir) -> Result<State> {
     let mut st = dir.load()?.ok_or_else(|| {
-        Error::Other("container is still being created, or its create was killed".into())
+        Error::Other("container has no state: its delete was killed half-way".into())
     })?;
-    st.status = current_status(&dir.path, &st);
+    st.status = current_status(&dir.path, &st, true);
     Ok(st)
 }
 
@@ -290,8 +313,12 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         None => None,
     };
     let conn = in_dir(&dir.path, state::START_SOCKET, |n| UnixStream::connect(n))?;
+    // Killed from here on, the program runs without start.sock being
+    // removed: the init's exe tells `state` it runs (State::init_exe).
+    crate::fault::point("start:connected");
     let sock = dir.start_socket_path();
     std::fs::remove_file(&sock).map_err(|e| Error::path("remove", &sock, e))?;
+    crate::fault::point("start:unlinked");
     let mut st = st;
     st.status = Status::Running;
     dir.save(&st)?;
@@ -339,30 +366,26 @@ pub fn state(store: &Store, id: &str) -> Result<State> {
     }
     match state::read_state(&path.join(state::STATE_FILE))? {
         Some(mut st) => {
-            st.status = current_status(&path, &st);
+            st.status = current_status(&path, &st, false);
             Ok(st)
         }
-        None => Ok(State {
-            oci_version: crate::features::OCI_VERSION_MAX.to_string(),
-            id: id.to_string(),
-            status: Status::Creating,
-            pid: 0,
-            bundle: PathBuf::new(),
-            annotations: Default::default(),
-            rootfs: PathBuf::new(),
-            created: String::new(),
-            owner: String::new(),
-            init_start_time: 0,
-            cgroup: None,
-            resources: None,
-            hooks: None,
-            notify_socket: None,
-        }),
+        // Only a delete killed half-way leaves a directory without a
+        // state (create writes one before the directory appears).
+        None => {
+            let mut st = State::creating(id);
+            if !state::locked_by_other(&path) {
+                st.status = Status::Stopped;
+            }
+            Ok(st)
+        }
     }
 }
 
 /// A pidfd on the container's init, checked to still be that process.
 fn init_pidfd(st: &State) -> Result<Option<OwnedFd>> {
+    if st.pid <= 0 {
+        return Ok(None);
+    }
     let fd = match sys::pidfd_open(st.pid) {
         Ok(fd) => fd,
         Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
@@ -410,6 +433,7 @@ fn teardown(st: &State) -> Result<()> {
     if let Some(fd) = &init {
         let _ = sys::pidfd_send_signal(fd, libc::SIGKILL);
     }
+    crate::fault::point("delete:killed");
     match &st.cgroup {
         Some(cg) => cg.remove()?,
         None => {
@@ -424,13 +448,16 @@ fn teardown(st: &State) -> Result<()> {
 pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let dir = match store.open(id) {
         Ok(d) => d,
-        Err(Error::NotExist(_)) if force => return Ok(()),
+        Err(Error::NotExist(_)) if force => {
+            store.sweep_tmp(id);
+            return Ok(());
+        }
         Err(e) => return Err(e),
     };
     let mut stopped = None;
     match dir.load() {
         Ok(Some(mut st)) => {
-            st.status = current_status(&dir.path, &st);
+            st.status = current_status(&dir.path, &st, true);
             // A created container is deleted like a stopped one (as runc);
             // a running or paused one needs --force.
             if matches!(st.status, Status::Running | Status::Paused) && !force {
@@ -440,25 +467,57 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
                 )));
             }
             // Even a stopped container may have left processes (no pid
-            // namespace of its own): teardown kills them too.
+            // namespace of its own, or a create killed after the clone):
+            // teardown kills them too.
             teardown(&st)?;
-            stopped = Some(st);
+            // A container whose create never finished ran no hooks.
+            if st.pid > 0 && st.init_start_time > 0 {
+                stopped = Some(st);
+            }
         }
-        // No state.json although we hold the lock: its create was killed
-        // before it finished, and setup processes die with their parent.
-        Ok(None) => {}
+        // A delete killed after it removed the state file; what remains
+        // to be found is where recovery.json (or the ID) says.
+        Ok(None) => teardown_recovered(&dir)?,
         Err(e) if force => {
             crate::warn(&format!("{e}; removing the container anyway"));
+            teardown_recovered(&dir)?;
         }
-        Err(e) => return Err(e),
+        Err(e) => {
+            return Err(Error::Other(format!(
+                "{e} (delete --force removes it anyway)"
+            )))
+        }
     }
+    crate::fault::point("delete:cgroup");
     dir.remove()?;
+    store.sweep_tmp(id);
     if let Some(st) = stopped {
         if let Some(h) = &st.hooks {
             poststop(h, &st.spec_json(Status::Stopped));
         }
     }
     Ok(())
+}
+
+/// Teardown without a readable state.json: the processes and cgroups that
+/// recovery.json names, or, without it, those of the default cgroup path
+/// `/ward/<id>`.
+fn teardown_recovered(dir: &ContainerDir) -> Result<()> {
+    let mut st = State::creating(&dir.id);
+    match dir.load_recovery() {
+        Some(r) => {
+            st.cgroup = r.cgroup;
+            st.pid = r.pid;
+            st.init_start_time = r.init_start_time;
+        }
+        None => {
+            let hier = Hierarchies::detect()?;
+            let path = cgroups::container_path(None, &dir.id)?;
+            let cg = Cgroup::locate(&hier, &path);
+            st.cgroup = cg.dirs().iter().any(|d| d.is_dir()).then_some(cg);
+        }
+    }
+    teardown(&st)
 }
 
 /// create + start; in the foreground, forwards signals, proxies the

@@ -119,6 +119,9 @@ impl Channel {
             let msg = match r {
                 Ok(m) => m,
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The peer died with a message of ours unread (an init
+                // OOM-killed before it read Go): as good as EOF.
+                Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
                 Err(e) => return Err(Error::sys("receive from init channel", e)),
             };
             let mut fd = None;
@@ -157,10 +160,10 @@ impl Channel {
                     .map(Some)
                     .map_err(|e| Error::Other(format!("bad message from init: {e}")));
             }
-            if r == 0 {
+            let e = Errno::last();
+            if r == 0 || e.0 == libc::ECONNRESET {
                 return Ok(None);
             }
-            let e = Errno::last();
             if e.0 != libc::EINTR {
                 return Err(Error::sys("receive from init channel", e));
             }

@@ -118,7 +118,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     sys::protect_from_container().map_err(|e| Error::sys("make ward non-dumpable", e))?;
     setup::guard::remember_runtime_binary();
     // SAFETY: ward never starts a thread, so the child may run any code.
-    let pid = unsafe { sys::clone3_fork(0, cg) }.map_err(|e| Error::sys("clone3", e))?;
+    let pid = unsafe { sys::clone3_fork(0, cg) }.map_err(|e| Error::fork("clone3", e))?;
     if pid == 0 {
         drop(parent);
         let res = child_main(cfg, &child, child_flags, two_step);
@@ -202,7 +202,7 @@ fn child_main(
     if two_step {
         // SAFETY: single-threaded, as in the parent.
         let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
-            .map_err(|e| Error::sys("clone3 into the pid namespace", e))?;
+            .map_err(|e| Error::fork("clone3 into the pid namespace", e))?;
         if pid != 0 {
             chan.send(&Msg::InitPid(pid))?;
             // SAFETY: as in spawn.

@@ -73,7 +73,7 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<()> {
     }
     // SAFETY: single-threaded, as in the parent.
     let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
-        .map_err(|e| Error::sys("clone3 init", e))?;
+        .map_err(|e| Error::fork("clone3 init", e))?;
     if pid == 0 {
         let Err(e) = init_main(cfg, chan, false);
         let _ = chan.send(&error_msg(e));

@@ -63,6 +63,10 @@ pub struct InitConfig<'a> {
     pub hierarchies: &'a crate::cgroups::Hierarchies,
     /// linux.seccomp, compiled by the parent; init only loads it.
     pub seccomp: Option<&'a crate::security::seccomp::Filter>,
+    /// Called by the parent with the init's pid as soon as it is known,
+    /// before init's setup: create stores it, so that a killed create
+    /// leaves an init that delete can find. An error fails the spawn.
+    pub record_init: &'a dyn Fn(i32) -> Result<()>,
 }
 
 impl InitConfig<'_> {
@@ -97,7 +101,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
     sys::protect_from_container().map_err(|e| Error::sys("make ward non-dumpable", e))?;
     setup::guard::remember_runtime_binary();
     // SAFETY: ward never starts a thread, so the child may run any code.
-    let pid = unsafe { sys::clone3_fork(flags, cg) }.map_err(|e| Error::sys("clone3", e))?;
+    let pid = unsafe { sys::clone3_fork(flags, cg) }.map_err(|e| Error::fork("clone3", e))?;
     if pid == 0 {
         drop(parent);
         init::child_main(cfg, child, single);
@@ -156,6 +160,9 @@ impl Kids {
 
 fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) -> Result<()> {
     let first = kids.first.expect("first child");
+    if single {
+        (cfg.record_init)(first)?;
+    }
     if let Some(cg) = cfg.cgroup {
         cg.join(first, cfg.cgroup_fd.is_none())?;
     }
@@ -192,6 +199,7 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
             }
             Some(Msg::InitPid(p)) => {
                 kids.init = Some(p);
+                (cfg.record_init)(p)?;
                 Kids::reap(&mut kids.first);
             }
             Some(Msg::Ready) => return Ok(()),
@@ -204,6 +212,22 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
                 } else {
                     Kids::reap(&mut kids.first)
                 };
+                // A memory limit too small for setup: the OOM killer's
+                // SIGKILL alone says nothing about why.
+                if let Some(n) = cfg.cgroup.map(|c| c.oom_kills()).filter(|n| *n > 0) {
+                    let limit = cfg
+                        .bundle
+                        .spec
+                        .linux()
+                        .as_ref()
+                        .and_then(|l| l.resources().as_ref())
+                        .and_then(|r| r.memory().as_ref())
+                        .and_then(|m| m.limit());
+                    let limit = limit.map_or(String::new(), |l| format!(" of {l} bytes"));
+                    return Err(Error::Other(format!(
+                        "container init died during setup ({how}): out of memory ({n} OOM kills in its cgroup): the memory limit{limit} is too small"
+                    )));
+                }
                 return Err(Error::Other(format!(
                     "container init died during setup ({how})"
                 )));
