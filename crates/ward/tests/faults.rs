@@ -348,9 +348,22 @@ fn command_storm_on_one_container() {
             ctx.spawn(&args, CMD_TIMEOUT)
         })
         .collect();
-    for p in procs {
-        no_panic(&p.wait());
-    }
+    // exec --ignore-paused waits, frozen, until the container is resumed
+    // (as in runc): if a pause came last, nothing would ever thaw it, so a
+    // resumer keeps thawing until every command is done.
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(300));
+                let _ = ctx.rt(&["resume", &id]);
+            }
+        });
+        for p in procs {
+            no_panic(&p.wait());
+        }
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
     eprintln!("storm of 36 commands: {:?}", start.elapsed());
     // Not corrupted: the state parses, and the container is running (or
     // paused, if a pause came last) and answers.
