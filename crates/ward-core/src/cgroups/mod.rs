@@ -374,16 +374,25 @@ fn mkdir_cpuset_once(dir: &Path) -> Result<(), CgroupError> {
 }
 
 impl Cgroup {
-    /// Puts process `pid` into every v1 hierarchy (and v2, when `v2_too`).
-    pub fn join(&self, pid: i32, v2_too: bool) -> Result<(), CgroupError> {
+    /// Puts the calling process into every v1 hierarchy (and v2, when
+    /// `v2_too`). Call it only from a single-threaded process (ward's
+    /// forked children).
+    ///
+    /// v1 takes `0` (the caller) written to `tasks`: moving one thread the
+    /// kernel needs no lock on the whole thread group, whereas a write to
+    /// `cgroup.procs` write-locks `cgroup_threadgroup_rwsem`, which waits for
+    /// an RCU grace period (measured here: 11-15 ms against 0.02 ms for
+    /// `tasks`, on a loaded 2-core host). For a single-threaded process the
+    /// two mean the same. v2 has no such file; clone3 places the child there.
+    pub fn join_self(&self, v2_too: bool) -> Result<(), CgroupError> {
         let mut dirs: Vec<&PathBuf> = self.v1.values().collect();
         dirs.sort();
         dirs.dedup();
-        if v2_too {
-            dirs.extend(self.v2.as_ref());
-        }
         for d in dirs {
-            write_file(d, "cgroup.procs", &pid.to_string())?;
+            write_file(d, "tasks", "0")?;
+        }
+        if let Some(d) = self.v2.as_ref().filter(|_| v2_too) {
+            write_file(d, "cgroup.procs", "0")?;
         }
         Ok(())
     }

@@ -196,7 +196,7 @@ fn child_main(
     if let Some(cg) = cfg.cgroup {
         // v1 hierarchies (and v2, when clone3 couldn't place us), by our
         // own hand, while we still see the host's /sys/fs/cgroup.
-        cg.join(std::process::id() as i32, cfg.cgroup_fd.is_none())?;
+        cg.join_self(cfg.cgroup_fd.is_none())?;
     }
     setns(cfg.init_pidfd, flags)?;
     if two_step {

@@ -18,24 +18,33 @@ use crate::{console, rootfs, sys};
 
 /// Entry point of the cloned child.
 pub(crate) fn child_main(cfg: &InitConfig, chan: Channel, single: bool) -> ! {
+    // Into the v1 cgroups (and v2, where clone3 couldn't) before any setup,
+    // so that init's own work is charged to the container.
+    let joined = match cfg.cgroup {
+        Some(cg) => cg.join_self(cfg.cgroup_fd.is_none()).map_err(Error::from),
+        None => Ok(()),
+    };
     let mut keep = vec![chan.raw_fd(), cfg.start_listener.as_raw_fd()];
     keep.extend(cfg.console.as_ref().map(|c| c.as_raw_fd()));
     if !single {
         keep.extend(cfg.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
     }
     sys::close_fds_except(3 + cfg.preserve_fds as i32, &keep);
-    let res = if cfg.needs_go() {
-        chan.expect(Msg::Go)
-    } else {
-        Ok(())
-    }
-    .and_then(|()| {
-        if single {
-            init_main(cfg, &chan, cfg.plan.creates(LinuxNamespaceType::User)).map(drop)
-        } else {
-            intermediate(cfg, &chan)
-        }
-    });
+    let res = joined
+        .and_then(|()| {
+            if cfg.needs_go() {
+                chan.expect(Msg::Go)
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| {
+            if single {
+                init_main(cfg, &chan, cfg.plan.creates(LinuxNamespaceType::User)).map(drop)
+            } else {
+                intermediate(cfg, &chan)
+            }
+        });
     if let Err(e) = res {
         let _ = chan.send(&error_msg(e));
     }

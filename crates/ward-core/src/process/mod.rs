@@ -7,6 +7,7 @@
 //!  ─────────────                               ────────────
 //!  socketpair(SEQPACKET), bind start.sock
 //!  clone3(CLONE_NEW*) ───────────────────────▶ [new namespaces]
+//!                                              join v1 cgroups ("0" > tasks)
 //!  [user ns] write uid_map/gid_map
 //!            ── IdMapsDone ──────────────────▶ setresuid(0)
 //!                                              mounts, /dev, pivot_root,
@@ -71,12 +72,10 @@ pub struct InitConfig<'a> {
 
 impl InitConfig<'_> {
     /// Whether the first child must wait for `Go`: the parent still has to
-    /// put it into v1 cgroups (clone3 can only place it in a v2 one), or to
-    /// write the id maps of the user namespace it was cloned into.
+    /// write the id maps of the user namespace it was cloned into. (The
+    /// child puts itself into its v1 cgroups: no round trip for that.)
     pub(crate) fn needs_go(&self) -> bool {
-        self.cgroup
-            .is_some_and(|c| !c.v1.is_empty() || (c.v2.is_some() && self.cgroup_fd.is_none()))
-            || (self.plan.single_step() && self.plan.creates(LinuxNamespaceType::User))
+        self.plan.single_step() && self.plan.creates(LinuxNamespaceType::User)
     }
 }
 
@@ -162,9 +161,6 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
     let first = kids.first.expect("first child");
     if single {
         (cfg.record_init)(first)?;
-    }
-    if let Some(cg) = cfg.cgroup {
-        cg.join(first, cfg.cgroup_fd.is_none())?;
     }
     if single && cfg.plan.creates(LinuxNamespaceType::User) {
         write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
