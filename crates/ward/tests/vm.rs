@@ -32,6 +32,15 @@ fn harness() -> PathBuf {
     repo().join("tests/vm/run")
 }
 
+/// WARD_TEST_VM=0 (as for scripts/test.sh) skips the guest boots, saying so.
+fn skip_vm(test: &str) -> bool {
+    let skip = std::env::var("WARD_TEST_VM").is_ok_and(|v| v == "0");
+    if skip {
+        eprintln!("SKIP: {test}: WARD_TEST_VM=0");
+    }
+    skip
+}
+
 /// Runs `tests/vm/run ARGS` from the repository's root, time bounded.
 fn vm(ctx: &Ctx, args: &[&str]) -> Out {
     let mut cmd = Command::new(harness());
@@ -64,6 +73,9 @@ fn kept_run_dir(out: &Out) -> PathBuf {
 
 #[test]
 fn guest_runs_stock_kernel_on_pure_cgroup_v2_and_returns_status() {
+    if skip_vm("guest_runs_stock_kernel_on_pure_cgroup_v2_and_returns_status") {
+        return;
+    }
     let ctx = Ctx::new("vm-basic");
     // A path on the host's file system that the guest will try to create:
     // the guest's writes go to its tmpfs overlay, never to the host.
@@ -138,6 +150,9 @@ fn guest_runs_stock_kernel_on_pure_cgroup_v2_and_returns_status() {
 
 #[test]
 fn hung_guest_is_killed_at_the_bound_with_its_log_kept() {
+    if skip_vm("hung_guest_is_killed_at_the_bound_with_its_log_kept") {
+        return;
+    }
     let ctx = Ctx::new("vm-hang");
     let out = vm(&ctx, &["--timeout", "10", "--", "sleep", "1000"]);
     out.assert_code(124);
@@ -161,6 +176,9 @@ fn hung_guest_is_killed_at_the_bound_with_its_log_kept() {
 
 #[test]
 fn killed_harness_leaves_no_qemu() {
+    if skip_vm("killed_harness_leaves_no_qemu") {
+        return;
+    }
     let ctx = Ctx::new("vm-kill");
     let mut cmd = Command::new(harness());
     cmd.args(["--", "sh", "-c", "echo guest-up; sleep 1000"])
@@ -226,6 +244,9 @@ fn descends_from(mut pid: i32, ancestor: i32) -> bool {
 
 #[test]
 fn criu_check_passes_in_the_guest() {
+    if skip_vm("criu_check_passes_in_the_guest") {
+        return;
+    }
     let ctx = Ctx::new("vm-criu");
     let out = vm(&ctx, &["--", "criu", "check"]);
     out.assert_ok();
@@ -234,6 +255,9 @@ fn criu_check_passes_in_the_guest() {
 
 #[test]
 fn bad_harness_options_are_refused_without_booting() {
+    if skip_vm("bad_harness_options_are_refused_without_booting") {
+        return;
+    }
     let ctx = Ctx::new("vm-bad");
     let out = vm(&ctx, &["--timeout", "soon", "--", "true"]);
     out.assert_code(125);
