@@ -22,6 +22,7 @@ use crate::foreground::{self, Signals};
 use crate::hooks::Kind;
 use crate::namespaces::Plan;
 use crate::process::{self, InitConfig};
+use crate::rootfs::host_mounts;
 use crate::security::seccomp::{self, Filter};
 use crate::state::{self, current_status, init_alive, ContainerDir, State, Status, Store};
 use crate::sys;
@@ -89,10 +90,30 @@ fn create_with(
         ));
     }
     let plan = Plan::from_spec(spec)?;
-    if !plan.creates(LinuxNamespaceType::Mount) && !plan.joins_kind(LinuxNamespaceType::Mount) {
-        return Err(Error::Other(
-            "linux.namespaces: a mount namespace is required".into(),
-        ));
+    if host_mntns(&plan) {
+        // The runtime spec: a namespace not listed is inherited, the mount
+        // namespace too. Then the root is only chroot'ed into, and what
+        // would change mounts that are the host's is refused.
+        if spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+        {
+            return Err(Error::Other(
+                "root.readonly: needs a mount namespace of the container's own".into(),
+            ));
+        }
+        if let Some(p) = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .filter(|p| !p.is_empty())
+        {
+            return Err(Error::Other(format!(
+                "linux.rootfsPropagation {p:?}: needs a mount namespace of the container's own"
+            )));
+        }
     }
     let seccomp = compile_seccomp(spec)?;
     let console: Option<OwnedFd> = match &opts.console_socket {
@@ -136,6 +157,11 @@ fn create_with(
             Err(e)
         }
     }
+}
+
+/// Whether the container stays in ward's mount namespace.
+fn host_mntns(plan: &Plan) -> bool {
+    !plan.creates(LinuxNamespaceType::Mount) && !plan.joins_kind(LinuxNamespaceType::Mount)
 }
 
 /// Whether linux.resources asks for any limit (devices rules alone don't:
@@ -192,6 +218,7 @@ fn create_in(
         }
         Err(e) => return Err(e.into()),
     };
+    let mounts_before = host_mntns(plan).then(|| host_mounts::under(&bundle.rootfs));
     let spawned = cgroup
         .as_ref()
         .map_or(Ok(None), open_cgroup_dir)
@@ -219,9 +246,15 @@ fn create_in(
             if let Some(cg) = &cgroup {
                 let _ = cg.remove();
             }
+            if let Some(before) = &mounts_before {
+                host_mounts::unmount(&host_mounts::new_since(before, &bundle.rootfs));
+            }
             return Err(e);
         }
     };
+    let host_mounts = mounts_before
+        .map(|before| host_mounts::new_since(&before, &bundle.rootfs))
+        .unwrap_or_default();
     let state = State {
         oci_version: bundle.version(),
         id: dir.id.clone(),
@@ -237,6 +270,7 @@ fn create_in(
         resources,
         hooks: bundle.spec.hooks().clone(),
         notify_socket: systemd.notify,
+        host_mounts,
     };
     let written = dir.save(&state).and_then(|()| match &opts.pid_file {
         Some(p) => state::write_atomic(&absolute(p), spawned.pid.to_string().as_bytes(), 0o644),
@@ -357,6 +391,7 @@ pub fn state(store: &Store, id: &str) -> Result<State> {
             resources: None,
             hooks: None,
             notify_socket: None,
+            host_mounts: Vec::new(),
         }),
     }
 }
@@ -418,6 +453,7 @@ fn teardown(st: &State) -> Result<()> {
             }
         }
     }
+    host_mounts::unmount(&st.host_mounts);
     Ok(())
 }
 

@@ -139,6 +139,8 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
         rootfs: &cfg.bundle.rootfs,
         bundle: &cfg.bundle.dir,
         no_pivot: cfg.no_pivot,
+        host_mntns: !cfg.plan.creates(LinuxNamespaceType::Mount)
+            && !cfg.plan.joins_kind(LinuxNamespaceType::Mount),
         new_cgroupns: cfg.plan.creates(LinuxNamespaceType::Cgroup),
         hierarchies: cfg.hierarchies,
     };
