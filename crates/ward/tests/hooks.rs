@@ -190,11 +190,14 @@ fn create_start_delete_run_hooks_in_order() {
         ],
         "hooks run by create"
     );
+    // Steps 3 to 5 of the lifecycle come after the environment is made:
+    // "created" (as crun, and runtime-tools' hooks_stdin; runc says
+    // "creating").
     for label in ["prestart", "createRuntime-0", "createRuntime-1"] {
-        check_state(&h, label, &id, "creating", Some(pid));
+        check_state(&h, label, &id, "created", Some(pid));
     }
     // createContainer's pid: see container_hooks_get_the_host_pid.
-    check_state(&h, "createContainer", &id, "creating", None);
+    check_state(&h, "createContainer", &id, "created", None);
 
     // start: startContainer, before the program.
     ctx.start_ok(&id);
@@ -256,7 +259,7 @@ fn container_hooks_get_the_host_pid() {
     let (pid, _) = ctx.create_ok(&h.b, &id);
     ctx.start_ok(&id);
     assert!(wait_until(WAIT_TIMEOUT, || h.ran("program") == 1));
-    check_state(&h, "createContainer", &id, "creating", Some(pid));
+    check_state(&h, "createContainer", &id, "created", Some(pid));
     check_state(&h, "startContainer", &id, "created", Some(pid));
     ctx.rt(&["delete", "--force", &id]).assert_ok();
     ctx.assert_nothing_left(&[&id]);

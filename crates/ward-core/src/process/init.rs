@@ -243,7 +243,6 @@ fn wait_and_exec(
     if let (false, Some(state)) = (start_hooks.is_empty(), hook_state) {
         // In the container, as the process's user, right before the exec;
         // the state says "created" until the program runs.
-        let state = state.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
         if let Err(e) = crate::hooks::run(Kind::StartContainer, start_hooks, state.as_bytes()) {
             let _ = f.write_all(e.to_string().as_bytes());
             // SAFETY: as in child_main.
