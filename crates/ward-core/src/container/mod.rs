@@ -467,9 +467,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     match dir.load() {
         Ok(Some(mut st)) => {
             st.status = current_status(&dir.path, &st);
-            // A created container is deleted like a stopped one (as runc);
-            // a running or paused one needs --force.
-            if matches!(st.status, Status::Running | Status::Paused) && !force {
+            // The runtime spec: deleting a container that is not stopped
+            // MUST fail and have no effect. A created one is not stopped
+            // (runc and crun delete it anyway; runtime-tools' delete checks
+            // for the error), so it needs --force as well.
+            if st.status != Status::Stopped && !force {
                 return Err(Error::Other(format!(
                     "cannot delete container that is not stopped: {}",
                     st.status
