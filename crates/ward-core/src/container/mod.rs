@@ -340,10 +340,16 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         return Err(Error::Init(msg));
     }
     // runtime-spec 1.3 (and runc): a failing poststart hook fails start
-    // and stops the container; its poststop hooks run at delete.
+    // and stops the container; its poststop hooks run at delete. Up to 1.2
+    // the spec said to warn and go on with the other hooks and the
+    // lifecycle: a bundle that declares such a version gets that.
     if let Some(h) = &st.hooks {
         let state = st.spec_json(Status::Running);
-        if let Err(e) = crate::hooks::run(Kind::Poststart, Kind::Poststart.list(h), &state) {
+        if !poststart_failure_is_fatal(&st.oci_version) {
+            for e in crate::hooks::run_all(Kind::Poststart, Kind::Poststart.list(h), &state) {
+                crate::warn(&e.to_string());
+            }
+        } else if let Err(e) = crate::hooks::run(Kind::Poststart, Kind::Poststart.list(h), &state) {
             let _ = teardown(&st);
             return Err(e.into());
         }
@@ -354,6 +360,16 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a failing poststart hook fails `start`: from runtime-spec 1.3.0
+/// on. An ociVersion ward can't read is taken as the newest.
+fn poststart_failure_is_fatal(oci_version: &str) -> bool {
+    let mut parts = oci_version.split(['.', '-', '+']).map(|p| p.parse::<u64>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (1, 3),
+        _ => true,
+    }
 }
 
 /// Runs every poststop hook; a failure is a warning and the others still
@@ -582,4 +598,20 @@ pub fn list(store: &Store) -> Result<Vec<std::result::Result<State, (String, Err
         .into_iter()
         .map(|id| state(store, &id).map_err(|e| (id, e)))
         .collect())
+}
+
+#[cfg(test)]
+mod poststart_tests {
+    use super::poststart_failure_is_fatal;
+
+    #[test]
+    fn poststart_failure_follows_the_bundles_spec_version() {
+        assert!(!poststart_failure_is_fatal("1.0.2"));
+        assert!(!poststart_failure_is_fatal("1.1.0"));
+        assert!(!poststart_failure_is_fatal("1.2.1"));
+        assert!(poststart_failure_is_fatal("1.3.0"));
+        assert!(poststart_failure_is_fatal("1.3.0-rc.1"));
+        assert!(poststart_failure_is_fatal("2.0.0"));
+        assert!(poststart_failure_is_fatal("garbage"));
+    }
 }
