@@ -243,15 +243,14 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
             return Err("linux.timeOffsets need a new time namespace".into());
         }
     }
-    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
-        && !created.contains(&LinuxNamespaceType::Uts)
-    {
-        return Err("hostname: setting it needs a new uts namespace".into());
+    // A uts namespace joined by path is the container's own as much as a
+    // new one (runtime-tools' linux_ns_path sets a hostname in one, as runc
+    // allows); only the host's must not be renamed.
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err("hostname: setting it needs a uts namespace".into());
     }
-    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty())
-        && !created.contains(&LinuxNamespaceType::Uts)
-    {
-        return Err("domainname: setting it needs a new uts namespace".into());
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
+        return Err("domainname: setting it needs a uts namespace".into());
     }
     Ok(())
 }

@@ -70,6 +70,10 @@ pub struct State {
     /// container is ready.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_socket: Option<PathBuf>,
+    /// Without a mount namespace of its own, the mounts the container made
+    /// on the host under its rootfs: delete takes them away.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_mounts: Vec<crate::rootfs::host_mounts::HostMount>,
 }
 
 impl State {
@@ -91,6 +95,7 @@ impl State {
             resources: None,
             hooks: None,
             notify_socket: None,
+            host_mounts: Vec::new(),
         }
     }
 

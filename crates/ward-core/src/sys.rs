@@ -259,11 +259,56 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> io::Result<()
 
 /// Marks every fd from `first` up close-on-exec (close_range(2) with
 /// CLOSE_RANGE_CLOEXEC), so nothing of ward's reaches the container.
+///
+/// The container's seccomp filter may already be loaded here, and older
+/// profiles don't list close_range (it then fails with EPERM, or ENOSYS on
+/// old kernels): then each open fd gets FD_CLOEXEC through fcntl, which
+/// every profile allows.
 pub fn cloexec_from(first: u32) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
     // SAFETY: plain syscall with integer arguments.
-    cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) })
-        .map(drop)
+    match cvt(unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) })
+    {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EPERM | libc::ENOSYS | libc::EINVAL)
+            ) =>
+        {
+            cloexec_each(first)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The slow path of [`cloexec_from`]: the open fds from /proc/self/fd, or,
+/// without /proc, every fd below the soft RLIMIT_NOFILE.
+fn cloexec_each(first: u32) -> io::Result<()> {
+    let set = |fd: RawFd| {
+        // SAFETY: fcntl on an integer fd; a closed fd gives EBADF, ignored.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    };
+    if let Ok(dir) = std::fs::read_dir("/proc/self/fd") {
+        let fds: Vec<RawFd> = dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        // The directory's own fd is closed by now; marking it is harmless.
+        fds.into_iter()
+            .filter(|&fd| fd >= first as RawFd)
+            .for_each(set);
+        return Ok(());
+    }
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass.
+    cvt_int(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) })?;
+    let top = lim.rlim_cur.min(1 << 20) as RawFd;
+    (first as RawFd..top).for_each(set);
+    Ok(())
 }
 
 /// Clears FD_CLOEXEC on `fd` (for fds the spec preserves).

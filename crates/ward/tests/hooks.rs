@@ -190,11 +190,14 @@ fn create_start_delete_run_hooks_in_order() {
         ],
         "hooks run by create"
     );
+    // Steps 3 to 5 of the lifecycle come after the environment is made:
+    // "created" (as crun, and runtime-tools' hooks_stdin; runc says
+    // "creating").
     for label in ["prestart", "createRuntime-0", "createRuntime-1"] {
-        check_state(&h, label, &id, "creating", Some(pid));
+        check_state(&h, label, &id, "created", Some(pid));
     }
     // createContainer's pid: see container_hooks_get_the_host_pid.
-    check_state(&h, "createContainer", &id, "creating", None);
+    check_state(&h, "createContainer", &id, "created", None);
 
     // start: startContainer, before the program.
     ctx.start_ok(&id);
@@ -256,7 +259,7 @@ fn container_hooks_get_the_host_pid() {
     let (pid, _) = ctx.create_ok(&h.b, &id);
     ctx.start_ok(&id);
     assert!(wait_until(WAIT_TIMEOUT, || h.ran("program") == 1));
-    check_state(&h, "createContainer", &id, "creating", Some(pid));
+    check_state(&h, "createContainer", &id, "created", Some(pid));
     check_state(&h, "startContainer", &id, "created", Some(pid));
     ctx.rt(&["delete", "--force", &id]).assert_ok();
     ctx.assert_nothing_left(&[&id]);
@@ -542,7 +545,8 @@ fn failing_start_container_hook_fails_start() {
 
 /// runtime-spec v1.0.2 to v1.2.1 said a failing poststart hook only warns;
 /// v1.3.0 (matching what runc has always done) says the runtime MUST
-/// generate an error and stop the container. This follows v1.3.0.
+/// generate an error and stop the container. ward follows the version the
+/// bundle declares: this is a 1.3.0 bundle (the next test, an older one).
 /// runc 1.1.5 deviates in where: it runs poststart hooks during `create`,
 /// so there `create` fails (see poststart_runs_during_start_...).
 #[test]
@@ -550,6 +554,7 @@ fn failing_poststart_hook_fails_start_and_stops_the_container() {
     let ctx = Ctx::new("failpoststart");
     let id = ctx.id("failpoststart");
     let mut h = Hooked::new(&ctx);
+    h.b.config["ociVersion"] = serde_json::json!("1.3.0");
     h.log_every_kind(&["poststop"]);
     let list = vec![
         h.hook("poststart", "ps-0", 5),
@@ -567,6 +572,35 @@ fn failing_poststart_hook_fails_start_and_stops_the_container() {
     }
     assert_eq!(h.ran("ps-1"), 0, "a hook after the failing one ran");
     assert_stopped_and_destroyed(&ctx, &h, &id, pid, start);
+}
+
+/// A bundle of runtime-spec 1.2.1 or older: a failing poststart hook is a
+/// warning, the remaining ones run, and the container goes on running
+/// (what runtime-tools' poststart_fail checks, with a 1.1.0 bundle).
+#[test]
+fn failing_poststart_hook_only_warns_for_an_older_bundle() {
+    if !testing_ward() {
+        eprintln!("SKIP: runc 1.1.5 runs poststart hooks during create and fails it");
+        return;
+    }
+    let ctx = Ctx::new("warnpoststart");
+    let id = ctx.id("warnpoststart");
+    let mut h = Hooked::new(&ctx);
+    h.b.config["ociVersion"] = serde_json::json!("1.2.1");
+    let list = vec![
+        h.hook("poststart", "ps-0", 5),
+        h.hook("poststart", "ps-1", 0),
+    ];
+    h.set("poststart", list);
+    h.b.set_args(&["sleep", "1000"]);
+    ctx.create_ok(&h.b, &id);
+    let out = ctx.rt(&["start", &id]);
+    out.assert_ok();
+    out.assert_stderr_has_any(&["hook ps-0 failing on purpose"]);
+    assert_eq!(h.ran("ps-1"), 1, "the remaining poststart hooks must run");
+    assert_eq!(ctx.state(&id)["status"], "running");
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
 }
 
 /// A failing poststop hook only logs a warning: delete succeeds and the

@@ -227,6 +227,29 @@ fn delete_running_container_needs_force() {
     ctx.assert_nothing_left(&[&id]);
 }
 
+/// The runtime spec: deleting a container that is not stopped MUST fail and
+/// have no effect; a created container is not stopped. runc 1.1.5 deletes
+/// it (runtime-tools' delete program fails on runc for that).
+#[test]
+fn delete_without_force_refuses_a_created_container() {
+    if !testing_ward() {
+        eprintln!("SKIP: runc deletes a created container without --force");
+        return;
+    }
+    let ctx = Ctx::new("delnoforce");
+    let id = ctx.id("delnoforce");
+    let mut b = ctx.bundle("b");
+    b.long_running("");
+    let (pid, _out) = ctx.create_ok(&b, &id);
+    let out = ctx.rt(&["delete", &id]);
+    out.assert_fail();
+    out.assert_stderr_has_any(&["not stopped"]);
+    assert_eq!(ctx.state(&id)["status"], "created");
+    assert!(pid_alive(pid), "a refused delete killed the container");
+    ctx.rt(&["delete", "-f", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
 #[test]
 fn delete_force_on_created_container() {
     let ctx = Ctx::new("delcreated");

@@ -8,6 +8,7 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 /// Asserts the container init's namespace `ns` differs from the host's.
 #[track_caller]
@@ -135,6 +136,59 @@ fn mount_namespace() {
             .any(|m| m.source == "wardinside"),
         "a mount made inside the container shows up on the host"
     );
+}
+
+/// Without a mount namespace in the config, the container inherits ward's
+/// (runtime spec; runtime-tools' linux_ns_itype): its root is a chroot,
+/// its mounts are on the host under the rootfs, exec lands in its root,
+/// and delete takes those mounts away again.
+#[test]
+fn no_mount_namespace_is_inherited_and_cleaned_up() {
+    let ctx = Ctx::new("nomntns");
+    let id = ctx.id("nomntns");
+    let mut b = ctx.bundle("b");
+    b.remove_namespace("mount");
+    fs::write(b.rootfs().join("wt-marker"), "inside\n").unwrap();
+    b.long_running("");
+    let (pid, _out) = ctx.start_long(&b, &id);
+    assert_eq!(
+        ns_link(&pid.to_string(), "mnt"),
+        ns_link("self", "mnt"),
+        "the container has a mount namespace of its own"
+    );
+    let rootfs = fs::canonicalize(b.rootfs()).unwrap();
+    assert_eq!(
+        fs::read_link(format!("/proc/{pid}/root")).unwrap(),
+        rootfs,
+        "the container's root is not its rootfs"
+    );
+    let under_rootfs = || {
+        let host = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        parse_mountinfo(&host)
+            .into_iter()
+            .filter(|m| Path::new(&m.mount_point).starts_with(&rootfs))
+            .map(|m| m.mount_point)
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        under_rootfs().iter().any(|m| m.ends_with("/proc")),
+        "the container's /proc is not on the host: {:?}",
+        under_rootfs()
+    );
+    let out = ctx.rt(&["exec", &id, "cat", "/wt-marker"]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout.trim(),
+        "inside",
+        "exec is not in the container's root"
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    assert_eq!(
+        under_rootfs(),
+        Vec::<String>::new(),
+        "delete left the container's mounts on the host"
+    );
+    ctx.assert_nothing_left(&[&id]);
 }
 
 #[test]

@@ -56,6 +56,27 @@ fn errno_rule_blocks_only_the_named_syscall() {
     }
 }
 
+/// Profiles older than close_range and faccessat2 (runtime-tools' default
+/// among them) deny both with EPERM. Without no_new_privs the filter is on
+/// before the last setup steps, which must get by without them: the
+/// program still runs, and no fd of ward's reaches it.
+#[test]
+fn profile_without_close_range_and_faccessat2() {
+    let ctx = Ctx::new("scold");
+    let id = ctx.id("scold");
+    let mut b = ctx.bundle("b");
+    b.process()["noNewPrivileges"] = json!(false);
+    b.linux()["seccomp"] = allow_all_but(json!([
+        {"names": ["close_range", "faccessat2"], "action": "SCMP_ACT_ERRNO"}
+    ]));
+    // ls holds one fd of its own for the directory.
+    b.sh("echo FDS=$(ls /proc/self/fd | tr '\\n' ' ')");
+    let out = ctx.run(&b, &id);
+    out.assert_ok();
+    assert_eq!(kv(&out.stdout, "FDS"), "0 1 2 3", "{}", out.describe());
+    ctx.assert_nothing_left(&[&id]);
+}
+
 #[test]
 fn args_rule_matches_only_the_given_value() {
     // personality(PER_LINUX32 = 8) is refused; personality(PER_LINUX = 0)

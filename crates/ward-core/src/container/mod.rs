@@ -22,6 +22,7 @@ use crate::foreground::{self, Signals};
 use crate::hooks::Kind;
 use crate::namespaces::Plan;
 use crate::process::{self, InitConfig};
+use crate::rootfs::host_mounts;
 use crate::security::seccomp::{self, Filter};
 use crate::state::{self, current_status, init_alive, ContainerDir, State, Status, Store};
 use crate::sys;
@@ -89,10 +90,30 @@ fn create_with(
         ));
     }
     let plan = Plan::from_spec(spec)?;
-    if !plan.creates(LinuxNamespaceType::Mount) && !plan.joins_kind(LinuxNamespaceType::Mount) {
-        return Err(Error::Other(
-            "linux.namespaces: a mount namespace is required".into(),
-        ));
+    if host_mntns(&plan) {
+        // The runtime spec: a namespace not listed is inherited, the mount
+        // namespace too. Then the root is only chroot'ed into, and what
+        // would change mounts that are the host's is refused.
+        if spec
+            .root()
+            .as_ref()
+            .and_then(|r| r.readonly())
+            .unwrap_or(false)
+        {
+            return Err(Error::Other(
+                "root.readonly: needs a mount namespace of the container's own".into(),
+            ));
+        }
+        if let Some(p) = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.rootfs_propagation().as_deref())
+            .filter(|p| !p.is_empty())
+        {
+            return Err(Error::Other(format!(
+                "linux.rootfsPropagation {p:?}: needs a mount namespace of the container's own"
+            )));
+        }
     }
     let seccomp = compile_seccomp(spec)?;
     let console: Option<OwnedFd> = match &opts.console_socket {
@@ -126,6 +147,7 @@ fn create_with(
         resources: linux.and_then(|l| l.resources().clone()),
         hooks: bundle.spec.hooks().clone(),
         notify_socket: None,
+        host_mounts: Vec::new(),
     };
     let dir = store.create(id, &st)?;
     crate::fault::point("create:dir");
@@ -169,6 +191,11 @@ fn create_with(
             Err(e)
         }
     }
+}
+
+/// Whether the container stays in ward's mount namespace.
+fn host_mntns(plan: &Plan) -> bool {
+    !plan.creates(LinuxNamespaceType::Mount) && !plan.joins_kind(LinuxNamespaceType::Mount)
 }
 
 /// Whether linux.resources asks for any limit (devices rules alone don't:
@@ -239,6 +266,7 @@ fn create_in(
         crate::fault::point("create:cloned");
         Ok(())
     };
+    let mounts_before = host_mntns(plan).then(|| host_mounts::under(&bundle.rootfs));
     let spawned = st
         .cgroup
         .as_ref()
@@ -259,11 +287,25 @@ fn create_in(
                 seccomp,
                 record_init: &record,
             })
-        })?;
+        });
+    let spawned = match spawned {
+        Ok(s) => s,
+        Err(e) => {
+            // What init mounted on the host (no mount namespace of its own)
+            // goes with it; the rest is cleaned up from the state.
+            if let Some(before) = &mounts_before {
+                host_mounts::unmount(&host_mounts::new_since(before, &bundle.rootfs));
+            }
+            return Err(e);
+        }
+    };
     crate::fault::point("create:ready");
     st.status = Status::Created;
     st.pid = spawned.pid;
     st.init_start_time = spawned.start_time;
+    st.host_mounts = mounts_before
+        .map(|before| host_mounts::new_since(&before, &bundle.rootfs))
+        .unwrap_or_default();
     dir.save(st)?;
     crate::fault::point("create:saved");
     if let Some(p) = &opts.pid_file {
@@ -333,10 +375,16 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         return Err(Error::Init(msg));
     }
     // runtime-spec 1.3 (and runc): a failing poststart hook fails start
-    // and stops the container; its poststop hooks run at delete.
+    // and stops the container; its poststop hooks run at delete. Up to 1.2
+    // the spec said to warn and go on with the other hooks and the
+    // lifecycle: a bundle that declares such a version gets that.
     if let Some(h) = &st.hooks {
         let state = st.spec_json(Status::Running);
-        if let Err(e) = crate::hooks::run(Kind::Poststart, Kind::Poststart.list(h), &state) {
+        if !poststart_failure_is_fatal(&st.oci_version) {
+            for e in crate::hooks::run_all(Kind::Poststart, Kind::Poststart.list(h), &state) {
+                crate::warn(&e.to_string());
+            }
+        } else if let Err(e) = crate::hooks::run(Kind::Poststart, Kind::Poststart.list(h), &state) {
             let _ = teardown(&st);
             return Err(e.into());
         }
@@ -347,6 +395,16 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a failing poststart hook fails `start`: from runtime-spec 1.3.0
+/// on. An ociVersion ward can't read is taken as the newest.
+fn poststart_failure_is_fatal(oci_version: &str) -> bool {
+    let mut parts = oci_version.split(['.', '-', '+']).map(|p| p.parse::<u64>());
+    match (parts.next(), parts.next()) {
+        (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (1, 3),
+        _ => true,
+    }
 }
 
 /// Runs every poststop hook; a failure is a warning and the others still
@@ -442,6 +500,7 @@ fn teardown(st: &State) -> Result<()> {
             }
         }
     }
+    host_mounts::unmount(&st.host_mounts);
     Ok(())
 }
 
@@ -458,9 +517,11 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     match dir.load() {
         Ok(Some(mut st)) => {
             st.status = current_status(&dir.path, &st, true);
-            // A created container is deleted like a stopped one (as runc);
-            // a running or paused one needs --force.
-            if matches!(st.status, Status::Running | Status::Paused) && !force {
+            // The runtime spec: deleting a container that is not stopped
+            // MUST fail and have no effect. A created one is not stopped
+            // (runc and crun delete it anyway; runtime-tools' delete checks
+            // for the error), so it needs --force as well.
+            if st.status != Status::Stopped && !force {
                 return Err(Error::Other(format!(
                     "cannot delete container that is not stopped: {}",
                     st.status
@@ -603,4 +664,20 @@ pub fn list(store: &Store) -> Result<Vec<std::result::Result<State, (String, Err
         .into_iter()
         .map(|id| state(store, &id).map_err(|e| (id, e)))
         .collect())
+}
+
+#[cfg(test)]
+mod poststart_tests {
+    use super::poststart_failure_is_fatal;
+
+    #[test]
+    fn poststart_failure_follows_the_bundles_spec_version() {
+        assert!(!poststart_failure_is_fatal("1.0.2"));
+        assert!(!poststart_failure_is_fatal("1.1.0"));
+        assert!(!poststart_failure_is_fatal("1.2.1"));
+        assert!(poststart_failure_is_fatal("1.3.0"));
+        assert!(poststart_failure_is_fatal("1.3.0-rc.1"));
+        assert!(poststart_failure_is_fatal("2.0.0"));
+        assert!(poststart_failure_is_fatal("garbage"));
+    }
 }

@@ -180,6 +180,16 @@ fn wait_exec(cfg: &ExecConfig, chan: &Channel, kids: &mut Vec<i32>) -> Result<()
     }
 }
 
+/// chroot into the root directory of `pid` (through /proc, in the mount
+/// namespace we share with it).
+fn enter_root(pid: i32) -> Result<()> {
+    let path = format!("/proc/{pid}/root");
+    let dir = std::fs::File::open(&path).map_err(|e| Error::path("open", &path, e))?;
+    nix::unistd::fchdir(dir.as_fd()).map_err(|e| Error::path("chdir", &path, e))?;
+    nix::unistd::chroot(".").map_err(|e| Error::path("chroot", &path, e))?;
+    nix::unistd::chdir("/").map_err(|e| Error::path("chdir", "/", e))
+}
+
 /// Runs in the child; returns only on failure (the error and exit code).
 fn child_main(
     cfg: &ExecConfig,
@@ -199,6 +209,11 @@ fn child_main(
         cg.join_self(cfg.cgroup_fd.is_none())?;
     }
     setns(cfg.init_pidfd, flags)?;
+    if flags & libc::CLONE_NEWNS as u64 == 0 {
+        // The container shares our mount namespace (it has none of its
+        // own): its root is only a chroot, which setns doesn't give.
+        enter_root(cfg.init_pid)?;
+    }
     if two_step {
         // SAFETY: single-threaded, as in the parent.
         let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }

@@ -148,6 +148,8 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
         rootfs: &cfg.bundle.rootfs,
         bundle: &cfg.bundle.dir,
         no_pivot: cfg.no_pivot,
+        host_mntns: !cfg.plan.creates(LinuxNamespaceType::Mount)
+            && !cfg.plan.joins_kind(LinuxNamespaceType::Mount),
         new_cgroupns: cfg.plan.creates(LinuxNamespaceType::Cgroup),
         hierarchies: cfg.hierarchies,
     };
@@ -240,7 +242,6 @@ fn wait_and_exec(
     if let (false, Some(state)) = (start_hooks.is_empty(), hook_state) {
         // In the container, as the process's user, right before the exec;
         // the state says "created" until the program runs.
-        let state = state.replacen("\"status\":\"creating\"", "\"status\":\"created\"", 1);
         if let Err(e) = crate::hooks::run(Kind::StartContainer, start_hooks, state.as_bytes()) {
             let _ = f.write_all(e.to_string().as_bytes());
             // SAFETY: as in child_main.

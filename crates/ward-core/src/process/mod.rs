@@ -180,7 +180,7 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
                 forward_listener(cfg, pid, fd)?;
             }
             Some(Msg::Hooks) => {
-                let state = creating_state(cfg, kids.init.unwrap_or(first));
+                let state = hook_state(cfg, kids.init.unwrap_or(first));
                 if let Some(h) = cfg.bundle.spec.hooks() {
                     for kind in [Kind::Prestart, Kind::CreateRuntime] {
                         crate::hooks::run(kind, kind.list(h), &state)?;
@@ -259,11 +259,23 @@ fn forward_listener(cfg: &InitConfig, pid: i32, fd: OwnedFd) -> Result<()> {
 
 /// The spec's state object while the container is being created.
 fn creating_state(cfg: &InitConfig, pid: i32) -> Vec<u8> {
+    state_json(cfg, pid, crate::state::Status::Creating)
+}
+
+/// The state the prestart, createRuntime and createContainer hooks get:
+/// they are steps 3 to 5 of the spec's lifecycle, after the environment of
+/// step 2 is made, and "created" is the status "after step 2" (crun agrees;
+/// runc says "creating"; runtime-tools' hooks_stdin checks for "created").
+fn hook_state(cfg: &InitConfig, pid: i32) -> Vec<u8> {
+    state_json(cfg, pid, crate::state::Status::Created)
+}
+
+fn state_json(cfg: &InitConfig, pid: i32, status: crate::state::Status) -> Vec<u8> {
     let spec = &cfg.bundle.spec;
     crate::state::spec_state_json(
         &cfg.bundle.version(),
         cfg.id,
-        crate::state::Status::Creating,
+        status,
         pid,
         &cfg.bundle.dir,
         &spec.annotations().clone().unwrap_or_default(),

@@ -324,9 +324,14 @@ fn find_executable(name: &str, env: &[String]) -> Result<CString> {
 }
 
 /// After the switch to the process's user: may that user execute it?
+///
+/// The real and effective ids are equal by now, so plain access(2) asks
+/// the same question as AT_EACCESS would; and it is the old faccessat
+/// syscall, which seccomp profiles list, where glibc would turn AT_EACCESS
+/// into faccessat2, which older profiles deny with EPERM.
 fn check_executable(name: &str, exe: &CString) -> Result<()> {
     // SAFETY: exe is a valid C string.
-    let r = unsafe { libc::faccessat(libc::AT_FDCWD, exe.as_ptr(), libc::X_OK, libc::AT_EACCESS) };
+    let r = unsafe { libc::access(exe.as_ptr(), libc::X_OK) };
     let meta = std::fs::metadata(std::ffi::OsStr::from_bytes(exe.as_bytes()));
     if r != 0 || meta.is_ok_and(|m| m.is_dir()) {
         let e = if r != 0 {

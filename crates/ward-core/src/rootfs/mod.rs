@@ -4,6 +4,7 @@
 //! [`resolve::Root`], so nothing here follows a symlink out of the rootfs.
 
 pub mod devices;
+pub mod host_mounts;
 pub mod options;
 pub mod resolve;
 
@@ -26,6 +27,9 @@ pub struct Context<'a> {
     /// The bundle, against which relative bind sources are resolved.
     pub bundle: &'a Path,
     pub no_pivot: bool,
+    /// No mount namespace of its own: init is in ward's, so the host's
+    /// mounts are left as they are, and the root is changed with chroot.
+    pub host_mntns: bool,
     pub new_cgroupns: bool,
     /// The host's cgroup layout, as the parent read it.
     pub hierarchies: &'a crate::cgroups::Hierarchies,
@@ -58,17 +62,19 @@ pub fn prepare(ctx: &Context, before_pivot: &mut dyn FnMut() -> Result<()>) -> R
         _ => libc::MS_SLAVE,
     } as u64
         | libc::MS_REC as u64;
-    mount(None::<&str>, "/", None::<&str>, ms(first), None::<&str>)
-        .map_err(|e| mount_err("propagation", Path::new("/"), e))?;
-    // pivot_root wants the new root to be a mount point.
-    mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| mount_err("bind", ctx.rootfs, e))?;
+    if !ctx.host_mntns {
+        mount(None::<&str>, "/", None::<&str>, ms(first), None::<&str>)
+            .map_err(|e| mount_err("propagation", Path::new("/"), e))?;
+        // pivot_root wants the new root to be a mount point.
+        mount(
+            Some(ctx.rootfs),
+            ctx.rootfs,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| mount_err("bind", ctx.rootfs, e))?;
+    }
     let root = Root::open(ctx.rootfs)?;
 
     let mounts = ctx.spec.mounts().as_deref().unwrap_or(&[]);
@@ -93,6 +99,12 @@ pub fn prepare(ctx: &Context, before_pivot: &mut dyn FnMut() -> Result<()>) -> R
         root.ensure(p.cwd(), Kind::Dir)?;
     }
     before_pivot()?;
+    if ctx.host_mntns {
+        // pivot_root would change the root of every process on the host.
+        nix::unistd::fchdir(root.fd.as_fd()).map_err(|e| Error::path("chdir", &root.path, e))?;
+        nix::unistd::chroot(".").map_err(|e| Error::path("chroot", &root.path, e))?;
+        return nix::unistd::chdir("/").map_err(|e| Error::path("chdir", "/", e));
+    }
     pivot(&root, ctx.no_pivot)
 }
 
