@@ -200,7 +200,7 @@ pub struct HostGuard {
     cgroup_parents: Vec<String>,
     iptables: Option<String>,
     links: Vec<String>,
-    new_dirs: Vec<PathBuf>,
+    shared: Vec<(PathBuf, bool)>,
     files: Vec<PathBuf>,
 }
 
@@ -231,11 +231,19 @@ impl HostGuard {
 
     /// A directory an engine may create: removed (if empty, deepest first)
     /// when it did not exist before.
+    /// A directory an engine may create (/run/containerd, /run/docker…):
+    /// removed, empty dirs only, when it did not exist before. The engine
+    /// tests run in parallel and share these: whether it existed is decided
+    /// by the first guard to look, and only the last guard out removes it.
     pub fn dir_if_new(&mut self, p: &str) {
-        let p = PathBuf::from(p);
-        if !p.exists() {
-            self.new_dirs.push(p);
-        }
+        self.shared.push((share(p), false));
+    }
+
+    /// Like dir_if_new, but with everything in it (netavark's
+    /// /run/containers holds its IPAM database, which podman makes even for
+    /// an import).
+    pub fn tree_if_new(&mut self, p: &str) {
+        self.shared.push((share(p), true));
     }
 
     /// A file an engine may create: removed when it did not exist before.
@@ -243,6 +251,32 @@ impl HostGuard {
         let p = PathBuf::from(p);
         if !p.exists() {
             self.files.push(p);
+        }
+    }
+}
+
+/// Paths the tests of this binary share: did it exist before the first
+/// of them looked, and how many guards hold it now.
+static SHARED: std::sync::Mutex<std::collections::BTreeMap<PathBuf, (bool, usize)>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
+fn share(p: &str) -> PathBuf {
+    let p = PathBuf::from(p);
+    let mut m = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    m.entry(p.clone()).or_insert_with(|| (p.exists(), 0)).1 += 1;
+    p
+}
+
+/// Drops one hold on a shared path; the last one out removes what it may.
+fn unshare(p: &Path, whole_tree: bool) {
+    let mut m = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(entry) = m.get_mut(p) else { return };
+    entry.1 -= 1;
+    if entry.1 == 0 && !entry.0 {
+        if whole_tree {
+            let _ = fs::remove_dir_all(p);
+        } else {
+            remove_empty_tree(p);
         }
     }
 }
@@ -261,15 +295,14 @@ fn iptables_save() -> Option<String> {
 }
 
 /// Every cgroup hierarchy root: /sys/fs/cgroup itself when it is cgroup2,
-/// else each mounted hierarchy below it.
+/// else each directory below it. Not only the mounted ones: where a v1
+/// hierarchy this process is in is mounted nowhere (see
+/// unmounted_v1_hierarchy), podman's cgroupfs manager makes its parents as
+/// plain directories on the tmpfs, at /sys/fs/cgroup/<controller>/…
 fn hierarchies() -> Vec<PathBuf> {
     let mut v = vec![PathBuf::from("/sys/fs/cgroup")];
     if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
-        v.extend(
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir() && p.join("cgroup.procs").exists()),
-        );
+        v.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
     }
     v
 }
@@ -292,7 +325,10 @@ impl Drop for HostGuard {
         for name in &self.cgroup_parents {
             for h in hierarchies() {
                 let p = h.join(name);
-                if p.is_dir() {
+                if p.is_dir() && !h.join("cgroup.procs").exists() {
+                    // Plain directories podman made on the tmpfs.
+                    let _ = fs::remove_dir_all(&p);
+                } else if p.is_dir() {
                     // A container process may still be on its way out.
                     let _ = common::wait_until(Duration::from_secs(5), || {
                         remove_cgroup_tree(&p);
@@ -322,22 +358,19 @@ impl Drop for HostGuard {
         for f in &self.files {
             let _ = fs::remove_file(f);
         }
-        for d in self.new_dirs.iter().rev() {
-            remove_empty_tree(d);
+        for (p, whole_tree) in &self.shared {
+            unshare(p, *whole_tree);
         }
     }
 }
 
-/// Removes `d` and its subdirectories if they hold no files, and sockets or
-/// fifos of nobody (what containerd and podman leave under /run).
+/// Removes `d` and its subdirectories, those that are empty (a shim that is
+/// still exiting may hold a socket there).
 fn remove_empty_tree(d: &Path) {
     if let Ok(rd) = fs::read_dir(d) {
         for e in rd.flatten() {
-            let ft = e.file_type().ok();
-            if ft.is_some_and(|t| t.is_dir()) {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
                 remove_empty_tree(&e.path());
-            } else {
-                let _ = fs::remove_file(e.path());
             }
         }
     }
