@@ -771,6 +771,9 @@ fn containerd_with_ward() {
     let ns = format!("ward-engines-ctr-{}", std::process::id());
     // ctr puts a container in the cgroup /<namespace>/<id>.
     host.cgroup_parent(&ns);
+    // The systemd form of the cgroup path, below a slice of our own.
+    let slice = format!("wardeng{}.slice", std::process::id());
+    host.cgroup_parent(&slice);
     let podman = Podman::new(&ctx, &mut host, "ctr-image");
     let archive = ctx.dir.join("image.tar");
     {
@@ -817,6 +820,23 @@ fn containerd_with_ward() {
         &["sh", "-c", "echo $FOO; pwd"],
     );
     assert_eq!(out.assert_ok().stdout, "bar\n/tmp\n");
+    // SystemdCgroup (--runc-systemd-cgroup): the shim passes
+    // --systemd-cgroup and a slice:prefix:name path; ward has no systemd
+    // to ask and places the container where systemd would put that scope.
+    let sd = format!("{slice}:ward:c-sd");
+    let out = ctr.ctr_run(
+        &ctx,
+        &["--rm", "--runc-systemd-cgroup", "--cgroup", &sd],
+        "c-sd",
+        &["sh", "-c", "grep memory /proc/self/cgroup"],
+    );
+    assert!(
+        out.assert_ok()
+            .stdout
+            .contains(&format!(":/{slice}/ward-c-sd.scope")),
+        "{}",
+        out.describe()
+    );
     let a = ctr.run_args(&["--rm", "-t"], "c-tty", &["sh", "-c", "tty; exit 7"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let out = in_pty(&ctx, &ctr.command(&a));
