@@ -455,6 +455,33 @@ fn common_checks(ctx: &Ctx, eng: &dyn Fn(&[&str]) -> Out, what: &str) {
         "{what} --read-only: {}",
         out.describe()
     );
+    // --privileged: every capability. podman asks for those the host has;
+    // docker 20.10 for every one the kernel knows, which no runtime can
+    // grant where the host's bounding set lacks some (here
+    // CAP_SYS_RESOURCE: runc fails alike, "unable to apply caps").
+    let host_caps = common::status_field(std::process::id() as i32, "CapBnd").unwrap();
+    let last_cap: u32 = fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let all_caps = format!("{:016x}", (1u64 << (last_cap + 1)) - 1);
+    if what == "docker" && host_caps.trim() != all_caps {
+        eprintln!(
+            "NOTE: docker --privileged not checked: the host's bounding set is \
+             {host_caps}, not every capability ({all_caps})"
+        );
+    } else {
+        let out = run(
+            &["--privileged"],
+            &["sh", "-c", "grep CapEff /proc/self/status"],
+        );
+        assert!(
+            out.assert_ok().stdout.trim().ends_with(host_caps.trim()),
+            "{what} --privileged: host CapBnd {host_caps}\n{}",
+            out.describe()
+        );
+    }
     let vol = ctx.dir.join(format!("vol-{what}"));
     fs::create_dir_all(&vol).unwrap();
     fs::write(vol.join("in"), "from-host\n").unwrap();
@@ -519,6 +546,22 @@ fn exec_checks(eng: &dyn Fn(&[&str]) -> Out, name: &str, missing: i32) {
         "{}",
         out.describe()
     );
+    // exec -d: the engine returns at once, the process runs on.
+    eng(&[
+        "exec",
+        "-d",
+        name,
+        "sh",
+        "-c",
+        "sleep 0.3; echo detached > /tmp/det",
+    ])
+    .assert_ok();
+    let mut last = String::new();
+    let ok = common::wait_until(Duration::from_secs(10), || {
+        last = eng(&["exec", name, "cat", "/tmp/det"]).stdout;
+        last.trim() == "detached"
+    });
+    assert!(ok, "exec -d never wrote /tmp/det: {last:?}");
     let out = eng(&["exec", "-t", name, "tty"]);
     assert!(
         out.assert_ok().stdout.contains("/dev/pts/"),
@@ -837,7 +880,7 @@ fn containerd_with_ward() {
         "{}",
         out.describe()
     );
-    let a = ctr.run_args(&["--rm", "-t"], "c-tty", &["sh", "-c", "tty; exit 7"]);
+    let a = ctr.run_args(&["--rm", "-t"], "c-tty", &["sh", "-c", "tty; sleep 0.5"]);
     let a: Vec<&str> = a.iter().map(String::as_str).collect();
     let out = in_pty(&ctx, &ctr.command(&a));
     assert!(
@@ -984,7 +1027,17 @@ fn containerd_with_ward() {
     .assert_stderr_has_any(&["executable file not found"]);
     let out = in_pty(
         &ctx,
-        &ctr.command(&["task", "exec", "-t", "--exec-id", "e4", "c-long", "tty"]),
+        &ctr.command(&[
+            "task",
+            "exec",
+            "-t",
+            "--exec-id",
+            "e4",
+            "c-long",
+            "sh",
+            "-c",
+            "tty; sleep 0.5",
+        ]),
     );
     assert!(
         out.stdout.contains("/dev/pts/"),
@@ -1356,6 +1409,27 @@ fn docker_with_ward() {
         ),
     }
     docker.ok(&ctx, &["rm", "oom"]);
+
+    // --init: docker-init (tini) bind-mounted in as PID 1.
+    let out = docker.run(
+        &ctx,
+        &[
+            "run",
+            "--rm",
+            "--init",
+            "--network",
+            "none",
+            IMAGE,
+            "sh",
+            "-c",
+            "cat /proc/1/cmdline | tr '\\0' ' '",
+        ],
+    );
+    assert!(
+        out.assert_ok().stdout.contains("docker-init"),
+        "{}",
+        out.describe()
+    );
 
     let port = es::free_port();
     let www = ctx.dir.join("www");
