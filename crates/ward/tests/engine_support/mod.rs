@@ -6,6 +6,11 @@
 
 #![allow(dead_code)]
 
+pub mod checks;
+pub mod ctr;
+pub mod docker;
+pub mod podman;
+
 use crate::common::{self, Ctx, Out};
 use std::fs;
 use std::os::unix::process::CommandExt;
@@ -473,4 +478,18 @@ pub fn unmounted_v1_hierarchy() -> Option<String> {
         }
     }
     None
+}
+
+/// Waits for a cleanup command without panicking (a panic inside drop
+/// aborts); the Proc's own drop kills it at the bound.
+pub fn wait_quietly(mut p: common::Proc, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
+    while Instant::now() < deadline {
+        if !common::pid_alive(p.pid()) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = &mut p;
+    false
 }
