@@ -13,8 +13,12 @@ cd "$(dirname "$0")/.."
 # in the test VM; libseccomp-dev: ward links libseccomp statically;
 # uidmap: newuidmap for rootless maps; apparmor: apparmor_parser loads a
 # test profile in the VM, whose kernel has AppArmor; gcc, libc6-dev: a static
-# sd_notify sender for the NOTIFY_SOCKET tests.
-scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev
+# sd_notify sender for the NOTIFY_SOCKET tests; podman, containerd, docker.io,
+# netavark, aardvark-dns, iptables, curl: tests/engines.rs runs ward under
+# podman, ctr and dockerd (published ports through netavark and docker-proxy,
+# fetched with curl).
+scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
+  podman containerd docker.io netavark aardvark-dns iptables curl
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).
 tests/vm/run --setup
 cargo test --workspace -- "$@"

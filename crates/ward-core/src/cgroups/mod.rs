@@ -10,6 +10,7 @@ pub mod v1;
 pub mod v2;
 
 mod apply;
+mod systemd_path;
 pub use apply::merge_resources;
 
 use std::path::PathBuf;
@@ -187,7 +188,8 @@ pub struct Cgroup {
 }
 
 /// The cgroup path of a container: `linux.cgroupsPath`, or /ward/<id>.
-/// A path may not climb out of the hierarchy with "..".
+/// A path may not climb out of the hierarchy with "..". systemd's
+/// `slice:prefix:name` form becomes the path systemd would give that scope.
 pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, CgroupError> {
     let p = match cgroups_path {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -203,10 +205,7 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, 
         ));
     }
     if s.contains(':') {
-        return Err(CgroupError::invalid(
-            format!("linux.cgroupsPath {s:?}"),
-            "systemd slice:prefix:name paths need the systemd cgroup manager, which ward does not have yet",
-        ));
+        return systemd_path::systemd_path(&s);
     }
     Ok(p)
 }
@@ -582,7 +581,11 @@ mod tests {
             container_path(Some(Path::new("/a/b")), "c1").unwrap(),
             PathBuf::from("/a/b")
         );
-        for bad in ["/../x", "a/../../b", "/a/..", "system.slice:ward:c1"] {
+        assert_eq!(
+            container_path(Some(Path::new("system.slice:ward:c1")), "c1").unwrap(),
+            PathBuf::from("/system.slice/ward-c1.scope")
+        );
+        for bad in ["/../x", "a/../../b", "/a/..", "system.slice:ward"] {
             assert!(container_path(Some(Path::new(bad)), "c1").is_err(), "{bad}");
         }
         assert_eq!(

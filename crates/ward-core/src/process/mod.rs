@@ -157,6 +157,19 @@ impl Kids {
     }
 }
 
+/// A send that fails because init is gone says how it went (its exit status
+/// or signal), not only "broken pipe".
+fn send(chan: &Channel, msg: &Msg, kids: &mut Kids) -> Result<()> {
+    chan.send(msg).map_err(|e| {
+        let how = if kids.init.is_some() {
+            Kids::reap(&mut kids.init)
+        } else {
+            Kids::reap(&mut kids.first)
+        };
+        Error::Other(format!("{e} (container init died during setup: {how})"))
+    })
+}
+
 fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) -> Result<()> {
     let first = kids.first.expect("first child");
     if single {
@@ -166,7 +179,7 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
         write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
     }
     if cfg.needs_go() {
-        chan.send(&Msg::Go)?;
+        send(chan, &Msg::Go, kids)?;
     }
     loop {
         let (msg, fd) = match chan.recv_fd()? {
@@ -187,11 +200,11 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
                     }
                 }
                 let state = String::from_utf8(state).expect("serde_json writes UTF-8");
-                chan.send(&Msg::HooksDone(state))?;
+                send(chan, &Msg::HooksDone(state), kids)?;
             }
             Some(Msg::NeedIdMaps) => {
                 write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
-                chan.send(&Msg::IdMapsDone)?;
+                send(chan, &Msg::IdMapsDone, kids)?;
             }
             Some(Msg::InitPid(p)) => {
                 kids.init = Some(p);
