@@ -1074,6 +1074,10 @@ impl Ctx {
         // With a trailing slash, so /tmp/ward-test-x-1 never matches the
         // directory of another test named /tmp/ward-test-x-10.
         let dir = format!("{}/", self.dir_str());
+        let base = format!(
+            "/{}/",
+            self.dir.file_name().unwrap_or_default().to_string_lossy()
+        );
         let my_mnt = fs::read_link("/proc/self/ns/mnt").ok();
         let mut v = Vec::new();
         for pid in all_pids() {
@@ -1085,11 +1089,20 @@ impl Ctx {
             let cwd_hit = fs::read_link(format!("/proc/{pid}/cwd"))
                 .map(|p| p.starts_with(&self.dir))
                 .unwrap_or(false);
+            // In another mount namespace: ours if its root mount is one of
+            // our rootfs. (Any mention of our dir would also catch another
+            // test's container in mid-setup, which still holds a copy of
+            // the host's mount table.) The root field is relative to the
+            // file system, so the dir's own name is matched.
             let mnt = fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
             let mnt_hit = mnt.is_some()
                 && mnt != my_mnt
                 && fs::read_to_string(format!("/proc/{pid}/mountinfo"))
-                    .map(|t| t.contains(&dir))
+                    .map(|t| {
+                        parse_mountinfo(&t)
+                            .iter()
+                            .any(|m| m.mount_point == "/" && m.root.contains(&base))
+                    })
                     .unwrap_or(false);
             if cmd_hit || cwd_hit || mnt_hit {
                 v.push(pid);
