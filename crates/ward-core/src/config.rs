@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::error::Errno;
 
@@ -99,6 +99,25 @@ pub fn parse_spec(data: &[u8]) -> Result<Spec, String> {
             format!("{path}: {}", e.inner())
         }
     })
+}
+
+/// Parses a process.json (`exec --process`): a spec `process` object whose
+/// args are not empty. Unknown fields are ignored, as in [`parse_spec`]; an
+/// error names the field at fault. [`validate_process`] checks the rest.
+pub fn parse_process(data: &[u8]) -> Result<Process, String> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })?;
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err("args must not be empty".into());
+    }
+    Ok(p)
 }
 
 /// Sysctl prefixes that belong to a namespace, with the namespace they need
@@ -257,7 +276,7 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
 }
 
 /// The checks a process (of config.json, or of exec's process.json) must pass.
-pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), String> {
+pub fn validate_process(process: &Process) -> Result<(), String> {
     let args = process.args().as_ref().filter(|a| !a.is_empty());
     let args = args.ok_or("process.args: must not be empty")?;
     if args[0].is_empty() {
