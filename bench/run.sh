@@ -74,14 +74,14 @@ for rt in "${runtimes[@]}"; do mkdir -p "$work/state-$rt"; done
 # Noise on a shared machine comes and goes: each scenario is measured in
 # ROUNDS hyperfine runs, the runtimes' order rotated between rounds, and
 # report.py pools the times.
-hf() { # NAME WARMUP RUNS (-n NAME COMMAND)...
+hf() { # SCENARIO WARMUP RUNS (NAME COMMAND)...
   local name=$1 warmup=$2 runs=$3; shift 3
   local pairs=("$@") n=$(($# / 2)) r i j
   for r in $(seq 0 $((ROUNDS - 1))); do
     local args=()
     for i in $(seq 0 $((n - 1))); do
       j=$(( (i + r) % n ))
-      args+=("${pairs[@]:$((2 * j)):2}")
+      args+=(-n "${pairs[$((2 * j))]}" "${pairs[$((2 * j + 1))]}")
     done
     echo "bench: $name, round $((r + 1))/$ROUNDS" >&2
     hyperfine -N --style basic --warmup "$warmup" --runs "$runs" "${args[@]}" \
@@ -92,13 +92,13 @@ cmd() { echo "${rtbin[$1]} --root $work/state-$1 $2"; }
 
 # (a) run of /bin/true, and the floor
 args=()
-for rt in "${runtimes[@]}"; do args+=(-n "$rt" "$(cmd "$rt" "run --bundle $work/true b-$rt")"); done
-hf run "$WARMUP" "$RUNS" "${args[@]}" -n floor "$work/floor $work/true/rootfs /bin/true"
+for rt in "${runtimes[@]}"; do args+=("$rt" "$(cmd "$rt" "run --bundle $work/true b-$rt")"); done
+hf run "$WARMUP" "$RUNS" "${args[@]}" floor "$work/floor $work/true/rootfs /bin/true"
 
 # (b) create, start, wait for the exit, delete
 args=()
 for rt in "${runtimes[@]}"; do
-  args+=(-n "$rt" "bench/lifecycle.sh ${rtbin[$rt]} $work/state-$rt $work/true l-$rt $work/pidwait")
+  args+=("$rt" "bench/lifecycle.sh ${rtbin[$rt]} $work/state-$rt $work/true l-$rt $work/pidwait")
 done
 hf lifecycle "$WARMUP" "$RUNS" "${args[@]}"
 
@@ -106,7 +106,7 @@ hf lifecycle "$WARMUP" "$RUNS" "${args[@]}"
 args=()
 for rt in "${runtimes[@]}"; do
   ${rtbin[$rt]} --root "$work/state-$rt" run --detach --bundle "$work/sleep" "x-$rt" </dev/null
-  args+=(-n "$rt" "$(cmd "$rt" "exec x-$rt /bin/true")")
+  args+=("$rt" "$(cmd "$rt" "exec x-$rt /bin/true")")
 done
 hf exec "$WARMUP" "$RUNS" "${args[@]}"
 
@@ -126,7 +126,7 @@ for rt in "${runtimes[@]}"; do ${rtbin[$rt]} --root "$work/state-$rt" delete --f
 for p in 2 10; do
   args=()
   for rt in "${runtimes[@]}"; do
-    args+=(-n "$rt" "bench/many.sh ${rtbin[$rt]} $work/state-$rt $work/true p$p-$rt- 50 $p")
+    args+=("$rt" "bench/many.sh ${rtbin[$rt]} $work/state-$rt $work/true p$p-$rt- 50 $p")
   done
   hf "many$p" 1 "$MANY_RUNS" "${args[@]}"
 done

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::error::Errno;
 
@@ -82,7 +82,7 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle, ConfigError> {
 /// An error names the field at fault (e.g. `linux.resources.devices[1].type`).
 pub fn parse_spec(data: &[u8]) -> Result<Spec, String> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let spec = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
         if path.starts_with("linux.seccomp") {
             // An unknown action, arch, operator or flag: say it as runc does
@@ -98,7 +98,31 @@ pub fn parse_spec(data: &[u8]) -> Result<Spec, String> {
         } else {
             format!("{path}: {}", e.inner())
         }
-    })
+    })?;
+    // Anything after the object (a second document, garbage) is a damaged
+    // file, not something to ignore.
+    de.end().map_err(|e| e.to_string())?;
+    Ok(spec)
+}
+
+/// Parses a process.json (`exec --process`): a spec `process` object whose
+/// args are not empty. Unknown fields are ignored, as in [`parse_spec`]; an
+/// error names the field at fault. [`validate_process`] checks the rest.
+pub fn parse_process(data: &[u8]) -> Result<Process, String> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    let p: Process = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            e.inner().to_string()
+        } else {
+            format!("{path}: {}", e.inner())
+        }
+    })?;
+    de.end().map_err(|e| e.to_string())?;
+    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err("args must not be empty".into());
+    }
+    Ok(p)
 }
 
 /// Sysctl prefixes that belong to a namespace, with the namespace they need
@@ -256,7 +280,7 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
 }
 
 /// The checks a process (of config.json, or of exec's process.json) must pass.
-pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<(), String> {
+pub fn validate_process(process: &Process) -> Result<(), String> {
     let args = process.args().as_ref().filter(|a| !a.is_empty());
     let args = args.ok_or("process.args: must not be empty")?;
     if args[0].is_empty() {
@@ -391,6 +415,53 @@ mod tests {
             edit(&mut v);
             let err = check(&v).expect_err(what);
             assert!(err.contains(what), "{what}: {err}");
+        }
+    }
+
+    #[test]
+    fn trailing_data_is_refused() {
+        let valid = base().to_string();
+        for bad in [
+            format!("{valid} xyz"),
+            format!("{valid}{valid}"),
+            format!("{valid}]"),
+        ] {
+            let err = parse_spec(bad.as_bytes()).expect_err(&bad[valid.len()..]);
+            assert!(err.contains("trailing"), "{err}");
+        }
+        parse_spec(format!("{valid} \n").as_bytes()).unwrap();
+        let p = r#"{"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#;
+        parse_process(p.as_bytes()).unwrap();
+        let err = parse_process(format!("{p}{p}").as_bytes()).unwrap_err();
+        assert!(err.contains("trailing"), "{err}");
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        let deep =
+            |open: &str, close: &str| format!("{}1{}", open.repeat(100_000), close.repeat(100_000));
+        // serde_json skips an unknown field iteratively (any depth is Ok);
+        // a value it must build stops at its recursion limit (an error).
+        let refused = |doc: &str| {
+            parse_spec(doc.as_bytes())
+                .and_then(|s| validate(&s))
+                .is_err()
+        };
+        for doc in [deep("[", "]"), deep("{\"a\":", "}")] {
+            assert!(refused(&doc));
+            assert!(parse_process(doc.as_bytes()).is_err());
+            for seccomp in [
+                serde_json::json!("@"),
+                serde_json::json!({"defaultAction": "SCMP_ACT_X", "syscalls": "@"}),
+                serde_json::json!({"defaultAction": "SCMP_ACT_X", "x": "@"}),
+            ] {
+                let mut v = base();
+                v["linux"]["seccomp"] = seccomp;
+                assert!(refused(&v.to_string().replace("\"@\"", &doc)));
+            }
+            let mut v = base();
+            v["process"]["args"] = serde_json::json!("@");
+            assert!(refused(&v.to_string().replace("\"@\"", &doc)));
         }
     }
 

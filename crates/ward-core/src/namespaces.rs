@@ -69,12 +69,7 @@ impl Plan {
             match ns.path() {
                 None => plan.new_flags |= clone_flag(ns.typ()),
                 Some(path) => {
-                    let fd = nix::fcntl::open(
-                        path.as_path(),
-                        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
-                        nix::sys::stat::Mode::empty(),
-                    )
-                    .map_err(|e| Error::path("open namespace", path, e))?;
+                    let fd = open_ns(path, ns.typ())?;
                     check_ns_kind(&fd, ns.typ(), path)?;
                     plan.joins.push(Join {
                         kind: ns.typ(),
@@ -117,6 +112,35 @@ impl Plan {
     pub fn single_step(&self) -> bool {
         self.joins.is_empty() && self.time_offsets.is_none()
     }
+}
+
+/// Opens a namespace file given by path. The path is first opened with
+/// O_PATH, which opens nothing behind it, and only reopened for reading once
+/// it is known to be on nsfs: a FIFO would block the open forever, a device's
+/// open (or the NS_GET_NSTYPE ioctl, a number it may read as its own) can
+/// have side effects.
+fn open_ns(path: &std::path::Path, kind: LinuxNamespaceType) -> Result<OwnedFd> {
+    use nix::fcntl::{open, OFlag};
+    use nix::sys::stat::Mode;
+    use std::os::fd::AsRawFd;
+    let o_path = open(path, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| Error::path("open namespace", path, e))?;
+    let fs =
+        nix::sys::statfs::fstatfs(&o_path).map_err(|e| Error::path("statfs namespace", path, e))?;
+    if fs.filesystem_type().0 as u64 != libc::NSFS_MAGIC as u64 {
+        return Err(Error::Other(format!(
+            "namespace path {} for {}: not a namespace",
+            path.display(),
+            proc_name(kind)
+        )));
+    }
+    let again = format!("/proc/self/fd/{}", o_path.as_raw_fd());
+    open(
+        again.as_str(),
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| Error::path("open namespace", path, e))
 }
 
 /// Refuses a path that is a namespace of another kind (e.g. a net ns given
@@ -257,6 +281,31 @@ mod tests {
         assert!(plan.single_step());
         assert_eq!(plan.uid_map, "0 1000 10\n");
         assert_eq!(plan.gid_map, "0 1000 1\n");
+    }
+
+    #[test]
+    fn joining_a_non_namespace_fails_without_opening_it() {
+        // A FIFO with no writer: opening it for reading would block forever.
+        let dir = std::env::temp_dir().join(format!("ward-ns-fifo-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        let fifo = dir.join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let file = dir.join("file");
+        std::fs::write(&file, "x").unwrap();
+        for path in [
+            fifo.as_path(),
+            file.as_path(),
+            std::path::Path::new("/dev/null"),
+        ] {
+            let spec: Spec = serde_json::from_value(serde_json::json!({
+                "linux": {"namespaces": [{"type": "network", "path": path}]}
+            }))
+            .unwrap();
+            let err = Plan::from_spec(&spec).unwrap_err().to_string();
+            assert!(err.contains("not a namespace"), "{}: {err}", path.display());
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! flags into calls on ward-core and errors into one line on stderr:
 //! `ward: <command> <id>: <what failed>: <why>`.
 
-mod cli;
 mod commands;
 mod log;
+
+use ward::cli;
 
 use clap::Parser;
 

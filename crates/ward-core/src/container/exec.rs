@@ -187,27 +187,8 @@ fn wait_foreground(pid: i32, signals: &Signals, handoff: Option<&OwnedFd>) -> Re
 fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
     if let Some(path) = &o.process {
         let data = std::fs::read(path).map_err(|e| Error::path("read process", path, e))?;
-        let de = &mut serde_json::Deserializer::from_slice(&data);
-        let p: Process = serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = e.path().to_string();
-            let at = if field == "." {
-                String::new()
-            } else {
-                format!("{field}: ")
-            };
-            Error::Other(format!(
-                "parse process {}: {at}{}",
-                path.display(),
-                e.inner()
-            ))
-        })?;
-        if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-            return Err(Error::Other(format!(
-                "process {}: args must not be empty",
-                path.display()
-            )));
-        }
-        return Ok(p);
+        return config::parse_process(&data)
+            .map_err(|e| Error::Other(format!("parse process {}: {e}", path.display())));
     }
     if o.args.is_empty() {
         return Err(Error::Other(
