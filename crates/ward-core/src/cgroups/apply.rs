@@ -25,6 +25,19 @@ impl Cgroup {
     }
 
     fn make_dirs(&self, h: &Hierarchies) -> Result<(), CgroupError> {
+        // A delete of another container removes the shared parent (the
+        // default /ward) once it is empty, and may do so between our mkdir
+        // of it and our write into it: then make the path again.
+        let mut tries = 0;
+        loop {
+            match self.make_dirs_once(h) {
+                Err(e) if e.is_gone() && tries < 5 => tries += 1,
+                res => return res,
+            }
+        }
+    }
+
+    fn make_dirs_once(&self, h: &Hierarchies) -> Result<(), CgroupError> {
         for (ctrl, dir) in &self.v1 {
             if ctrl == "cpuset" {
                 mkdir_cpuset(dir)?;

@@ -70,6 +70,14 @@ impl CgroupError {
         matches!(errno, libc::EACCES | libc::EPERM | libc::EROFS)
     }
 
+    /// A directory vanished under us (ENOENT).
+    pub fn is_gone(&self) -> bool {
+        matches!(
+            self,
+            CgroupError::Write { errno, .. } | CgroupError::Io { errno, .. } if errno.0 == libc::ENOENT
+        )
+    }
+
     pub fn invalid(what: impl Into<String>, why: impl Into<String>) -> Self {
         CgroupError::Invalid {
             what: what.into(),

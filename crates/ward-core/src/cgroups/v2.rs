@@ -137,6 +137,14 @@ pub fn unified_controller(key: &str) -> Result<&str, CgroupError> {
 }
 
 fn memory(m: &LinuxMemory, out: &mut Vec<Write>) -> Result<(), CgroupError> {
+    // No file for it in v2, but a value v1 would refuse is bad input on
+    // every host.
+    if let Some(s) = m.swappiness().filter(|s| *s != u64::MAX && *s > 100) {
+        return Err(CgroupError::invalid(
+            format!("linux.resources.memory.swappiness {s}"),
+            "must be between 0 and 100",
+        ));
+    }
     // The two limits are independent files in v2: any order works.
     if let Some(s) = convert::swap_v2(m.limit(), m.swap())? {
         out.push(w("memory", "memory.swap.max", s));

@@ -90,6 +90,7 @@ fn create_with(
         ));
     }
     let plan = Plan::from_spec(spec)?;
+    refuse_host_uts(spec, &plan)?;
     if host_mntns(&plan) {
         // The runtime spec: a namespace not listed is inherited, the mount
         // namespace too. Then the root is only chroot'ed into, and what
@@ -191,6 +192,35 @@ fn create_with(
             Err(e)
         }
     }
+}
+
+/// A hostname or domain name set in a uts namespace joined by path that is
+/// ward's own would rename the host: refused.
+fn refuse_host_uts(spec: &oci_spec::runtime::Spec, plan: &Plan) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let names = spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+        || spec.domainname().as_ref().is_some_and(|d| !d.is_empty());
+    if !names {
+        return Ok(());
+    }
+    let Ok(ours) = std::fs::metadata("/proc/self/ns/uts") else {
+        return Ok(());
+    };
+    for j in plan
+        .joins
+        .iter()
+        .filter(|j| j.kind == LinuxNamespaceType::Uts)
+    {
+        let st = nix::sys::stat::fstat(std::os::fd::AsFd::as_fd(&j.fd))
+            .map_err(|e| Error::path("stat", &j.path, e))?;
+        if (st.st_dev, st.st_ino) == (ours.dev(), ours.ino()) {
+            return Err(Error::Other(format!(
+                "hostname: the uts namespace {} is the runtime's own: setting it would rename the host",
+                j.path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the container stays in ward's mount namespace.
