@@ -14,7 +14,8 @@ mod engine_support;
 
 use common::Ctx;
 use engine_support::checks::{
-    common_checks, exec_checks, in_a_row, join_checks, stop_and_kill_checks, wait_logs, IN_A_ROW,
+    common_checks, exec_checks, in_a_row, join_checks, published_port, stop_and_kill_checks,
+    wait_logs, IN_A_ROW,
 };
 use engine_support::ctr::{in_pty, start_containerd, Ctr, CtrCleanup};
 use engine_support::docker::{Docker, DockerCleanup};
@@ -158,32 +159,12 @@ fn podman_with_ward() {
     podman.ok(&ctx, &["rm", "oom"]);
 
     // Published port through netavark's bridge (podman's default network).
-    let port = es::free_port();
-    let www = ctx.dir.join("www");
-    fs::create_dir_all(&www).unwrap();
-    fs::write(www.join("index.html"), "served-by-ward-podman\n").unwrap();
-    podman.ok(
+    published_port(
         &ctx,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "-p",
-            &format!("127.0.0.1:{port}:80"),
-            "-v",
-            &format!("{}:/www", www.display()),
-            IMAGE,
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            "/www",
-        ],
+        &|args| podman.run(&ctx, args),
+        "podman",
+        &["rm", "-f", "-t", "0"],
     );
-    es::curl_until(&ctx, port, "served-by-ward-podman");
-    podman.ok(&ctx, &["rm", "-f", "-t", "0", "web"]);
 
     in_a_row(&|args| podman.run(&ctx, args), "podman");
 
@@ -810,32 +791,12 @@ fn docker_with_ward() {
         out.describe()
     );
 
-    let port = es::free_port();
-    let www = ctx.dir.join("www");
-    fs::create_dir_all(&www).unwrap();
-    fs::write(www.join("index.html"), "served-by-ward-docker\n").unwrap();
-    docker.ok(
+    published_port(
         &ctx,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "web",
-            "-p",
-            &format!("127.0.0.1:{port}:80"),
-            "-v",
-            &format!("{}:/www", www.display()),
-            IMAGE,
-            "httpd",
-            "-f",
-            "-p",
-            "80",
-            "-h",
-            "/www",
-        ],
+        &|args| docker.run(&ctx, args),
+        "docker",
+        &["rm", "-f"],
     );
-    es::curl_until(&ctx, port, "served-by-ward-docker");
-    docker.ok(&ctx, &["rm", "-f", "web"]);
 
     in_a_row(&|args| docker.run(&ctx, args), "docker");
 

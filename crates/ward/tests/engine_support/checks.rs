@@ -346,3 +346,25 @@ pub fn in_a_row(eng: &dyn Fn(&[&str]) -> Out, what: &str) {
         t.elapsed()
     );
 }
+
+/// A published port: busybox httpd in the container on port 80, fetched
+/// with curl from 127.0.0.1 on the host (netavark's or docker's bridge).
+/// `rm` is the engine's way to remove it at once.
+pub fn published_port(ctx: &Ctx, eng: &dyn Fn(&[&str]) -> Out, what: &str, rm: &[&str]) {
+    let port = crate::engine_support::free_port();
+    let www = ctx.dir.join("www");
+    fs::create_dir_all(&www).unwrap();
+    let marker = format!("served-by-ward-{what}");
+    fs::write(www.join("index.html"), format!("{marker}\n")).unwrap();
+    let publish = format!("127.0.0.1:{port}:80");
+    let volume = format!("{}:/www", www.display());
+    eng(&[
+        "run", "-d", "--name", "web", "-p", &publish, "-v", &volume, IMAGE, "httpd", "-f", "-p",
+        "80", "-h", "/www",
+    ])
+    .assert_ok();
+    crate::engine_support::curl_until(ctx, port, &marker);
+    let mut rm = rm.to_vec();
+    rm.push("web");
+    eng(&rm).assert_ok();
+}
