@@ -20,6 +20,7 @@ use engine_support::checks::{
 use engine_support::ctr::{in_pty, start_containerd, Ctr, CtrCleanup};
 use engine_support::docker::{Docker, DockerCleanup};
 use engine_support::podman::{podman_image, Podman, PodmanCleanup};
+use engine_support::EngineCli;
 use engine_support::{self as es, Daemon, HostGuard, ENGINE_TIMEOUT, IMAGE};
 use std::fs;
 use std::os::unix::fs::symlink;

@@ -1,7 +1,7 @@
 //! The docker client of a dockerd started by the test.
 
-use crate::common::{Ctx, Out};
-use crate::engine_support::{self as es, wait_quietly, ENGINE_TIMEOUT};
+use crate::common::Ctx;
+use crate::engine_support::{wait_quietly, EngineCli};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -11,8 +11,8 @@ pub struct Docker {
     pub config: PathBuf,
 }
 
-impl Docker {
-    pub fn command(&self, args: &[&str]) -> Command {
+impl EngineCli for Docker {
+    fn command(&self, args: &[&str]) -> Command {
         // Debian's client, of the daemon's version (a newer one may be
         // first in PATH).
         let bin = if Path::new("/usr/bin/docker").exists() {
@@ -30,23 +30,6 @@ impl Docker {
             c.args(args);
         }
         c
-    }
-
-    #[track_caller]
-    pub fn run(&self, ctx: &Ctx, args: &[&str]) -> Out {
-        es::run(ctx, self.command(args), ENGINE_TIMEOUT)
-    }
-
-    #[track_caller]
-    pub fn ok(&self, ctx: &Ctx, args: &[&str]) -> String {
-        self.run(ctx, args).assert_ok().stdout.clone()
-    }
-
-    #[track_caller]
-    pub fn inspect(&self, ctx: &Ctx, name: &str, format: &str) -> String {
-        self.ok(ctx, &["inspect", "-f", format, name])
-            .trim()
-            .to_string()
     }
 }
 

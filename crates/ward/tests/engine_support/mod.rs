@@ -36,6 +36,29 @@ pub const ENGINE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The image every engine runs: the busybox rootfs of common::build_rootfs.
 pub const IMAGE: &str = "localhost/wardbox:latest";
 
+/// The docker-like command line that podman and docker share.
+pub trait EngineCli {
+    /// The client with its daemon's or storage's options, and `args`.
+    fn command(&self, args: &[&str]) -> Command;
+
+    #[track_caller]
+    fn run(&self, ctx: &Ctx, args: &[&str]) -> Out {
+        run(ctx, self.command(args), ENGINE_TIMEOUT)
+    }
+
+    #[track_caller]
+    fn ok(&self, ctx: &Ctx, args: &[&str]) -> String {
+        self.run(ctx, args).assert_ok().stdout.clone()
+    }
+
+    #[track_caller]
+    fn inspect(&self, ctx: &Ctx, name: &str, format: &str) -> String {
+        self.ok(ctx, &["inspect", "-f", format, name])
+            .trim()
+            .to_string()
+    }
+}
+
 /// Root is needed (real containers, daemons); returns false after a SKIP
 /// line when the tests can't run at all.
 pub fn can_run(what: &str) -> bool {

@@ -1,7 +1,9 @@
 //! podman with everything of its own under the test directory.
 
-use crate::common::{Ctx, Out};
-use crate::engine_support::{self as es, wait_quietly, HostGuard, ENGINE_TIMEOUT, IMAGE};
+use crate::common::Ctx;
+use crate::engine_support::{
+    self as es, wait_quietly, EngineCli, HostGuard, ENGINE_TIMEOUT, IMAGE,
+};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -66,8 +68,10 @@ impl Podman {
             cgroup_parent: self.cgroup_parent.clone(),
         }
     }
+}
 
-    pub fn command(&self, args: &[&str]) -> Command {
+impl EngineCli for Podman {
+    fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new("podman");
         c.env("CONTAINERS_CONF", &self.conf)
             .arg("--root")
@@ -89,23 +93,6 @@ impl Podman {
             c.args(args);
         }
         c
-    }
-
-    #[track_caller]
-    pub fn run(&self, ctx: &Ctx, args: &[&str]) -> Out {
-        es::run(ctx, self.command(args), ENGINE_TIMEOUT)
-    }
-
-    #[track_caller]
-    pub fn ok(&self, ctx: &Ctx, args: &[&str]) -> String {
-        self.run(ctx, args).assert_ok().stdout.clone()
-    }
-
-    #[track_caller]
-    pub fn inspect(&self, ctx: &Ctx, name: &str, format: &str) -> String {
-        self.ok(ctx, &["inspect", "-f", format, name])
-            .trim()
-            .to_string()
     }
 }
 
