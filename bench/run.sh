@@ -12,7 +12,7 @@ RUNS=${RUNS:-20} ROUNDS=${ROUNDS:-3} WARMUP=${WARMUP:-3} MANY_RUNS=${MANY_RUNS:-
 scripts/deps.sh runc crun hyperfine time gcc libc6-dev binutils python3 busybox-static libseccomp-dev
 echo "bench: building ward (release)" >&2
 cargo build --release -q -p ward
-ward=${CARGO_TARGET_DIR:-$PWD/target}/release/ward
+ward=$(scripts/cargo-bin.sh release)
 crun=$(command -v crun) runc=$(command -v runc)
 out=$PWD/bench/results
 mkdir -p "$out"

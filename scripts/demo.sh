@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need it until rootless mode lands)" >&2; exit 1; }
 scripts/deps.sh busybox-static python3 libseccomp-dev
 cargo build --release -q -p ward
-ward=$PWD/target/release/ward
+ward=$(scripts/cargo-bin.sh release)
 work=$(mktemp -d /tmp/ward-demo.XXXXXX)
 trap '"$ward" --root "$work/state" delete --force demo >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 scripts/busybox-bundle.sh "$ward" "$work/bundle" sh -c \
