@@ -285,14 +285,15 @@ fn create_in(
     crate::fault::point("create:cgroup");
     // The init's pid is stored as soon as it is known, before its setup:
     // from then on a killed create leaves an init that delete can find
-    // (and that dies with ward until it is ready anyway).
+    // (and that dies with ward until it is ready anyway). recovery.json
+    // alone holds it until the final state is written: delete reads it
+    // for a state still `creating` (one file written instead of two).
     let base = st.clone();
     let record = |pid: i32| -> Result<()> {
         let mut now = base.clone();
         now.pid = pid;
         now.init_start_time = state::proc_stat(pid).map_or(0, |s| s.0);
         dir.save_recovery(&(&now).into())?;
-        dir.save(&now)?;
         crate::fault::point("create:cloned");
         Ok(())
     };
@@ -391,9 +392,8 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     let sock = dir.start_socket_path();
     std::fs::remove_file(&sock).map_err(|e| Error::path("remove", &sock, e))?;
     crate::fault::point("start:unlinked");
-    let mut st = st;
-    st.status = Status::Running;
-    dir.save(&st)?;
+    // state.json is not rewritten: `running` is derived (no start.sock, or
+    // an init that left ward's binary), never read from the file.
     drop(dir);
     // init closes the connection by exec'ing (close-on-exec), or writes why
     // the exec failed.
@@ -546,6 +546,14 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
     let mut stopped = None;
     match dir.load() {
         Ok(Some(mut st)) => {
+            if st.status == Status::Creating && st.pid == 0 {
+                // A create killed during init's setup: its pid is only in
+                // recovery.json.
+                if let Some(r) = dir.load_recovery() {
+                    st.pid = r.pid;
+                    st.init_start_time = r.init_start_time;
+                }
+            }
             st.status = current_status(&dir.path, &st, true);
             // The runtime spec: deleting a container that is not stopped
             // MUST fail and have no effect. A created one is not stopped
