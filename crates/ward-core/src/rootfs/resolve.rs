@@ -106,6 +106,23 @@ impl Root {
             Err(e) => return Err(Error::path("open", self.display(path), e)),
         }
         let rel = relative(path);
+        // Most often only the last component is missing (a mount target
+        // such as /sys/fs/cgroup/cpu): its parent, opened in one step,
+        // saves the walk. Anything else (a dangling symlink at the end, a
+        // missing parent) takes the walk below.
+        if let (Some(dir), Some(name)) = (rel.parent(), rel.file_name()) {
+            if let Ok(parent) = self.open_in(dir, 0) {
+                match make(&parent, name, kind) {
+                    Ok(()) => {
+                        return self
+                            .open_in(path, 0)
+                            .map_err(|e| Error::path("open", self.display(path), e))
+                    }
+                    Err(nix::errno::Errno::EEXIST) => {}
+                    Err(e) => return Err(Error::path("create", self.display(path), e)),
+                }
+            }
+        }
         let comps: Vec<_> = rel.components().collect();
         let mut parent = self
             .open_in(Path::new("/"), 0)
@@ -123,21 +140,7 @@ impl Root {
                 Err(e) => return Err(Error::path("open", self.display(&prefix), e)),
             }
             let name = comp.as_os_str();
-            let res = if last && kind == Kind::File {
-                nix::fcntl::openat(
-                    parent.as_fd(),
-                    name,
-                    nix::fcntl::OFlag::O_CREAT
-                        | nix::fcntl::OFlag::O_EXCL
-                        | nix::fcntl::OFlag::O_WRONLY
-                        | nix::fcntl::OFlag::O_NOFOLLOW
-                        | nix::fcntl::OFlag::O_CLOEXEC,
-                    Mode::from_bits_truncate(0o644),
-                )
-                .map(drop)
-            } else {
-                nix::sys::stat::mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755))
-            };
+            let res = make(&parent, name, if last { kind } else { Kind::Dir });
             match res {
                 Ok(()) => {}
                 Err(nix::errno::Errno::EEXIST) => {
@@ -159,6 +162,26 @@ impl Root {
                 .map_err(|e| Error::path("open", self.display(&prefix), e))?;
         }
         Ok(parent)
+    }
+}
+
+/// Creates `name` in `parent`: an empty file (0644) or a directory (0755);
+/// EEXIST if something, a symlink too, is there.
+fn make(parent: &OwnedFd, name: &std::ffi::OsStr, kind: Kind) -> nix::Result<()> {
+    if kind == Kind::File {
+        nix::fcntl::openat(
+            parent.as_fd(),
+            name,
+            nix::fcntl::OFlag::O_CREAT
+                | nix::fcntl::OFlag::O_EXCL
+                | nix::fcntl::OFlag::O_WRONLY
+                | nix::fcntl::OFlag::O_NOFOLLOW
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .map(drop)
+    } else {
+        nix::sys::stat::mkdirat(parent.as_fd(), name, Mode::from_bits_truncate(0o755))
     }
 }
 
