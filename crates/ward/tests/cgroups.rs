@@ -646,14 +646,14 @@ fn placement_in_every_hierarchy_and_removed_on_delete() {
 }
 
 #[test]
-fn default_cgroup_path_is_ward_slash_id() {
-    if skip_unless_ward("default cgroupsPath /ward/<id>") {
+fn default_cgroup_path_is_ward_dash_id() {
+    if skip_unless_ward("default cgroupsPath /ward-<id>") {
         return;
     }
     let fx = Fixture::new("cgdefault");
     let id = fx.id("dflt");
     let cg = Cg {
-        rel: format!("/ward/{id}"),
+        rel: format!("/ward-{id}"),
     };
     fx.track_cgroup(&cg.rel);
     let mut b = fx.bundle("b");

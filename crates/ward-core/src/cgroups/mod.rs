@@ -195,13 +195,17 @@ pub struct Cgroup {
     pub v2_only: bool,
 }
 
-/// The cgroup path of a container: `linux.cgroupsPath`, or /ward/<id>.
+/// The cgroup path of a container: `linux.cgroupsPath`, or /ward-<id>.
+/// The default is flat, with a prefix: no parent to make and remove with
+/// every container (22 cgroup mkdir/rmdir per container on a v1 host, and
+/// subtree_control writes on v2), and no ID can name a host cgroup such as
+/// `/user.slice`, whose processes delete would kill.
 /// A path may not climb out of the hierarchy with "..". systemd's
 /// `slice:prefix:name` form becomes the path systemd would give that scope.
 pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, CgroupError> {
     let p = match cgroups_path {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => return Ok(PathBuf::from("/ward").join(id)),
+        _ => return Ok(PathBuf::from(format!("/ward-{id}"))),
     };
     let s = p.to_string_lossy();
     if p.components()
@@ -491,8 +495,9 @@ impl Cgroup {
         self.destroy()
     }
 
-    /// Removes the directories (the processes must be gone), and the default
-    /// `ward` parent when it is left empty.
+    /// Removes the directories (the processes must be gone), and a `ward`
+    /// parent when it is left empty: ward's earlier default was
+    /// `/ward/<id>`, and containers made by it still have that path.
     pub fn destroy(&self) -> Result<(), CgroupError> {
         let mut first_err = None;
         for d in self.dirs() {
@@ -583,7 +588,7 @@ mod tests {
     fn paths() {
         assert_eq!(
             container_path(None, "c1").unwrap(),
-            PathBuf::from("/ward/c1")
+            PathBuf::from("/ward-c1")
         );
         assert_eq!(
             container_path(Some(Path::new("/a/b")), "c1").unwrap(),

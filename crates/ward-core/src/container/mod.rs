@@ -600,7 +600,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
 
 /// Teardown without a readable state.json: the processes and cgroups that
 /// recovery.json names, or, without it, those of the default cgroup path
-/// `/ward/<id>`.
+/// `/ward-<id>`.
 fn teardown_recovered(dir: &ContainerDir) -> Result<()> {
     let mut st = State::creating(&dir.id);
     match dir.load_recovery() {

@@ -1112,7 +1112,8 @@ impl Ctx {
     }
 }
 
-/// cgroup directories named `id`, one or two levels below each hierarchy.
+/// cgroup directories named `id` or `ward-<id>` (ward's default), one or
+/// two levels below each hierarchy.
 pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
     let mut v = Vec::new();
     let Ok(rd) = fs::read_dir("/sys/fs/cgroup") else {
@@ -1120,16 +1121,21 @@ pub fn cgroups_named(id: &str) -> Vec<PathBuf> {
     };
     let mut hierarchies: Vec<PathBuf> = vec![PathBuf::from("/sys/fs/cgroup")];
     hierarchies.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    let names = [id.to_string(), format!("ward-{id}")];
     for h in hierarchies {
-        let direct = h.join(id);
-        if direct.is_dir() {
-            v.push(direct);
+        for name in &names {
+            let direct = h.join(name);
+            if direct.is_dir() {
+                v.push(direct);
+            }
         }
         if let Ok(rd) = fs::read_dir(&h) {
             for e in rd.flatten() {
-                let p = e.path().join(id);
-                if e.path().is_dir() && p.is_dir() {
-                    v.push(p);
+                for name in &names {
+                    let p = e.path().join(name);
+                    if e.path().is_dir() && p.is_dir() {
+                        v.push(p);
+                    }
                 }
             }
         }
