@@ -248,8 +248,13 @@ impl Store {
             path: tmp.clone(),
             lock,
         };
-        dir.save(initial).map_err(fail)?;
-        dir.save_recovery(&Recovery::from(initial)).map_err(fail)?;
+        // Nobody sees the directory before its rename: its first files are
+        // written in place, without a temp file and a rename each.
+        encode(initial)
+            .and_then(|d| write_new(&tmp.join(STATE_FILE), &d, 0o600))
+            .and_then(|()| encode(&Recovery::from(initial)))
+            .and_then(|d| write_new(&tmp.join(RECOVERY_FILE), &d, 0o600))
+            .map_err(fail)?;
         if let Err(e) = rename_noreplace(&tmp, &path) {
             return Err(fail(if e.0 == libc::EEXIST || e.0 == libc::ENOTEMPTY {
                 Error::Exists(path.clone())
@@ -415,14 +420,12 @@ impl ContainerDir {
     /// Writes state.json atomically (temp file, fsync-free rename: the state
     /// lives on a tmpfs in practice, and a torn write is never visible).
     pub fn save(&self, state: &State) -> Result<()> {
-        let data = serde_json::to_vec(state).map_err(|e| Error::Other(e.to_string()))?;
-        write_atomic(&self.state_path(), &data, 0o600)
+        write_atomic(&self.state_path(), &encode(state)?, 0o600)
     }
 
     /// Writes recovery.json atomically.
     pub fn save_recovery(&self, r: &Recovery) -> Result<()> {
-        let data = serde_json::to_vec(r).map_err(|e| Error::Other(e.to_string()))?;
-        write_atomic(&self.path.join(RECOVERY_FILE), &data, 0o600)
+        write_atomic(&self.path.join(RECOVERY_FILE), &encode(r)?, 0o600)
     }
 
     /// What recovery.json says, if it can be read.
@@ -487,6 +490,22 @@ pub fn read_state(path: &Path) -> Result<Option<State>> {
             path: path.to_path_buf(),
             why: format!("damaged: {e}"),
         })
+}
+
+fn encode(v: &impl Serialize) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::Other(e.to_string()))
+}
+
+/// Writes `data` to a new file `path` (which must not exist).
+fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .and_then(|mut f| f.write_all(data))
+        .map_err(|e| Error::path("write", path, e))
 }
 
 /// Writes `data` to `path` through a temp file and a rename.
