@@ -175,6 +175,31 @@ fn killed_at_every_create_point() {
     }
 }
 
+/// A foreground `run` has no start.sock: its init waits on a pair whose
+/// other end dies with ward, so a run killed between its create and its
+/// start leaves no init waiting for a start that can't come.
+#[test]
+fn foreground_run_killed_before_start_leaves_no_waiting_init() {
+    if skip_unless_ward("WARD_FAULT stop points") {
+        return;
+    }
+    let ctx = Ctx::new("fault-runfg");
+    let b = long_bundle(&ctx, "b");
+    let id = ctx.id("rf");
+    run_to_point(&ctx, "create:saved", &["run", "--bundle", b.path(), &id]);
+    // `state` prints pid 0 for a stopped container: the stored one.
+    let stored = fs::read_to_string(ctx.root.join(&id).join("state.json")).unwrap();
+    let stored: serde_json::Value = serde_json::from_str(&stored).unwrap();
+    let pid = stored["pid"].as_i64().unwrap_or(0) as i32;
+    assert!(pid > 0, "no init pid stored: {stored}");
+    assert!(
+        wait_until(WAIT_TIMEOUT, || !pid_alive(pid)),
+        "init {pid} outlived the run that was to start it"
+    );
+    assert_eq!(ctx.status(&id).as_deref(), Some("stopped"));
+    assert_recoverable(&ctx, &id);
+}
+
 #[test]
 fn killed_at_every_start_and_delete_point() {
     if skip_unless_ward("WARD_FAULT stop points") {

@@ -9,7 +9,7 @@ pub use exec::{exec, ExecOptions};
 
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::{UnixDatagram, UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxNamespaceType;
@@ -21,7 +21,7 @@ use crate::error::{Errno, Error, Result};
 use crate::foreground::{self, Signals};
 use crate::hooks::Kind;
 use crate::namespaces::Plan;
-use crate::process::{self, InitConfig};
+use crate::process::{self, InitConfig, StartGate};
 use crate::rootfs::host_mounts;
 use crate::security::seccomp::{self, Filter};
 use crate::state::{self, current_status, init_alive, ContainerDir, State, Status, Store};
@@ -51,20 +51,21 @@ fn in_dir<T>(dir: &Path, name: &str, f: impl FnOnce(&str) -> std::io::Result<T>)
 }
 
 pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
-    create_with(store, id, opts, None).map(|(st, _)| st)
+    create_with(store, id, opts, None).map(|(st, _, _)| st)
 }
 
 /// `create`; `handoff` is given by a foreground `run`: its end of a console
 /// socket pair, which init gets in place of a --console-socket when
-/// process.terminal is set. Returns the state and whether the process has a
-/// terminal. On failure nothing is left, and nothing that was there before
+/// process.terminal is set. Returns the state, whether the process has a
+/// terminal, and for a foreground `run` its end of the start pair (no
+/// start.sock is bound then: see process::StartGate). On failure nothing is left, and nothing that was there before
 /// (another container of that ID) is touched.
 fn create_with(
     store: &Store,
     id: &str,
     opts: &CreateOptions,
     handoff: Option<OwnedFd>,
-) -> Result<(State, bool)> {
+) -> Result<(State, bool, Option<UnixStream>)> {
     crate::id::validate_id(id)?;
     // Everything is checked before anything is made.
     let mut bundle = config::load_bundle(&opts.bundle)?;
@@ -77,6 +78,7 @@ fn create_with(
     // runc's rules and words: the terminal goes to --console-socket when
     // ward detaches (create, run -d), to ward itself otherwise.
     let detached = handoff.is_none();
+    let foreground = !detached;
     if terminal && detached && opts.console_socket.is_none() {
         return Err(Error::Other(
             "process.terminal: cannot allocate tty if ward will detach without setting console socket"
@@ -164,10 +166,11 @@ fn create_with(
             seccomp.as_ref(),
             notify,
             opts,
+            foreground,
         )
     });
     match made {
-        Ok(()) => Ok((st, terminal)),
+        Ok(start) => Ok((st, terminal, start)),
         Err(e) => {
             // What the state says was made is unmade: the processes (killed
             // and reaped by the spawn already, or found by pid and cgroup)
@@ -265,8 +268,16 @@ fn create_in(
     seccomp: Option<&Filter>,
     systemd: notify::Passthrough,
     opts: &CreateOptions,
-) -> Result<()> {
-    let listener = in_dir(&dir.path, state::START_SOCKET, |n| UnixListener::bind(n))?;
+    foreground: bool,
+) -> Result<Option<UnixStream>> {
+    let (gate, start) = if foreground {
+        let (ours, init) =
+            UnixStream::pair().map_err(|e| Error::sys("socketpair", Errno::from(e)))?;
+        (StartGate::Pair(init.into()), Some(ours))
+    } else {
+        let l = in_dir(&dir.path, state::START_SOCKET, |n| UnixListener::bind(n))?;
+        (StartGate::Listener(l.into()), None)
+    };
     let planned = st.cgroup.take().expect("create plans a cgroup");
     st.cgroup = match planned.create(hier, st.resources.as_ref()) {
         Ok(()) => Some(planned),
@@ -310,7 +321,7 @@ fn create_in(
                 no_pivot: opts.no_pivot,
                 no_new_keyring: opts.no_new_keyring,
                 console,
-                start_listener: listener.into(),
+                start_gate: gate,
                 preserve_fds: opts.preserve_fds + systemd.listen_fds,
                 cgroup: st.cgroup.as_ref(),
                 cgroup_fd,
@@ -342,7 +353,7 @@ fn create_in(
     if let Some(p) = &opts.pid_file {
         state::write_atomic(&absolute(p), spawned.pid.to_string().as_bytes(), 0o644)?;
     }
-    Ok(())
+    Ok(start)
 }
 
 /// The container's cgroup2 directory, opened for clone3(CLONE_INTO_CGROUP).
@@ -380,11 +391,7 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
             status: st.status.to_string(),
         });
     }
-    // Bound before the program runs, so that no notification is lost.
-    let notify = match &st.notify_socket {
-        Some(host) => Some((notify::bind(&dir.path)?, host.clone())),
-        None => None,
-    };
+    let notify = bind_notify(&dir.path, &st)?;
     let conn = in_dir(&dir.path, state::START_SOCKET, |n| UnixStream::connect(n))?;
     // Killed from here on, the program runs without start.sock being
     // removed: the init's exe tells `state` it runs (State::init_exe).
@@ -395,11 +402,29 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
     // state.json is not rewritten: `running` is derived (no start.sock, or
     // an init that left ward's binary), never read from the file.
     drop(dir);
+    released(&st, conn, notify)
+}
+
+/// The socket that gets the program's READY=1, bound before the program
+/// runs so that no notification is lost.
+fn bind_notify(dir: &Path, st: &State) -> Result<Option<(UnixDatagram, PathBuf)>> {
+    match &st.notify_socket {
+        Some(host) => Ok(Some((notify::bind(dir)?, host.clone()))),
+        None => Ok(None),
+    }
+}
+
+/// The rest of `start` once init has been told to go over `conn`: the exec's
+/// outcome, the poststart hooks, READY=1 passed on.
+fn released(
+    st: &State,
+    mut conn: UnixStream,
+    notify: Option<(UnixDatagram, PathBuf)>,
+) -> Result<()> {
     // init closes the connection by exec'ing (close-on-exec), or writes why
     // the exec failed.
     let mut msg = String::new();
     use std::io::Read;
-    let mut conn = conn;
     let _ = conn.read_to_string(&mut msg);
     if !msg.is_empty() {
         return Err(Error::Init(msg));
@@ -415,12 +440,12 @@ pub fn start(store: &Store, id: &str) -> Result<()> {
                 crate::warn(&e.to_string());
             }
         } else if let Err(e) = crate::hooks::run(Kind::Poststart, Kind::Poststart.list(h), &state) {
-            let _ = teardown(&st);
+            let _ = teardown(st);
             return Err(e.into());
         }
     }
     if let Some((sock, host)) = notify {
-        if let Some(pidfd) = init_pidfd(&st)? {
+        if let Some(pidfd) = init_pidfd(st)? {
             notify::forward(&sock, &host, st.pid, &pidfd)?;
         }
     }
@@ -646,8 +671,9 @@ fn run_foreground(store: &Store, id: &str, opts: &CreateOptions, signals: &Signa
     let (ours, theirs) = console::handoff_pair()?;
     // A failed create has removed what it made; it must not be followed by
     // a delete, which could hit another container of the same ID.
-    let (st, terminal) = create_with(store, id, opts, Some(theirs))?;
-    let res = start_and_wait(store, id, &st, terminal.then_some(&ours), signals);
+    let (st, terminal, start) = create_with(store, id, opts, Some(theirs))?;
+    let start = start.expect("a foreground create returns its start pair");
+    let res = start_and_wait(store, id, &st, start, terminal.then_some(&ours), signals);
     if res.is_err() {
         let _ = delete(store, id, true);
     }
@@ -660,6 +686,7 @@ fn start_and_wait(
     store: &Store,
     id: &str,
     st: &State,
+    mut start: UnixStream,
     handoff: Option<&OwnedFd>,
     signals: &Signals,
 ) -> Result<i32> {
@@ -673,7 +700,13 @@ fn start_and_wait(
         Some(ours) => Some(Proxy::attach(console::receive_master(ours)?)?),
         None => None,
     };
-    start(store, id)?;
+    // `start`, with the pair in place of start.sock.
+    let notify = bind_notify(&store.container_path(id), st)?;
+    use std::io::Write;
+    start
+        .write_all(b"s")
+        .map_err(|e| Error::sys("start: tell init to go", Errno::from(e)))?;
+    released(st, start, notify)?;
     foreground::wait(&pidfd, signals, tty.as_mut())?;
     // The caller's terminal gets its mode back before anything else is
     // printed (on the error paths above, the drop does it).

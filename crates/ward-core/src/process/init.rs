@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use oci_spec::runtime::LinuxNamespaceType;
 
 use super::channel::{Channel, Msg};
-use super::{setup, InitConfig};
+use super::{setup, InitConfig, StartGate};
 use crate::error::{Errno, Error, Result};
 use crate::hooks::Kind;
 use crate::namespaces::clone_flag;
@@ -24,7 +24,7 @@ pub(crate) fn child_main(cfg: &InitConfig, chan: Channel, single: bool) -> ! {
         Some(cg) => cg.join_self(cfg.cgroup_fd.is_none()).map_err(Error::from),
         None => Ok(()),
     };
-    let mut keep = vec![chan.raw_fd(), cfg.start_listener.as_raw_fd()];
+    let mut keep = vec![chan.raw_fd(), cfg.start_gate.as_raw_fd()];
     keep.extend(cfg.console.as_ref().map(|c| c.as_raw_fd()));
     if !single {
         keep.extend(cfg.plan.joins.iter().map(|j| j.fd.as_raw_fd()));
@@ -208,37 +208,31 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
     wait_and_exec(cfg, &prepared, start_hooks, hook_state.as_deref())
 }
 
-/// Blocks until `ward start` connects, then execs. An exec failure goes back
-/// over the connection, so `start` reports it.
+/// Blocks until `ward start` connects (or a foreground `run` says go), then
+/// execs. An exec failure goes back over the connection, so `start`
+/// reports it.
 fn wait_and_exec(
     cfg: &InitConfig,
     prepared: &setup::Prepared,
     start_hooks: &[oci_spec::runtime::Hook],
     hook_state: Option<&str>,
 ) -> Result<Infallible> {
-    let conn = loop {
-        // SAFETY: accept4 on our listening socket with null address pointers.
-        let fd = unsafe {
-            libc::accept4(
-                cfg.start_listener.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC,
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: a new fd from the kernel that nothing else owns.
-            break unsafe { OwnedFd::from_raw_fd(fd) };
-        }
-        let e = Errno::last();
-        if e.0 != libc::EINTR {
-            // Nobody can hear this but the container's stderr.
-            eprintln!("ward init: waiting for start: {e}");
+    let waited = match &cfg.start_gate {
+        StartGate::Listener(l) => accept(l),
+        StartGate::Pair(p) => go(p),
+    };
+    let mut f = match waited {
+        Ok(conn) => std::fs::File::from(conn),
+        Err(e) => {
+            // Nobody can hear this but the container's stderr (and nobody
+            // is left to start the container after an EOF).
+            if e.0 != 0 {
+                eprintln!("ward init: waiting for start: {e}");
+            }
             // SAFETY: as in child_main.
             unsafe { libc::_exit(1) }
         }
     };
-    let mut f = std::fs::File::from(conn);
     if let (false, Some(state)) = (start_hooks.is_empty(), hook_state) {
         // In the container, as the process's user, right before the exec;
         // the state says "created" until the program runs.
@@ -257,6 +251,53 @@ fn wait_and_exec(
     let _ = f.write_all(e.to_string().as_bytes());
     // SAFETY: as in child_main.
     unsafe { libc::_exit(code) }
+}
+
+/// The first connection to the start socket.
+fn accept(listener: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
+    loop {
+        // SAFETY: accept4 on our listening socket with null address pointers.
+        let fd = unsafe {
+            libc::accept4(
+                listener.as_raw_fd(),
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a new fd from the kernel that nothing else owns.
+            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        let e = Errno::last();
+        if e.0 != libc::EINTR {
+            return Err(e);
+        }
+    }
+}
+
+/// Waits for the go byte on our end of a foreground run's pair, which then
+/// is the connection; Errno(0) for an EOF.
+fn go(pair: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: a read of at most 1 byte into a live 1-byte buffer.
+        let n = unsafe { libc::read(pair.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
+        match n {
+            1 => {
+                return pair
+                    .try_clone()
+                    .map_err(|e| Errno(e.raw_os_error().unwrap_or(0)))
+            }
+            0 => return Err(Errno(0)),
+            _ => {
+                let e = Errno::last();
+                if e.0 != libc::EINTR {
+                    return Err(e);
+                }
+            }
+        }
+    }
 }
 
 /// A fresh session keyring per container, so containers can't see each

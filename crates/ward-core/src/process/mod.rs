@@ -20,6 +20,10 @@
 //!              read until EOF ◀── close-on-exec closes the connection,
 //!                                 or "exec: ...: why" if execve failed
 //!
+//!  A foreground `ward run` binds no start.sock: init gets one end of a
+//!  stream pair instead (StartGate::Pair), and run writes one byte on the
+//!  other end in place of the connect.
+//!
 //!  With joined namespaces, the intermediate sends NeedIdMaps (when it made
 //!  the user ns) and InitPid(pid) of the init it forked, then exits.
 //! ```
@@ -52,8 +56,8 @@ pub struct InitConfig<'a> {
     pub no_new_keyring: bool,
     /// The connected --console-socket, when process.terminal is set.
     pub console: Option<OwnedFd>,
-    /// The listening start socket; `ward start` connects to it.
-    pub start_listener: OwnedFd,
+    /// What init waits on before it execs the program.
+    pub start_gate: StartGate,
     /// How many fds after stdio the process keeps (--preserve-fds).
     pub preserve_fds: u32,
     /// The container's cgroup, made and limited already.
@@ -68,6 +72,24 @@ pub struct InitConfig<'a> {
     /// before init's setup: create stores it, so that a killed create
     /// leaves an init that delete can find. An error fails the spawn.
     pub record_init: &'a dyn Fn(i32) -> Result<()>,
+}
+
+/// What init waits on, once ready, before it execs the program; an exec
+/// failure goes back over the connection either way.
+pub enum StartGate {
+    /// The listening start.sock: a `ward start` connects.
+    Listener(OwnedFd),
+    /// One end of a stream pair whose other end a foreground `run` holds:
+    /// one byte starts the program, EOF (ward died first) ends init.
+    Pair(OwnedFd),
+}
+
+impl StartGate {
+    pub fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            StartGate::Listener(fd) | StartGate::Pair(fd) => fd.as_raw_fd(),
+        }
+    }
 }
 
 impl InitConfig<'_> {
