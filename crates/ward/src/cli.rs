@@ -262,8 +262,8 @@ impl Cli {
         }
         let command = (sub.build)(&given)?;
         // Given after the subcommand wins over before it, as with clap.
-        globals.vals.append(&mut globals_after.vals);
-        let g = globals;
+        let mut g = globals;
+        g.vals.append(&mut globals_after.vals);
         Ok(Cli {
             root: g.path("root")?,
             log: g.path("log")?,
@@ -277,7 +277,7 @@ impl Cli {
     }
 }
 
-// ---------------------------------------------------------------- tables
+// ------------------------------------------- what the tables (cli/table.rs) hold
 
 /// One option: `--long`, its `-s`hort form, whether it takes a value.
 struct Opt {
