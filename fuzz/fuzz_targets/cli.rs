@@ -1,12 +1,11 @@
 //! ward's argv, as `main` parses it: the input split on NUL bytes into
-//! arguments after "ward", through clap's parser for every command, then the
-//! container ID check the commands start with.
+//! arguments after "ward", through ward's own argv parser (every command and
+//! flag), then the container ID check the commands start with.
 #![no_main]
 
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStringExt;
 
-use clap::Parser;
 use libfuzzer_sys::fuzz_target;
 use ward::cli::{Cli, Command};
 
@@ -18,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
     match Cli::try_parse_from(args) {
         // What main prints (--help, --version and usage errors alike).
         Err(e) => {
-            let _ = e.render().to_string();
+            let _ = (e.to_string(), e.exit_code(), e.kind());
         }
         Ok(cli) => {
             let _ = cli.state_root();

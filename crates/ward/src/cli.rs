@@ -1,53 +1,161 @@
 //! The command line, flag for flag as runc's, so engines can call ward in
 //! runc's place.
+//!
+//! Parsed by hand from static tables, one per subcommand, that also give the
+//! help text. This replaces clap, which built the argument tree of every
+//! subcommand on each start (~134 KB of heap on every `ward run`) and was
+//! the largest part of the binary: here parsing allocates only the values
+//! given, and help is rendered only when asked for.
 
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
+use std::str::FromStr;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+mod help;
+mod table;
+#[cfg(test)]
+mod tests;
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "ward",
-    version,
-    about = "A Linux container runtime (OCI, runc-compatible)"
-)]
+use help::{help, usage};
+use table::{find_sub, GLOBAL_SCOPE, TOP_SCOPE};
+
+#[derive(Debug)]
 pub struct Cli {
     /// Directory for the state of containers (default /run/ward; without
     /// root, $XDG_RUNTIME_DIR/ward).
-    #[arg(long, global = true)]
     pub root: Option<PathBuf>,
     /// Where to write log lines (default: stderr only).
-    #[arg(long, global = true)]
     pub log: Option<PathBuf>,
-    /// Format of the log: text or json.
-    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
-    /// Log debug messages too.
-    #[arg(long, global = true)]
     pub debug: bool,
     /// Accepted for runc compatibility; ward manages cgroups through cgroupfs.
-    #[arg(long = "systemd-cgroup", global = true, hide = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility (true, false or auto).
-    #[arg(long = "rootless", id = "global_rootless", hide = true, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub rootless: Option<String>,
     /// Accepted for runc compatibility: path of the criu binary.
-    #[arg(long, global = true, hide = true)]
     pub criu: Option<PathBuf>,
-    #[command(subcommand)]
     pub command: Command,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ListFormat {
     Table,
     Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct CreateArgs {
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: u32,
+    pub id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ExecArgs {
+    pub console_socket: Option<PathBuf>,
+    pub cwd: Option<String>,
+    pub env: Vec<String>,
+    pub tty: bool,
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub process: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub process_label: Option<String>,
+    pub apparmor: Option<String>,
+    pub no_new_privs: bool,
+    pub cap: Vec<String>,
+    pub preserve_fds: u32,
+    pub ignore_paused: bool,
+    pub id: String,
+    /// The command and its arguments, verbatim after the ID.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateArgs {
+    pub resources: Option<String>,
+    pub blkio_weight: Option<u16>,
+    pub cpu_period: Option<u64>,
+    pub cpu_quota: Option<i64>,
+    pub cpu_burst: Option<u64>,
+    pub cpu_rt_period: Option<u64>,
+    pub cpu_rt_runtime: Option<i64>,
+    pub cpu_shares: Option<u64>,
+    pub cpu_idle: Option<i64>,
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    pub memory: Option<String>,
+    pub memory_reservation: Option<String>,
+    pub memory_swap: Option<String>,
+    pub kernel_memory_tcp: Option<String>,
+    pub pids_limit: Option<i64>,
+    pub id: String,
+}
+
+/// The subcommands; their flags and help are in [`SUBS`].
+#[derive(Debug)]
+pub enum Command {
+    Create(CreateArgs),
+    Start {
+        id: String,
+    },
+    State {
+        id: String,
+    },
+    Kill {
+        all: bool,
+        id: String,
+        signal: String,
+    },
+    Delete {
+        force: bool,
+        id: String,
+    },
+    Run {
+        create: CreateArgs,
+        detach: bool,
+        keep: bool,
+    },
+    List {
+        format: ListFormat,
+        quiet: bool,
+    },
+    Spec {
+        bundle: PathBuf,
+        rootless: bool,
+    },
+    Features,
+    Pause {
+        id: String,
+    },
+    Resume {
+        id: String,
+    },
+    Ps {
+        format: ListFormat,
+        id: String,
+        ps_args: Vec<String>,
+    },
+    Events {
+        stats: bool,
+        interval: String,
+        id: String,
+    },
+    Update(Box<UpdateArgs>),
+    Exec(Box<ExecArgs>),
 }
 
 impl Cli {
@@ -62,204 +170,668 @@ impl Cli {
             _ => PathBuf::from("/run/ward"),
         }
     }
+
+    /// Parses the process's arguments; on help, version or a usage error
+    /// prints it and exits (0, or 2 for an error).
+    pub fn parse() -> Cli {
+        Cli::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Parses `args`, the first being the program's name.
+    pub fn try_parse_from<I, T>(args: I) -> Result<Cli, CliError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString>,
+    {
+        let mut args = args.into_iter().map(Into::into);
+        args.next();
+        let mut globals = Given::new(TOP_SCOPE, None);
+        let mut any = false;
+        let sub = loop {
+            let Some(arg) = args.next() else {
+                return Err(if any {
+                    CliError::usage(
+                        None,
+                        "'ward' requires a subcommand but one was not provided",
+                    )
+                } else {
+                    // Bare `ward`: the whole help, as an error.
+                    CliError {
+                        kind: ErrorKind::Usage,
+                        text: help(None),
+                    }
+                });
+            };
+            any = true;
+            let b = arg.as_bytes();
+            if b == b"--" {
+                return Err(match args.next() {
+                    Some(a) => unexpected(None, &a),
+                    None => CliError::usage(
+                        None,
+                        "'ward' requires a subcommand but one was not provided",
+                    ),
+                });
+            }
+            if b.len() > 1 && b[0] == b'-' {
+                option(&arg, &mut args, None, &mut |o, v, _| globals.push(o, v))?;
+                continue;
+            }
+            if b == b"help" {
+                return Err(help_command(args));
+            }
+            break find_sub(b).ok_or_else(|| {
+                CliError::usage(None, &format!("unrecognized subcommand '{}'", lossy(b)))
+            })?;
+        };
+
+        let mut given = Given::new(sub.opts, Some(sub));
+        let mut globals_after = Given::new(TOP_SCOPE, Some(sub));
+        let fixed = sub.args.len() - usize::from(sub.trailing);
+        let mut options_done = false;
+        while let Some(arg) = args.next() {
+            let b = arg.as_bytes();
+            if !options_done && b == b"--" {
+                options_done = true;
+                continue;
+            }
+            if !options_done && b.len() > 1 && b[0] == b'-' {
+                option(&arg, &mut args, Some(sub), &mut |o, v, global| {
+                    if global {
+                        globals_after.push(o, v)
+                    } else {
+                        given.push(o, v)
+                    }
+                })?;
+                continue;
+            }
+            if given.pos.len() >= fixed && !sub.trailing {
+                return Err(unexpected(Some(sub), &arg));
+            }
+            given.pos.push(arg);
+            if sub.trailing && given.pos.len() == fixed {
+                // Everything after the ID belongs to the process (exec) or
+                // to ps(1), dashes and all; a `--` right after the ID only
+                // separates.
+                let mut rest = args.by_ref().peekable();
+                if !options_done && rest.peek().is_some_and(|a| a == "--") {
+                    rest.next();
+                }
+                given.pos.extend(rest);
+            }
+        }
+        let command = (sub.build)(&given)?;
+        // Given after the subcommand wins over before it, as with clap.
+        let mut g = globals;
+        g.vals.append(&mut globals_after.vals);
+        Ok(Cli {
+            root: g.path("root")?,
+            log: g.path("log")?,
+            log_format: [LogFormat::Text, LogFormat::Json][g.choice("log-format")?],
+            debug: g.flag("debug"),
+            systemd_cgroup: g.flag("systemd-cgroup"),
+            rootless: g.string("rootless")?,
+            criu: g.path("criu")?,
+            command,
+        })
+    }
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct CreateArgs {
-    /// The bundle directory (holding config.json).
-    #[arg(short = 'b', long, default_value = ".")]
-    pub bundle: PathBuf,
-    /// Unix socket that receives the pty master when process.terminal is set.
-    #[arg(long = "console-socket")]
-    pub console_socket: Option<PathBuf>,
-    /// File to write the container's init pid to.
-    #[arg(long = "pid-file")]
-    pub pid_file: Option<PathBuf>,
-    /// Move the rootfs onto / and chroot instead of pivot_root (for ramfs roots).
-    #[arg(long = "no-pivot")]
-    pub no_pivot: bool,
-    /// Keep the caller's session keyring instead of a new one.
-    #[arg(long = "no-new-keyring")]
-    pub no_new_keyring: bool,
-    /// Number of fds after stdio (3, 4, ...) to pass to the container.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
-    pub preserve_fds: u32,
-    /// Container ID.
-    pub id: String,
+// ------------------------------------------- what the tables (cli/table.rs) hold
+
+/// One option: `--long`, its `-s`hort form, whether it takes a value.
+struct Opt {
+    long: &'static str,
+    /// 0 for none.
+    short: u8,
+    takes_value: bool,
+    help: &'static str,
+    /// Used when the option is not given ("" for none); shown in help.
+    default: &'static str,
+    /// The values allowed ([] for any).
+    choices: &'static [&'static str],
+    /// A second long name.
+    alias: &'static str,
+    /// May be given more than once, each value kept.
+    multi: bool,
+    /// Takes the next argument as value even if it starts with '-'
+    /// (negative numbers, `--memory -1`).
+    hyphen: bool,
+    /// Accepted for compatibility, not shown in help.
+    hidden: bool,
+    /// Takes a value only as `--long=VALUE`; alone it means `true`.
+    equals_only: bool,
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct ExecArgs {
-    /// Unix socket that receives the pty master with --tty.
-    #[arg(long = "console-socket")]
-    pub console_socket: Option<PathBuf>,
-    /// Working directory of the process (default: config.json's).
-    #[arg(long)]
-    pub cwd: Option<String>,
-    /// Environment variable NAME=VALUE (repeatable; overrides config.json's).
-    #[arg(short = 'e', long = "env")]
-    pub env: Vec<String>,
-    /// Give the process a terminal.
-    #[arg(short = 't', long)]
-    pub tty: bool,
-    /// uid[:gid] to run as.
-    #[arg(short = 'u', long)]
-    pub user: Option<String>,
-    /// Additional group id (repeatable).
-    #[arg(short = 'g', long = "additional-gids")]
-    pub additional_gids: Vec<u32>,
-    /// A process.json to run instead of config.json's process.
-    #[arg(short = 'p', long)]
-    pub process: Option<PathBuf>,
-    /// Return once the process runs.
-    #[arg(short = 'd', long)]
-    pub detach: bool,
-    /// File to write the process's pid to.
-    #[arg(long = "pid-file")]
-    pub pid_file: Option<PathBuf>,
-    /// SELinux label of the process.
-    #[arg(long = "process-label")]
-    pub process_label: Option<String>,
-    /// AppArmor profile of the process.
-    #[arg(long)]
-    pub apparmor: Option<String>,
-    /// Set no_new_privs for the process.
-    #[arg(long = "no-new-privs")]
-    pub no_new_privs: bool,
-    /// Add a capability (repeatable), e.g. CAP_NET_ADMIN.
-    #[arg(short = 'c', long = "cap")]
-    pub cap: Vec<String>,
-    /// Number of fds after stdio (3, 4, ...) to pass to the process.
-    #[arg(long = "preserve-fds", default_value_t = 0)]
-    pub preserve_fds: u32,
-    /// Exec even into a paused container (the process starts frozen).
-    #[arg(long = "ignore-paused")]
-    pub ignore_paused: bool,
-    /// Container ID.
-    pub id: String,
-    /// The command and its arguments (none with --process).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+impl Opt {
+    const fn flag(long: &'static str, short: u8, help: &'static str) -> Opt {
+        Opt {
+            long,
+            short,
+            takes_value: false,
+            help,
+            default: "",
+            choices: &[],
+            alias: "",
+            multi: false,
+            hyphen: false,
+            hidden: false,
+            equals_only: false,
+        }
+    }
+    const fn value(long: &'static str, short: u8, help: &'static str) -> Opt {
+        Opt {
+            takes_value: true,
+            ..Opt::flag(long, short, help)
+        }
+    }
+    const fn default(self, default: &'static str) -> Opt {
+        Opt { default, ..self }
+    }
+    const fn choices(self, choices: &'static [&'static str]) -> Opt {
+        Opt { choices, ..self }
+    }
+    const fn alias(self, alias: &'static str) -> Opt {
+        Opt { alias, ..self }
+    }
+    const fn multi(self) -> Opt {
+        Opt {
+            multi: true,
+            ..self
+        }
+    }
+    const fn hyphen(self) -> Opt {
+        Opt {
+            hyphen: true,
+            ..self
+        }
+    }
+    const fn hidden(self) -> Opt {
+        Opt {
+            hidden: true,
+            ..self
+        }
+    }
+    const fn equals_only(self) -> Opt {
+        Opt {
+            equals_only: true,
+            ..self
+        }
+    }
 }
 
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Create a container from a bundle; it waits for `start`.
-    Create(CreateArgs),
-    /// Run the user process of a created container.
-    Start { id: String },
-    /// Print a container's state as JSON.
-    State { id: String },
-    /// Send a signal (name or number, default SIGTERM) to a container.
-    Kill {
-        /// Signal every process of the container, not only its init.
-        #[arg(short = 'a', long)]
-        all: bool,
-        id: String,
-        #[arg(default_value = "SIGTERM")]
-        signal: String,
-    },
-    /// Delete a stopped container (and kill one that runs, with --force).
-    Delete {
-        #[arg(short = 'f', long)]
-        force: bool,
-        id: String,
-    },
-    /// Create and start a container; in the foreground, wait for it.
-    Run {
-        #[command(flatten)]
-        create: CreateArgs,
-        /// Return once the container has started.
-        #[arg(short = 'd', long)]
-        detach: bool,
-        /// Keep the container after it exits.
-        #[arg(long)]
-        keep: bool,
-    },
-    /// List containers.
-    #[command(alias = "ps-all")]
-    List {
-        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
-        format: ListFormat,
-        /// Print only the IDs.
-        #[arg(short = 'q', long)]
-        quiet: bool,
-    },
-    /// Write a default config.json into a bundle.
-    Spec {
-        #[arg(short = 'b', long, default_value = ".")]
-        bundle: PathBuf,
-        /// A spec for a non-root user (user namespace, no network namespace).
-        #[arg(long)]
-        rootless: bool,
-    },
-    /// Print the features ward supports, as the runtime spec's JSON.
-    Features,
-    /// Freeze every process of a container.
-    Pause { id: String },
-    /// Thaw a paused container.
-    Resume { id: String },
-    /// List the processes of a container (`ps` output, or host pids as JSON).
-    Ps {
-        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
-        format: ListFormat,
-        id: String,
-        /// Options for ps(1) (default -ef).
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        ps_args: Vec<String>,
-    },
-    /// Print resource usage (`--stats`) or stream it with OOM events.
-    Events {
-        /// Print the figures once and exit.
-        #[arg(long)]
-        stats: bool,
-        /// Time between stats lines (e.g. 5s, 500ms).
-        #[arg(long, default_value = "5s")]
-        interval: String,
-        id: String,
-    },
-    /// Change the resource limits of a running container.
-    Update(Box<UpdateArgs>),
-    /// Run one more process in a running container.
-    Exec(Box<ExecArgs>),
+/// A positional argument.
+struct Arg {
+    name: &'static str,
+    help: &'static str,
+    /// "" when required (or, for the trailing one, optional).
+    default: &'static str,
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct UpdateArgs {
-    /// JSON resources (as docker sends them) from FILE, or stdin with -.
-    #[arg(short = 'r', long)]
-    pub resources: Option<String>,
-    #[arg(long = "blkio-weight")]
-    pub blkio_weight: Option<u16>,
-    #[arg(long = "cpu-period")]
-    pub cpu_period: Option<u64>,
-    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
-    pub cpu_quota: Option<i64>,
-    #[arg(long = "cpu-burst")]
-    pub cpu_burst: Option<u64>,
-    #[arg(long = "cpu-rt-period")]
-    pub cpu_rt_period: Option<u64>,
-    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
-    pub cpu_rt_runtime: Option<i64>,
-    #[arg(long = "cpu-share", alias = "cpu-shares")]
-    pub cpu_shares: Option<u64>,
-    #[arg(long = "cpu-idle", allow_hyphen_values = true)]
-    pub cpu_idle: Option<i64>,
-    #[arg(long = "cpuset-cpus")]
-    pub cpuset_cpus: Option<String>,
-    #[arg(long = "cpuset-mems")]
-    pub cpuset_mems: Option<String>,
-    /// Memory limit (bytes, or with k, m, g; -1 for none).
-    #[arg(long, allow_hyphen_values = true)]
-    pub memory: Option<String>,
-    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
-    pub memory_reservation: Option<String>,
-    /// Memory plus swap limit.
-    #[arg(long = "memory-swap", allow_hyphen_values = true)]
-    pub memory_swap: Option<String>,
-    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
-    pub kernel_memory_tcp: Option<String>,
-    #[arg(long = "pids-limit", allow_hyphen_values = true)]
-    pub pids_limit: Option<i64>,
-    pub id: String,
+impl Arg {
+    const fn new(name: &'static str, help: &'static str) -> Arg {
+        Arg {
+            name,
+            help,
+            default: "",
+        }
+    }
+    const fn default(self, default: &'static str) -> Arg {
+        Arg { default, ..self }
+    }
+}
+
+struct Sub {
+    name: &'static str,
+    alias: &'static str,
+    about: &'static str,
+    /// Its option tables (several when one command extends another's).
+    opts: &'static [&'static [Opt]],
+    args: &'static [Arg],
+    /// The last of `args` takes every argument after the ones before it.
+    trailing: bool,
+    build: fn(&Given) -> Result<Command, CliError>,
+}
+
+impl Sub {
+    const fn new(
+        name: &'static str,
+        about: &'static str,
+        opts: &'static [&'static [Opt]],
+        args: &'static [Arg],
+        build: fn(&Given) -> Result<Command, CliError>,
+    ) -> Sub {
+        Sub {
+            name,
+            alias: "",
+            about,
+            opts,
+            args,
+            trailing: false,
+            build,
+        }
+    }
+    const fn alias(self, alias: &'static str) -> Sub {
+        Sub { alias, ..self }
+    }
+    const fn trailing(self) -> Sub {
+        Sub {
+            trailing: true,
+            ..self
+        }
+    }
+}
+
+/// The option matching `is` among `sub`'s and the global ones (before the
+/// subcommand: the global and top-level ones); true if it is global.
+fn lookup(sub: Option<&'static Sub>, is: impl Fn(&Opt) -> bool) -> Option<(&'static Opt, bool)> {
+    let own = sub.map_or(&[][..], |s| s.opts);
+    let globals = if sub.is_some() {
+        GLOBAL_SCOPE
+    } else {
+        TOP_SCOPE
+    };
+    let find =
+        |tables: &'static [&'static [Opt]]| tables.iter().flat_map(|t| t.iter()).find(|o| is(o));
+    find(own)
+        .map(|o| (o, false))
+        .or_else(|| find(globals).map(|o| (o, true)))
+}
+
+// ---------------------------------------------------------------- parsing
+
+/// What was given at one level: options (flags with an empty value) in
+/// order, and positional arguments.
+struct Given {
+    scope: &'static [&'static [Opt]],
+    sub: Option<&'static Sub>,
+    vals: Vec<(&'static Opt, OsString)>,
+    pos: Vec<OsString>,
+}
+
+impl Given {
+    fn new(scope: &'static [&'static [Opt]], sub: Option<&'static Sub>) -> Given {
+        Given {
+            scope,
+            sub,
+            vals: Vec::new(),
+            pos: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, o: &'static Opt, v: OsString) -> Result<(), CliError> {
+        if !o.multi && self.vals.iter().any(|(p, _)| p.long == o.long) {
+            return Err(CliError::usage(
+                self.sub,
+                &format!("the argument '{}' cannot be used multiple times", show(o)),
+            ));
+        }
+        self.vals.push((o, v));
+        Ok(())
+    }
+
+    /// The option named `long` in this level's tables. Every name asked
+    /// for is in them (the builders are tested for each command).
+    fn opt(&self, long: &str) -> &'static Opt {
+        self.scope
+            .iter()
+            .flat_map(|t| t.iter())
+            .find(|o| o.long == long)
+            .expect("option not in its command's table")
+    }
+
+    fn given(&self, long: &str) -> impl Iterator<Item = &OsStr> + '_ {
+        let long = self.opt(long).long;
+        self.vals
+            .iter()
+            .filter(move |(o, _)| o.long == long)
+            .map(|(_, v)| v.as_os_str())
+    }
+
+    fn flag(&self, long: &str) -> bool {
+        self.given(long).next().is_some()
+    }
+
+    /// The value given last, or the default.
+    fn value(&self, long: &str) -> Option<&OsStr> {
+        let o = self.opt(long);
+        self.given(long)
+            .last()
+            .or((!o.default.is_empty()).then(|| OsStr::new(o.default)))
+    }
+
+    /// Converts each value given (the last one only unless `multi`).
+    fn convert<T>(
+        &self,
+        long: &str,
+        v: &OsStr,
+        f: impl Fn(&OsStr) -> Result<T, String>,
+    ) -> Result<T, CliError> {
+        f(v).map_err(|why| {
+            let o = self.opt(long);
+            CliError::usage(
+                self.sub,
+                &format!(
+                    "invalid value '{}' for '{}': {why}",
+                    lossy(v.as_bytes()),
+                    show(o)
+                ),
+            )
+        })
+    }
+
+    fn path(&self, long: &str) -> Result<Option<PathBuf>, CliError> {
+        match self.value(long) {
+            // As clap: an empty path is a missing one.
+            Some(v) if v.is_empty() => Err(value_required(self.sub, self.opt(long))),
+            v => Ok(v.map(PathBuf::from)),
+        }
+    }
+
+    fn string(&self, long: &str) -> Result<Option<String>, CliError> {
+        self.value(long)
+            .map(|v| self.convert(long, v, |v| utf8(v).map(str::to_string)))
+            .transpose()
+    }
+
+    fn num<T: FromStr>(&self, long: &str) -> Result<Option<T>, CliError>
+    where
+        T::Err: fmt::Display,
+    {
+        self.value(long)
+            .map(|v| self.convert(long, v, parse_num))
+            .transpose()
+    }
+
+    /// Every value of a repeatable option.
+    fn all<T, E: fmt::Display>(
+        &self,
+        long: &str,
+        f: impl Fn(&OsStr) -> Result<T, E>,
+    ) -> Result<Vec<T>, CliError> {
+        self.given(long)
+            .map(|v| self.convert(long, v, |v| f(v).map_err(|e| e.to_string())))
+            .collect()
+    }
+
+    /// The index of the value (or default) in the option's choices.
+    fn choice(&self, long: &str) -> Result<usize, CliError> {
+        let o = self.opt(long);
+        let v = self.value(long).unwrap_or_default();
+        o.choices
+            .iter()
+            .position(|c| c.as_bytes() == v.as_bytes())
+            .ok_or_else(|| {
+                CliError::usage(
+                    self.sub,
+                    &format!(
+                        "invalid value '{}' for '{}'\n  [possible values: {}]",
+                        lossy(v.as_bytes()),
+                        show(o),
+                        o.choices.join(", ")
+                    ),
+                )
+            })
+    }
+
+    /// Positional argument `i`, or its default.
+    fn arg(&self, i: usize) -> Result<String, CliError> {
+        // Past the fixed ones, all are the trailing (last) argument's.
+        let spec = self.sub.and_then(|s| s.args.get(i).or(s.args.last()));
+        let name = spec.map_or("", |a| a.name);
+        match (self.pos.get(i), spec) {
+            (Some(v), _) => utf8(v).map(str::to_string).map_err(|why| {
+                CliError::usage(
+                    self.sub,
+                    &format!(
+                        "invalid value '{}' for '<{name}>': {why}",
+                        lossy(v.as_bytes())
+                    ),
+                )
+            }),
+            (None, Some(a)) if !a.default.is_empty() => Ok(a.default.to_string()),
+            (None, _) => Err(CliError::usage(
+                self.sub,
+                &format!("the following required arguments were not provided: <{name}>"),
+            )),
+        }
+    }
+
+    /// The trailing arguments (after the fixed positionals).
+    fn rest(&self) -> Result<Vec<String>, CliError> {
+        let fixed = self.sub.map_or(0, |s| s.args.len() - 1);
+        (fixed..self.pos.len()).map(|i| self.arg(i)).collect()
+    }
+}
+
+fn utf8(v: &OsStr) -> Result<&str, String> {
+    v.to_str().ok_or_else(|| "invalid UTF-8".to_string())
+}
+
+fn parse_num<T: FromStr>(v: &OsStr) -> Result<T, String>
+where
+    T::Err: fmt::Display,
+{
+    utf8(v)?.parse().map_err(|e: T::Err| e.to_string())
+}
+
+/// Parses the option `arg` (it starts with '-'), taking its value from
+/// `rest` if it needs the next argument, and gives each option found (a
+/// cluster like `-dt` has several) to `push` with its value (empty for a
+/// flag) and whether it is global.
+fn option(
+    arg: &OsStr,
+    rest: &mut impl Iterator<Item = OsString>,
+    sub: Option<&'static Sub>,
+    push: &mut impl FnMut(&'static Opt, OsString, bool) -> Result<(), CliError>,
+) -> Result<(), CliError> {
+    let b = arg.as_bytes();
+    if let Some(body) = b.strip_prefix(b"--") {
+        let (name, inline) = match body.iter().position(|&c| c == b'=') {
+            Some(i) => (&body[..i], Some(&body[i + 1..])),
+            None => (body, None),
+        };
+        match name {
+            b"help" => return Err(CliError::help(sub)),
+            b"version" if sub.is_none() => return Err(CliError::version()),
+            _ => {}
+        }
+        let named = |o: &Opt| {
+            o.long.as_bytes() == name || (!o.alias.is_empty() && o.alias.as_bytes() == name)
+        };
+        let (o, global) = lookup(sub, named).ok_or_else(|| {
+            CliError::usage(
+                sub,
+                &format!("unexpected argument '--{}' found", lossy(name)),
+            )
+        })?;
+        let v = match (inline, o.takes_value) {
+            (Some(v), false) => {
+                return Err(CliError::usage(
+                    sub,
+                    &format!(
+                        "unexpected value '{}' for '--{}' found; no more were expected",
+                        lossy(v),
+                        o.long
+                    ),
+                ))
+            }
+            (None, false) => OsString::new(),
+            (Some(v), true) => OsStr::from_bytes(v).to_os_string(),
+            (None, true) if o.equals_only => OsString::from("true"),
+            (None, true) => next_value(o, rest, sub)?,
+        };
+        return push(o, v, global);
+    }
+    // Short options, maybe clustered: `-dt`, `-e X`, `-eX`, `-e=X`, `-tu0`.
+    for (i, &c) in b.iter().enumerate().skip(1) {
+        match c {
+            b'h' => return Err(CliError::help(sub)),
+            b'V' if sub.is_none() => return Err(CliError::version()),
+            _ => {}
+        }
+        let Some((o, global)) = lookup(sub, |o| o.short != 0 && o.short == c) else {
+            let ch = lossy(&b[i..]).chars().next().unwrap_or('?');
+            return Err(CliError::usage(
+                sub,
+                &format!("unexpected argument '-{ch}' found"),
+            ));
+        };
+        if !o.takes_value {
+            push(o, OsString::new(), global)?;
+            continue;
+        }
+        let v = match &b[i + 1..] {
+            [] => next_value(o, rest, sub)?,
+            [b'=', v @ ..] | v => OsStr::from_bytes(v).to_os_string(),
+        };
+        return push(o, v, global);
+    }
+    Ok(())
+}
+
+/// The argument after option `o`, its value.
+fn next_value(
+    o: &Opt,
+    rest: &mut impl Iterator<Item = OsString>,
+    sub: Option<&'static Sub>,
+) -> Result<OsString, CliError> {
+    match rest.next() {
+        Some(v) if o.hyphen || v == "-" || !v.as_bytes().starts_with(b"-") => Ok(v),
+        _ => Err(value_required(sub, o)),
+    }
+}
+
+/// `help [SUBCOMMAND]`.
+fn help_command(mut args: impl Iterator<Item = OsString>) -> CliError {
+    let sub = match args.next() {
+        None => None,
+        Some(name) if name == "help" => None,
+        Some(name) => match find_sub(name.as_bytes()) {
+            Some(s) => Some(s),
+            None => return unrecognized(&name),
+        },
+    };
+    match args.next() {
+        Some(extra) => unrecognized(&extra),
+        None => CliError::help(sub),
+    }
+}
+
+// ---------------------------------------------------------------- errors
+
+/// Help or version text to print on stdout (exit 0), or a usage error for
+/// stderr (exit 2).
+#[derive(Debug)]
+pub struct CliError {
+    kind: ErrorKind,
+    text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    Help,
+    Version,
+    Usage,
+}
+
+impl CliError {
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    pub fn exit_code(&self) -> i32 {
+        match self.kind {
+            ErrorKind::Help | ErrorKind::Version => 0,
+            ErrorKind::Usage => 2,
+        }
+    }
+
+    /// Prints the text where clap would (stdout for help and version,
+    /// stderr for errors) and exits.
+    pub fn exit(&self) -> ! {
+        use std::io::Write;
+        let _ = match self.kind {
+            ErrorKind::Usage => std::io::stderr().write_all(self.text.as_bytes()),
+            _ => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(self.text.as_bytes())
+                    .and_then(|()| out.flush())
+            }
+        };
+        std::process::exit(self.exit_code())
+    }
+
+    fn usage(sub: Option<&Sub>, msg: &str) -> CliError {
+        CliError {
+            kind: ErrorKind::Usage,
+            text: format!(
+                "error: {msg}\n\nUsage: {}\n\nFor more information, try '--help'.\n",
+                usage(sub)
+            ),
+        }
+    }
+
+    fn help(sub: Option<&Sub>) -> CliError {
+        CliError {
+            kind: ErrorKind::Help,
+            text: help(sub),
+        }
+    }
+
+    fn version() -> CliError {
+        CliError {
+            kind: ErrorKind::Version,
+            text: concat!("ward ", env!("CARGO_PKG_VERSION"), "\n").to_string(),
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for CliError {}
+
+fn value_required(sub: Option<&Sub>, o: &Opt) -> CliError {
+    CliError::usage(
+        sub,
+        &format!(
+            "a value is required for '{}' but none was supplied",
+            show(o)
+        ),
+    )
+}
+
+fn unexpected(sub: Option<&Sub>, arg: &OsStr) -> CliError {
+    CliError::usage(
+        sub,
+        &format!("unexpected argument '{}' found", lossy(arg.as_bytes())),
+    )
+}
+
+fn unrecognized(name: &OsStr) -> CliError {
+    CliError::usage(
+        None,
+        &format!("unrecognized subcommand '{}'", lossy(name.as_bytes())),
+    )
+}
+
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    String::from_utf8_lossy(b)
+}
+
+/// `--preserve-fds <PRESERVE_FDS>`, as in clap's messages.
+fn show(o: &Opt) -> String {
+    if !o.takes_value {
+        return format!("--{}", o.long);
+    }
+    let name = o.long.to_ascii_uppercase().replace('-', "_");
+    if o.equals_only {
+        format!("--{}[=<{name}>]", o.long)
+    } else {
+        format!("--{} <{name}>", o.long)
+    }
 }

@@ -7,8 +7,6 @@ mod log;
 
 use ward::cli;
 
-use clap::Parser;
-
 fn main() {
     let cli = cli::Cli::parse();
     let logger = match log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug) {
