@@ -134,7 +134,7 @@ done
 # (f) the stripped binary and its dynamic libraries
 for rt in "${runtimes[@]}"; do
   strip -o "$work/stripped-$rt" "${rtbin[$rt]}"
-  libs=$(ldd "${rtbin[$rt]}" 2>/dev/null | awk '$1 !~ /vdso|ld-linux/ {print $1}' | sort | tr '\n' ' ')
+  libs=$(ldd "${rtbin[$rt]}" 2>/dev/null | awk '$1 !~ /vdso|ld-linux|statically/ {print $1}' | sort | tr '\n' ' ')
   echo "$rt $(stat -c %s "$work/stripped-$rt") $libs" >>"$work/size"
 done
 echo "load_after=$(cut -d' ' -f1-3 /proc/loadavg)" >>"$work/machine"
