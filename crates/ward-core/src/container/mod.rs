@@ -58,8 +58,9 @@ pub fn create(store: &Store, id: &str, opts: &CreateOptions) -> Result<State> {
 /// socket pair, which init gets in place of a --console-socket when
 /// process.terminal is set. Returns the state, whether the process has a
 /// terminal, and for a foreground `run` its end of the start pair (no
-/// start.sock is bound then: see process::StartGate). On failure nothing is left, and nothing that was there before
-/// (another container of that ID) is touched.
+/// start.sock is bound then: see process::StartGate). On failure nothing is
+/// left, and nothing that was there before (another container of that ID)
+/// is touched.
 fn create_with(
     store: &Store,
     id: &str,
