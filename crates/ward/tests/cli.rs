@@ -7,11 +7,9 @@ use common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
 
 fn strings(v: &Value) -> BTreeSet<String> {
     v.as_array()
@@ -284,17 +282,6 @@ fn terminal_without_console_socket_is_refused() {
     ctx.assert_nothing_left(&[&id]);
 }
 
-/// The one fd sent with SCM_RIGHTS on `sock`.
-fn recv_fd(sock: &UnixStream) -> OwnedFd {
-    let (_, mut fds) = recv_with_fds(sock.as_fd());
-    assert_eq!(
-        fds.len(),
-        1,
-        "expected exactly one fd over the console socket"
-    );
-    fds.pop().unwrap()
-}
-
 #[test]
 fn console_socket_receives_pty_master() {
     let ctx = Ctx::new("console");
@@ -309,31 +296,17 @@ fn console_socket_receives_pty_master() {
     );
     b.write();
 
-    let master = std::thread::scope(|s| {
-        let acceptor = s.spawn(|| {
-            accept_within(&listener, CMD_TIMEOUT + Duration::from_secs(5)).map(|c| recv_fd(&c))
-        });
-        let out = ctx.rt(&[
+    let master = receive_console_master(&listener, || {
+        ctx.rt(&[
             "create",
             "--bundle",
             b.path(),
             "--console-socket",
             sock_path.to_str().unwrap(),
             &id,
-        ]);
-        out.assert_ok();
-        acceptor
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-            .expect("the runtime never connected to the console socket")
+        ])
+        .assert_ok();
     });
-    // The fd we got is a pty master.
-    let link = fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
-    assert!(
-        link.to_string_lossy().contains("ptmx"),
-        "received fd is not a pty master: {}",
-        link.display()
-    );
     let pid = ctx.pid_of(&id);
     ctx.start_ok(&id);
     let text = read_pty_until(&master, READY, WAIT_TIMEOUT);

@@ -15,7 +15,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use std::fs;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -646,14 +646,7 @@ fn exec_tty_sends_pty_master_to_console_socket() {
     let pid_file = ctx.dir.join("tty.pid");
     let script = "if [ -t 0 ] && [ -t 1 ] && [ -t 2 ]; then echo TTY-OK; fi; \
                   echo TTYNAME=$(tty); echo EXEC-READY; exec sleep 1000";
-    let master = std::thread::scope(|s| {
-        let acceptor = s.spawn(|| {
-            accept_within(&listener, CMD_TIMEOUT + Duration::from_secs(5)).map(|c| {
-                let (_, mut fds) = recv_with_fds(c.as_fd());
-                assert_eq!(fds.len(), 1, "expected one fd on the console socket");
-                fds.pop().unwrap()
-            })
-        });
+    let master = receive_console_master(&listener, || {
         exec(
             &ctx,
             &id,
@@ -668,17 +661,7 @@ fn exec_tty_sends_pty_master_to_console_socket() {
             &["sh", "-c", script],
         )
         .assert_ok();
-        acceptor
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e))
-            .expect("the runtime never connected to the console socket")
     });
-    let link = fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
-    assert!(
-        link.to_string_lossy().contains("ptmx"),
-        "received fd is not a pty master: {}",
-        link.display()
-    );
     let text = read_pty_until(&master, "EXEC-READY", WAIT_TIMEOUT).replace('\r', "");
     assert!(text.contains("TTY-OK"), "stdio is not a tty: {text:?}");
     let tty = kv(&text, "TTYNAME");

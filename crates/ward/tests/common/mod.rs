@@ -1266,6 +1266,37 @@ pub fn accept_within(
     }
 }
 
+/// Runs `run`, which has the runtime send a pty master to `listener` (a
+/// --console-socket), and returns the one fd that came, checked to be a
+/// pty master.
+pub fn receive_console_master(
+    listener: &std::os::unix::net::UnixListener,
+    run: impl FnOnce(),
+) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsFd, AsRawFd};
+    let master = thread::scope(|s| {
+        let acceptor = s.spawn(|| {
+            accept_within(listener, CMD_TIMEOUT + Duration::from_secs(5)).map(|c| {
+                let (_, mut fds) = recv_with_fds(c.as_fd());
+                assert_eq!(fds.len(), 1, "expected one fd on the console socket");
+                fds.pop().unwrap()
+            })
+        });
+        run();
+        acceptor
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
+            .expect("the runtime never connected to the console socket")
+    });
+    let link = fs::read_link(format!("/proc/self/fd/{}", master.as_raw_fd())).unwrap();
+    assert!(
+        link.to_string_lossy().contains("ptmx"),
+        "received fd is not a pty master: {}",
+        link.display()
+    );
+    master
+}
+
 /// Receives one message on a unix socket: its bytes and the fds that came
 /// with it by SCM_RIGHTS (received CLOEXEC).
 pub fn recv_with_fds(sock: std::os::fd::BorrowedFd<'_>) -> (Vec<u8>, Vec<std::os::fd::OwnedFd>) {
