@@ -11,6 +11,8 @@ pub mod v2;
 
 mod apply;
 mod systemd_path;
+#[cfg(test)]
+mod test_util;
 pub use apply::merge_resources;
 
 use std::path::PathBuf;

@@ -353,9 +353,7 @@ mod tests {
     const M: i64 = 1024 * K;
     const G: i64 = 1024 * M;
 
-    fn res(json: &str) -> LinuxResources {
-        serde_json::from_str(json).expect("test JSON")
-    }
+    use crate::cgroups::test_util::res;
 
     fn json(r: &LinuxResources) -> serde_json::Value {
         serde_json::to_value(r).unwrap()

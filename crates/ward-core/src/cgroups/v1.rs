@@ -431,15 +431,7 @@ pub(crate) fn rdma_writes(
 mod tests {
     use super::*;
 
-    fn res(json: &str) -> LinuxResources {
-        serde_json::from_str(json).expect("test JSON")
-    }
-
-    fn files(ws: &[Write]) -> Vec<String> {
-        ws.iter()
-            .map(|w| format!("{}/{}={}", w.controller, w.file, w.value))
-            .collect()
-    }
+    use crate::cgroups::test_util::{files, res};
 
     fn fresh(json: &str) -> Vec<String> {
         files(&resource_writes(&res(json)).unwrap())
