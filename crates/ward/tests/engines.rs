@@ -219,7 +219,6 @@ fn podman_with_ward() {
     eprintln!("podman_with_ward: {:.1?}", started.elapsed());
 }
 
-/// `podman/docker logs NAME` holds `marker` `n` times (polled).
 // ---------------------------------------------------------------------------
 // containerd
 // ---------------------------------------------------------------------------
