@@ -65,7 +65,7 @@ fn podman_with_ward() {
             "echo started; trap 'echo got-term; exit 0' TERM; while :; do sleep 0.2; done",
         ],
     );
-    wait_logs(&ctx, &|a| podman.run(&ctx, a), "long", "started", 1);
+    wait_logs(&|a| podman.run(&ctx, a), "long", "started", 1);
     exec_checks(&|args| podman.run(&ctx, args), "long", 127);
     join_checks(&|args| podman.run(&ctx, args), "long", "podman");
     // A user namespace with a mapping (podman chowns the image's copy).
@@ -115,7 +115,7 @@ fn podman_with_ward() {
     assert!(stats.starts_with("long "), "podman stats:\n{stats}");
     podman.ok(&ctx, &["restart", "-t", "10", "long"]);
     assert_eq!(podman.inspect(&ctx, "long", "{{.State.Status}}"), "running");
-    wait_logs(&ctx, &|a| podman.run(&ctx, a), "long", "started", 2);
+    wait_logs(&|a| podman.run(&ctx, a), "long", "started", 2);
     let t = Instant::now();
     podman.ok(&ctx, &["stop", "-t", "10", "long"]);
     assert!(
@@ -677,7 +677,7 @@ fn docker_with_ward() {
         docker.inspect(&ctx, "long", "{{.HostConfig.Runtime}}"),
         "ward"
     );
-    wait_logs(&ctx, &|a| docker.run(&ctx, a), "long", "started", 1);
+    wait_logs(&|a| docker.run(&ctx, a), "long", "started", 1);
     // docker 20.10 answers 126 to any exec that fails to start, the
     // runtime's words notwithstanding (runc alike).
     exec_checks(&|args| docker.run(&ctx, args), "long", 126);
@@ -726,7 +726,7 @@ fn docker_with_ward() {
     assert_eq!(limit.as_deref(), Some("67108864"), "cgroup {cg}");
     docker.ok(&ctx, &["restart", "-t", "10", "long"]);
     assert_eq!(docker.inspect(&ctx, "long", "{{.State.Status}}"), "running");
-    wait_logs(&ctx, &|a| docker.run(&ctx, a), "long", "started", 2);
+    wait_logs(&|a| docker.run(&ctx, a), "long", "started", 2);
     let t = Instant::now();
     docker.ok(&ctx, &["stop", "-t", "10", "long"]);
     assert!(

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 /// Containers started back to back through each engine.
 pub const IN_A_ROW: usize = 30;
 
-pub fn wait_logs(ctx: &Ctx, eng: &dyn Fn(&[&str]) -> Out, name: &str, marker: &str, n: usize) {
-    let _ = ctx;
+/// `podman/docker logs NAME` holds `marker` `n` times (polled).
+pub fn wait_logs(eng: &dyn Fn(&[&str]) -> Out, name: &str, marker: &str, n: usize) {
     let mut last = String::new();
     let ok = common::wait_until(Duration::from_secs(20), || {
         let out = eng(&["logs", name]);
