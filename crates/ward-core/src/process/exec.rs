@@ -138,7 +138,7 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
     }
     drop(child);
     let mut kids = vec![pid];
-    match wait_exec(cfg, &parent, &mut kids) {
+    match wait_exec(cfg, &parent, &mut kids, two_step) {
         Ok(()) => Ok(*kids.last().expect("the process")),
         Err(e) => {
             for p in &kids {
@@ -156,14 +156,27 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
 
 /// `kids`: the first child, then (two steps) the process it forked, which
 /// replaces it once the first is reaped.
-fn wait_exec(cfg: &ExecConfig, chan: &Channel, kids: &mut Vec<i32>) -> Result<()> {
+///
+/// In two steps, the process's pid (InitPid) always comes before its own
+/// messages (fork_reported): a listener never gets the first child's pid.
+fn wait_exec(cfg: &ExecConfig, chan: &Channel, kids: &mut Vec<i32>, two_step: bool) -> Result<()> {
     let mut ready = false;
+    let mut known = !two_step;
     loop {
         let pid = *kids.last().expect("a child");
-        match chan.recv_fd()? {
+        let msg = chan.recv_fd()?;
+        if let Some((m @ (Msg::SeccompFd | Msg::Ready), _)) = &msg {
+            if !known {
+                return Err(Error::Other(format!(
+                    "the exec'd process sent {m:?} before its pid was known"
+                )));
+            }
+        }
+        match msg {
             Some((Msg::InitPid(p), _)) => {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                 *kids = vec![p];
+                known = true;
             }
             Some((Msg::SeccompFd, Some(fd))) => (cfg.on_listener)(pid, fd)?,
             Some((Msg::Ready, _)) => ready = true,
@@ -215,14 +228,9 @@ fn child_main(
         enter_root(cfg.init_pid)?;
     }
     if two_step {
-        // SAFETY: single-threaded, as in the parent.
-        let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
-            .map_err(|e| Error::fork("clone3 into the pid namespace", e))?;
-        if pid != 0 {
-            chan.send(&Msg::InitPid(pid))?;
-            // SAFETY: as in spawn.
-            unsafe { libc::_exit(0) }
-        }
+        // SAFETY: single-threaded, as in the parent. Returns in the new
+        // process only, once ward has its pid.
+        unsafe { super::fork_reported(chan, "clone3 into the pid namespace") }?;
         sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0)
             .map_err(|e| Error::sys("set parent death signal", e))?;
     }

@@ -80,18 +80,12 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<()> {
         std::fs::write("/proc/self/timens_offsets", off)
             .map_err(|e| Error::path("write", "/proc/self/timens_offsets", e))?;
     }
-    // SAFETY: single-threaded, as in the parent.
-    let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
-        .map_err(|e| Error::fork("clone3 init", e))?;
-    if pid == 0 {
-        let Err(e) = init_main(cfg, chan, false);
-        let _ = chan.send(&error_msg(e));
-        // SAFETY: as in child_main.
-        unsafe { libc::_exit(1) }
-    }
-    chan.send(&Msg::InitPid(pid))?;
+    // SAFETY: single-threaded, as in the parent. Returns in init only.
+    unsafe { super::fork_reported(chan, "clone3 init") }?;
+    let Err(e) = init_main(cfg, chan, false);
+    let _ = chan.send(&error_msg(e));
     // SAFETY: as in child_main.
-    unsafe { libc::_exit(0) }
+    unsafe { libc::_exit(1) }
 }
 
 /// The message that carries `e` to the parent.

@@ -25,7 +25,10 @@
 //!  other end in place of the connect.
 //!
 //!  With joined namespaces, the intermediate sends NeedIdMaps (when it made
-//!  the user ns) and InitPid(pid) of the init it forked, then exits.
+//!  the user ns) and InitPid(pid) of the init it forked, then exits. init
+//!  says nothing before that: it waits on a pipe that the intermediate
+//!  writes only once InitPid is sent (fork_reported), so the parent
+//!  always knows init's pid before init's first message.
 //! ```
 
 pub mod channel;
@@ -101,6 +104,55 @@ impl InitConfig<'_> {
     }
 }
 
+/// Forks a child with CLONE_PARENT (ward's child, not the caller's) and
+/// reports its pid to ward with `InitPid` before the child may run on: the
+/// child blocks on a pipe that is written only after the report is sent.
+/// Otherwise the child's first message (Ready, Hooks, SeccompFd) could
+/// reach ward before its pid, which ward must have by then: it records it,
+/// gives it to hooks and to the seccomp agent, and waits for it.
+///
+/// Returns in the child only; the caller (the intermediate) exits here,
+/// with 0 once the pid is reported. If the report fails, the child reads
+/// EOF and exits too, so nothing runs that ward doesn't know of.
+///
+/// # Safety
+/// The process must be single-threaded (the child runs arbitrary code).
+pub(crate) unsafe fn fork_reported(chan: &Channel, what: &str) -> Result<()> {
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe", e))?;
+    // SAFETY: single-threaded, per this function's contract.
+    let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
+        .map_err(|e| Error::fork(what, e))?;
+    if pid == 0 {
+        drop(wr);
+        let mut b = [0u8; 1];
+        let go = loop {
+            match nix::unistd::read(&rd, &mut b) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r == Ok(1),
+            }
+        };
+        if !go {
+            // SAFETY: _exit ends this process without running the parent's
+            // atexit handlers or destructors, which belong to the parent.
+            unsafe { libc::_exit(1) }
+        }
+        return Ok(());
+    }
+    drop(rd);
+    crate::fault::delay("spawn:init-pid");
+    let code = match chan.send(&Msg::InitPid(pid)) {
+        Ok(()) => match nix::unistd::write(&wr, &[1]) {
+            Ok(1) => 0,
+            _ => 1,
+        },
+        Err(_) => 1,
+    };
+    // SAFETY: as above; exiting closes the pipe, releasing the child with
+    // EOF if the byte wasn't written.
+    unsafe { libc::_exit(code) }
+}
+
 /// A set-up init, waiting for `start`.
 #[derive(Debug, Clone, Copy)]
 pub struct Spawned {
@@ -134,10 +186,11 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
     };
     match handshake(cfg, &parent, single, &mut kids) {
         Ok(()) => {
+            // handshake returns Ok only once init's pid is known.
             let p = if single {
                 pid
             } else {
-                kids.init.expect("init pid known once ready")
+                kids.init.unwrap_or(pid)
             };
             let start_time = proc_stat(p)
                 .map(|s| s.0)
@@ -197,6 +250,16 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
     if single {
         (cfg.record_init)(first)?;
     }
+    // init's pid, which every message of init's needs: fork_reported makes
+    // InitPid come first; anything else is a broken protocol, not a panic.
+    let init_pid = |kids: &Kids, what: &Msg| {
+        let known = if single { Some(first) } else { kids.init };
+        known.ok_or_else(|| {
+            Error::Other(format!(
+                "container init sent {what:?} before its pid was known"
+            ))
+        })
+    };
     if single && cfg.plan.creates(LinuxNamespaceType::User) {
         write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
     }
@@ -209,13 +272,13 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
             None => (None, None),
         };
         match msg {
-            Some(Msg::SeccompFd) => {
+            Some(m @ Msg::SeccompFd) => {
+                let pid = init_pid(kids, &m)?;
                 let fd = fd.ok_or_else(|| Error::Other("seccomp listener fd missing".into()))?;
-                let pid = kids.init.unwrap_or(first);
                 forward_listener(cfg, pid, fd)?;
             }
-            Some(Msg::Hooks) => {
-                let state = hook_state(cfg, kids.init.unwrap_or(first));
+            Some(m @ Msg::Hooks) => {
+                let state = hook_state(cfg, init_pid(kids, &m)?);
                 if let Some(h) = cfg.bundle.spec.hooks() {
                     for kind in [Kind::Prestart, Kind::CreateRuntime] {
                         crate::hooks::run(kind, kind.list(h), &state)?;
@@ -233,7 +296,7 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
                 (cfg.record_init)(p)?;
                 Kids::reap(&mut kids.first);
             }
-            Some(Msg::Ready) => return Ok(()),
+            Some(m @ Msg::Ready) => return init_pid(kids, &m).map(drop),
             Some(Msg::Error(e)) => return Err(Error::Init(e)),
             Some(Msg::HookFailed(e)) => return Err(Error::Hook(e)),
             Some(m) => return Err(Error::Other(format!("unexpected message from init: {m:?}"))),
