@@ -42,3 +42,22 @@ pub fn warn(msg: &str) {
         None => eprintln!("ward: warning: {msg}"),
     }
 }
+
+/// Where notes go: nowhere by default; the binary routes them to its --log
+/// (and to stderr with --debug).
+static NOTE_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Routes [`note`]s to `sink` (once, at start-up).
+pub fn set_note_sink(sink: fn(&str)) {
+    let _ = NOTE_SINK.set(sink);
+}
+
+/// Something worth a line in the log that changes nothing the user asked
+/// for (a rootless container without a cgroup of its own, when it asked for
+/// no limits): engines copy the runtime's stderr to their users, so this
+/// must not be a warning on every run.
+pub fn note(msg: &str) {
+    if let Some(f) = NOTE_SINK.get() {
+        f(msg);
+    }
+}

@@ -285,8 +285,8 @@ fn create_in(
         // Rootless: a user who may not make cgroups gets a container
         // without one, unless it asked for limits that need it.
         Err(e) if e.is_permission() && !sys::is_root() && !has_limits(st.resources.as_ref()) => {
-            crate::warn(&format!(
-                "cgroups: {e}; the container runs without a cgroup of its own (rootless)"
+            crate::note(&format!(
+                "cgroups: {e}; the container runs without a cgroup of its own (rootless, no limits asked for)"
             ));
             dir.save(st)?;
             dir.save_recovery(&(&*st).into())?;
