@@ -253,6 +253,43 @@ fn mask_paths(paths: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The mount points the kernel, the container's programs and ward's own
+/// later steps (LSM labels through /proc, sysctls, masks) find by path.
+const SPECIAL_PLACES: [&str; 7] = [
+    "/proc",
+    "/sys",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/sys/fs/cgroup",
+];
+
+/// Whether a mount must land exactly at its destination, never at the
+/// target of a symlink the image put there.
+fn is_special(dest: &Path, typ: &str) -> bool {
+    matches!(
+        typ,
+        "proc" | "sysfs" | "devpts" | "mqueue" | "cgroup" | "cgroup2"
+    ) || SPECIAL_PLACES.iter().any(|p| dest == Path::new(p))
+}
+
+/// The directory a mount goes on: for a special mount, the destination
+/// itself with no symlink on the way (or a clear refusal, as runc's).
+fn mount_target(root: &Root, dest: &Path, typ: &str, kind: Kind) -> Result<std::os::fd::OwnedFd> {
+    if kind == Kind::Dir && is_special(dest, typ) {
+        let what = if typ.is_empty() { "bind" } else { typ };
+        root.ensure_plain_dir(dest).map_err(|e| {
+            Error::Other(format!(
+                "mount {what} on {}: {e}; it must be an ordinary directory",
+                dest.display()
+            ))
+        })
+    } else {
+        root.ensure(dest, kind)
+    }
+}
+
 /// Mounts one entry of config.json's `mounts`.
 fn mount_one(ctx: &Context, root: &Root, m: &Mount) -> Result<()> {
     let dest = m.destination();
@@ -262,7 +299,7 @@ fn mount_one(ctx: &Context, root: &Root, m: &Mount) -> Result<()> {
         return bind_mount(ctx, root, m, &opts);
     }
     match typ {
-        "cgroup" | "cgroup2" => return cgroup_mount(ctx, root, dest, &opts),
+        "cgroup" | "cgroup2" => return cgroup_mount(ctx, root, dest, typ, &opts),
         "" => {
             return Err(Error::Other(format!(
                 "mount {}: no type and not a bind mount",
@@ -271,7 +308,7 @@ fn mount_one(ctx: &Context, root: &Root, m: &Mount) -> Result<()> {
         }
         _ => {}
     }
-    let target = root.ensure(dest, Kind::Dir)?;
+    let target = mount_target(root, dest, typ, Kind::Dir)?;
     let source = m
         .source()
         .as_ref()
@@ -346,7 +383,7 @@ fn bind_mount(ctx: &Context, root: &Root, m: &Mount, opts: &MountOptions) -> Res
     let meta =
         std::fs::metadata(&source).map_err(|e| Error::path("bind mount source", &source, e))?;
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-    let target = root.ensure(dest, kind)?;
+    let target = mount_target(root, dest, "", kind)?;
     let mut flags = MsFlags::MS_BIND;
     if opts.recursive {
         flags |= MsFlags::MS_REC;
@@ -379,9 +416,15 @@ fn bind_mount(ctx: &Context, root: &Root, m: &Mount, opts: &MountOptions) -> Res
 /// container gets fresh mounts that show only its own subtree; without one it
 /// gets binds of the host's directories of the cgroups it is in. On v1 and
 /// hybrid hosts `dest` is a tmpfs holding one mount per hierarchy, as on the host.
-fn cgroup_mount(ctx: &Context, root: &Root, dest: &Path, opts: &MountOptions) -> Result<()> {
+fn cgroup_mount(
+    ctx: &Context,
+    root: &Root,
+    dest: &Path,
+    typ: &str,
+    opts: &MountOptions,
+) -> Result<()> {
     let hier = host_cgroup_mounts(ctx.hierarchies);
-    let target = root.ensure(dest, Kind::Dir)?;
+    let target = mount_target(root, dest, typ, Kind::Dir)?;
     let flags = ms(opts.flags & !(libc::MS_RDONLY as u64))
         | MsFlags::MS_NOSUID
         | MsFlags::MS_NODEV
@@ -404,7 +447,7 @@ fn cgroup_mount(ctx: &Context, root: &Root, dest: &Path, opts: &MountOptions) ->
         } else {
             dest.join(h.mountpoint.file_name().unwrap_or_default())
         };
-        let t = root.ensure(&sub, Kind::Dir)?;
+        let t = mount_target(root, &sub, typ, Kind::Dir)?;
         let res = if ctx.new_cgroupns {
             mount(
                 Some("cgroup"),
