@@ -69,17 +69,12 @@ pub const NAMESPACES: &[&str] = &[
     "cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time",
 ];
 
-/// Highest capability number assumed when the kernel does not say
-/// (`CAP_CHECKPOINT_RESTORE`, Linux 5.9).
-pub const FALLBACK_LAST_CAP: u8 = 40;
-
 /// Annotation key carrying ward's version in the features document.
 pub const VERSION_ANNOTATION: &str = "ward.version";
 
-/// Number of the highest capability the running kernel knows, or
-/// [`FALLBACK_LAST_CAP`] if unreadable.
+/// Number of the highest capability the running kernel knows.
 pub fn last_cap() -> u8 {
-    crate::sys::cap_last_cap() as u8
+    crate::procfs::cap_last_cap() as u8
 }
 
 /// Names (`CAP_*`) of capabilities numbered `0..=last`, in numeric order.
@@ -138,6 +133,7 @@ pub fn features() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::procfs::FALLBACK_LAST_CAP;
     use oci_spec::runtime::{Features, LinuxNamespaceType};
     use std::collections::HashSet;
 

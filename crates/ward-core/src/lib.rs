@@ -16,6 +16,7 @@ pub mod hooks;
 pub mod id;
 pub mod namespaces;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod security;
 pub mod signal;

@@ -102,7 +102,12 @@ impl State {
     /// The state object of the runtime spec (what `state` prints, and hooks
     /// and seccomp agents read), with `status` as given.
     pub fn spec_json(&self, status: Status) -> Vec<u8> {
-        spec_state_json(
+        serde_json::to_vec(&self.spec_state(status)).expect("a JSON object of strings serializes")
+    }
+
+    /// [`State::spec_json`] as a JSON value (for a seccomp agent).
+    pub fn spec_state(&self, status: Status) -> serde_json::Value {
+        spec_state(
             &self.oci_version,
             &self.id,
             status,
@@ -138,6 +143,25 @@ impl From<&State> for Recovery {
 }
 
 /// The runtime spec's state object, before a [`State`] exists.
+pub fn spec_state(
+    version: &str,
+    id: &str,
+    status: Status,
+    pid: i32,
+    bundle: &Path,
+    annotations: &HashMap<String, String>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": version,
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": annotations,
+    })
+}
+
+/// [`spec_state`] as the bytes a hook reads on its stdin.
 pub fn spec_state_json(
     version: &str,
     id: &str,
@@ -146,15 +170,8 @@ pub fn spec_state_json(
     bundle: &Path,
     annotations: &HashMap<String, String>,
 ) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "ociVersion": version,
-        "id": id,
-        "status": status,
-        "pid": pid,
-        "bundle": bundle,
-        "annotations": annotations,
-    }))
-    .expect("a JSON object of strings serializes")
+    serde_json::to_vec(&spec_state(version, id, status, pid, bundle, annotations))
+        .expect("a JSON object of strings serializes")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,7 +302,7 @@ impl Store {
             };
             // The creator may be between its mkdir and its flock: a live
             // pid keeps the directory, a free lock alone doesn't remove it.
-            if pid == std::process::id() as i32 || proc_stat(pid).is_some() {
+            if pid == std::process::id() as i32 || crate::procfs::stat(pid).is_some() {
                 continue;
             }
             let p = e.path();
@@ -528,28 +545,12 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     })
 }
 
-/// The start time (clock ticks since boot) and state letter of a process,
-/// or None if there is no such process.
-pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may hold spaces and parentheses: the fields start after the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    // rest starts at field 3; start time is field 22.
-    let start = fields.nth(22 - 4)?.parse().ok()?;
-    Some((start, state))
-}
-
 /// Whether the container's init (pid and start time) is still alive.
 pub fn init_alive(pid: i32, start_time: u64) -> bool {
     if pid <= 0 {
         return false;
     }
-    match proc_stat(pid) {
-        Some((start, state)) => start == start_time && state != 'Z' && state != 'X',
-        None => false,
-    }
+    crate::procfs::stat(pid).is_some_and(|s| s.start_time == start_time && !s.exited())
 }
 
 /// The status of a container as it is now, from its stored state and the
@@ -641,14 +642,6 @@ mod tests {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
         assert_eq!(rfc3339(1_795_000_000, 0), "2026-11-18T11:06:40.000000000Z");
-    }
-
-    #[test]
-    fn proc_stat_of_self() {
-        let (start, state) = proc_stat(std::process::id() as i32).unwrap();
-        assert!(start > 0);
-        assert!("RS".contains(state), "{state}");
-        assert!(proc_stat(i32::MAX).is_none());
     }
 
     #[test]

@@ -327,18 +327,6 @@ pub fn prctl(op: i32, a: u64, b: u64) -> io::Result<i32> {
     cvt_int(unsafe { libc::prctl(op, a, b, 0u64, 0u64) })
 }
 
-/// The highest capability number the running kernel knows (read once:
-/// capability sets are built five times on every start).
-pub fn cap_last_cap() -> u32 {
-    static LAST: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *LAST.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(crate::features::FALLBACK_LAST_CAP as u32)
-    })
-}
-
 /// Sets every signal's disposition back to the default and unblocks all of
 /// them: ward's own settings (Rust ignores SIGPIPE; `run` blocks the signals it
 /// forwards) must not leak into the container's process.

@@ -118,30 +118,21 @@ impl Hierarchies {
     /// Reads the layout from /proc/self/mountinfo (the first mount of each
     /// hierarchy wins).
     pub fn detect() -> Result<Hierarchies, CgroupError> {
-        let mi = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| CgroupError::Io {
+        let mounts = crate::procfs::mountinfo().map_err(|e| CgroupError::Io {
             op: "read",
             path: "/proc/self/mountinfo".into(),
             errno: Errno::from(e),
         })?;
-        Ok(Self::parse(&mi))
+        Ok(Self::from_mounts(&mounts))
     }
 
-    pub fn parse(mountinfo: &str) -> Hierarchies {
+    pub fn from_mounts(mounts: &[crate::procfs::MountInfo]) -> Hierarchies {
         let mut h = Hierarchies::default();
-        for line in mountinfo.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else {
-                continue;
-            };
-            let pre: Vec<&str> = pre.split(' ').collect();
-            let post: Vec<&str> = post.split(' ').collect();
-            if pre.len() < 5 || post.len() < 3 {
-                continue;
-            }
-            let mountpoint = PathBuf::from(pre[4]);
-            match post[0] {
-                "cgroup2" if h.v2.is_none() => h.v2 = Some(mountpoint),
+        for m in mounts {
+            match m.fstype.as_str() {
+                "cgroup2" if h.v2.is_none() => h.v2 = Some(m.mount_point.clone()),
                 "cgroup" => {
-                    for opt in post[2].split(',') {
+                    for opt in m.super_options.split(',') {
                         let is_ctrl = !opt.contains('=')
                             && !matches!(
                                 opt,
@@ -153,7 +144,7 @@ impl Hierarchies {
                             );
                         if is_ctrl || opt.starts_with("name=") {
                             h.v1.entry(opt.to_string())
-                                .or_insert_with(|| mountpoint.clone());
+                                .or_insert_with(|| m.mount_point.clone());
                         }
                     }
                 }
@@ -224,30 +215,6 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, 
     Ok(p)
 }
 
-/// Our own cgroup in each hierarchy, from /proc/self/cgroup: relative
-/// cgroupsPath values are taken below it, as runc does.
-pub(crate) fn own_cgroups() -> (BTreeMap<String, PathBuf>, Option<PathBuf>) {
-    let mut v1 = BTreeMap::new();
-    let mut v2 = None;
-    for line in std::fs::read_to_string("/proc/self/cgroup")
-        .unwrap_or_default()
-        .lines()
-    {
-        let mut f = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        if ctrls.is_empty() {
-            v2 = Some(PathBuf::from(path));
-        } else {
-            for c in ctrls.split(',') {
-                v1.insert(c.to_string(), PathBuf::from(path));
-            }
-        }
-    }
-    (v1, v2)
-}
-
 fn join_below(mount: &Path, own: Option<&PathBuf>, path: &Path) -> PathBuf {
     let rel = path.strip_prefix("/").unwrap_or(path);
     if path.is_absolute() {
@@ -263,7 +230,8 @@ fn join_below(mount: &Path, own: Option<&PathBuf>, path: &Path) -> PathBuf {
 impl Cgroup {
     /// Where the container's cgroup is (or will be) in every hierarchy.
     pub fn locate(h: &Hierarchies, path: &Path) -> Cgroup {
-        let (own_v1, own_v2) = own_cgroups();
+        // Relative cgroupsPath values are taken below our own, as runc does.
+        let (own_v1, own_v2) = crate::procfs::own_cgroups();
         let v1 =
             h.v1.iter()
                 .map(|(ctrl, mount)| (ctrl.clone(), join_below(mount, own_v1.get(ctrl), path)))
@@ -552,6 +520,10 @@ fn rmdir_retry(dir: &Path) -> Result<(), CgroupError> {
 
 #[cfg(test)]
 mod tests {
+    fn parse_hier(text: &str) -> Hierarchies {
+        Hierarchies::from_mounts(&crate::procfs::parse_mountinfo(text))
+    }
+
     use super::*;
 
     const HYBRID: &str = "\
@@ -564,7 +536,7 @@ mod tests {
 
     #[test]
     fn detects_modes() {
-        let h = Hierarchies::parse(HYBRID);
+        let h = parse_hier(HYBRID);
         assert_eq!(h.mode(), Mode::Hybrid);
         assert_eq!(h.v1["cpu"], PathBuf::from("/sys/fs/cgroup/cpu"));
         assert_eq!(
@@ -573,12 +545,10 @@ mod tests {
         );
         assert!(!h.v1.contains_key("xattr"));
         assert_eq!(h.v2.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
-        let v2 =
-            Hierarchies::parse("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate");
+        let v2 = parse_hier("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate");
         assert_eq!(v2.mode(), Mode::V2);
-        let v1 = Hierarchies::parse(
-            "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct",
-        );
+        let v1 =
+            parse_hier("32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct");
         assert_eq!(v1.mode(), Mode::V1);
         assert_eq!(
             v1.v1["cpuacct"],

@@ -124,14 +124,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
             .and_then(|l| l.seccomp().as_ref())
             .and_then(|s| s.listener_metadata().clone())
             .unwrap_or_default();
-        let state = serde_json::json!({
-            "ociVersion": st.oci_version,
-            "id": st.id,
-            "status": st.status.to_string(),
-            "pid": st.pid,
-            "bundle": st.bundle,
-            "annotations": st.annotations,
-        });
+        let state = st.spec_state(st.status);
         crate::security::seccomp::send_listener_fd(path, &metadata, pid, &state, fd.as_fd())
             .map_err(|e| Error::Other(e.to_string()))
     };

@@ -304,7 +304,7 @@ fn create_in(
     let record = |pid: i32| -> Result<()> {
         let mut now = base.clone();
         now.pid = pid;
-        now.init_start_time = state::proc_stat(pid).map_or(0, |s| s.0);
+        now.init_start_time = crate::procfs::stat(pid).map_or(0, |s| s.start_time);
         dir.save_recovery(&(&now).into())?;
         crate::fault::point("create:cloned");
         Ok(())

@@ -27,7 +27,7 @@ use super::channel::{Channel, Msg};
 use super::setup;
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
-use crate::namespaces::clone_flag;
+use crate::namespaces::{clone_flag, proc_name};
 use crate::security::seccomp::Filter;
 use crate::{console, sys};
 
@@ -50,31 +50,32 @@ pub struct ExecConfig<'a> {
 
 /// The namespace kinds ward can join, in no particular order (setns with a
 /// pidfd orders them itself, user namespace first).
-const KINDS: [(LinuxNamespaceType, &str); 8] = [
-    (LinuxNamespaceType::User, "user"),
-    (LinuxNamespaceType::Mount, "mnt"),
-    (LinuxNamespaceType::Pid, "pid_for_children"),
-    (LinuxNamespaceType::Time, "time_for_children"),
-    (LinuxNamespaceType::Network, "net"),
-    (LinuxNamespaceType::Ipc, "ipc"),
-    (LinuxNamespaceType::Uts, "uts"),
-    (LinuxNamespaceType::Cgroup, "cgroup"),
+const KINDS: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Cgroup,
 ];
 
 /// The clone flags of the namespaces in which `pid` differs from us.
 fn foreign_namespaces(pid: i32) -> Result<u64> {
     use std::os::unix::fs::MetadataExt;
     let mut flags = 0;
-    for (kind, name) in KINDS {
+    for kind in KINDS {
         // The container's pid and time namespaces are those its init is in
         // (its *_for_children may differ); ours are what our children get.
-        let theirs_name = match name {
-            "pid_for_children" => "pid",
-            "time_for_children" => "time",
-            n => n,
+        let name = proc_name(kind);
+        let ours = match kind {
+            LinuxNamespaceType::Pid | LinuxNamespaceType::Time => {
+                format!("/proc/self/ns/{name}_for_children")
+            }
+            _ => format!("/proc/self/ns/{name}"),
         };
-        let theirs = format!("/proc/{pid}/ns/{theirs_name}");
-        let ours = format!("/proc/self/ns/{name}");
+        let theirs = format!("/proc/{pid}/ns/{name}");
         let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
             // A kernel without this namespace kind.
             continue;

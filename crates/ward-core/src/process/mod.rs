@@ -44,7 +44,6 @@ use crate::config::Bundle;
 use crate::error::{Error, Result};
 use crate::hooks::Kind;
 use crate::namespaces::{write_id_maps, Plan};
-use crate::state::proc_stat;
 use crate::sys;
 use channel::{Channel, Msg};
 use oci_spec::runtime::LinuxNamespaceType;
@@ -192,8 +191,8 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
             } else {
                 kids.init.unwrap_or(pid)
             };
-            let start_time = proc_stat(p)
-                .map(|s| s.0)
+            let start_time = crate::procfs::stat(p)
+                .map(|s| s.start_time)
                 .ok_or_else(|| Error::Other(format!("init {p} vanished after setup")))?;
             Ok(Spawned { pid: p, start_time })
         }
@@ -349,15 +348,9 @@ fn forward_listener(cfg: &InitConfig, pid: i32, fd: OwnedFd) -> Result<()> {
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|s| s.listener_metadata().clone())
         .unwrap_or_default();
-    let state: serde_json::Value = serde_json::from_slice(&creating_state(cfg, pid))
-        .map_err(|e| Error::Other(e.to_string()))?;
+    let state = state_json(cfg, pid, crate::state::Status::Creating);
     crate::security::seccomp::send_listener_fd(path, &metadata, pid, &state, fd.as_fd())
         .map_err(|e| Error::Other(e.to_string()))
-}
-
-/// The spec's state object while the container is being created.
-fn creating_state(cfg: &InitConfig, pid: i32) -> Vec<u8> {
-    state_json(cfg, pid, crate::state::Status::Creating)
 }
 
 /// The state the prestart, createRuntime and createContainer hooks get:
@@ -365,12 +358,14 @@ fn creating_state(cfg: &InitConfig, pid: i32) -> Vec<u8> {
 /// step 2 is made, and "created" is the status "after step 2" (crun agrees;
 /// runc says "creating"; runtime-tools' hooks_stdin checks for "created").
 fn hook_state(cfg: &InitConfig, pid: i32) -> Vec<u8> {
-    state_json(cfg, pid, crate::state::Status::Created)
+    serde_json::to_vec(&state_json(cfg, pid, crate::state::Status::Created))
+        .expect("a JSON object of strings serializes")
 }
 
-fn state_json(cfg: &InitConfig, pid: i32, status: crate::state::Status) -> Vec<u8> {
+/// The spec's state object of the container being made.
+fn state_json(cfg: &InitConfig, pid: i32, status: crate::state::Status) -> serde_json::Value {
     let spec = &cfg.bundle.spec;
-    crate::state::spec_state_json(
+    crate::state::spec_state(
         &cfg.bundle.version(),
         cfg.id,
         status,

@@ -496,7 +496,7 @@ struct Hierarchy {
 }
 
 fn host_cgroup_mounts(h: &crate::cgroups::Hierarchies) -> Vec<Hierarchy> {
-    let (own_v1, own_v2) = crate::cgroups::own_cgroups();
+    let (own_v1, own_v2) = crate::procfs::own_cgroups();
     // Co-mounted v1 controllers (cpu,cpuacct) share one mount.
     let mut v1: std::collections::BTreeMap<&PathBuf, Vec<&str>> = Default::default();
     for (ctrl, mp) in &h.v1 {
