@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::{Hook, Hooks};
 
-use crate::error::Errno;
 use crate::sys;
+use crate::sys::Errno;
 
 /// How much of a hook's stdout and stderr is kept for the error message.
 const CAPTURE_LIMIT: usize = 16 * 1024;
@@ -107,6 +107,57 @@ pub enum Reason {
     Failed { status: ExitStatus, output: String },
     #[error("timed out after {0}s")]
     TimedOut(u64),
+    /// A failure the container's init reported (its createContainer and
+    /// startContainer hooks run there): only the text crosses.
+    #[error("{0}")]
+    Reported(String),
+}
+
+impl Kind {
+    /// The kind named `name` in config.json.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [
+            Kind::Prestart,
+            Kind::CreateRuntime,
+            Kind::CreateContainer,
+            Kind::StartContainer,
+            Kind::Poststart,
+            Kind::Poststop,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
+}
+
+/// A [`HookError`] as it crosses from init to ward.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HookReport {
+    pub kind: String,
+    pub index: usize,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl From<&HookError> for HookReport {
+    fn from(e: &HookError) -> Self {
+        HookReport {
+            kind: e.kind.name().to_string(),
+            index: e.index,
+            path: e.path.clone(),
+            reason: e.reason.to_string(),
+        }
+    }
+}
+
+impl From<HookReport> for HookError {
+    fn from(r: HookReport) -> Self {
+        HookError {
+            kind: Kind::from_name(&r.kind).unwrap_or(Kind::CreateContainer),
+            index: r.index,
+            path: r.path,
+            reason: Reason::Reported(r.reason),
+        }
+    }
 }
 
 /// How a hook process ended.

@@ -77,6 +77,8 @@ pub struct Stat {
     /// Start time in clock ticks since boot (field 22): with the pid it
     /// names one process for ever.
     pub start_time: u64,
+    /// How many threads the process has (field 20).
+    pub threads: u32,
 }
 
 impl Stat {
@@ -96,9 +98,14 @@ fn parse_stat(s: &str) -> Option<Stat> {
     let rest = &s[s.rfind(')')? + 2..];
     let mut fields = rest.split(' ');
     let state = fields.next()?.chars().next()?;
-    // rest starts at field 3; start time is field 22.
-    let start_time = fields.nth(22 - 4)?.parse().ok()?;
-    Some(Stat { state, start_time })
+    // rest starts at field 3: threads is field 20, start time field 22.
+    let threads = fields.nth(20 - 4)?.parse().ok()?;
+    let start_time = fields.nth(22 - 21)?.parse().ok()?;
+    Some(Stat {
+        state,
+        start_time,
+        threads,
+    })
 }
 
 /// ward's own cgroup in each hierarchy, from /proc/self/cgroup: v1
@@ -172,7 +179,8 @@ mod tests {
             parse_stat(line),
             Some(Stat {
                 state: 'S',
-                start_time: 987654
+                start_time: 987654,
+                threads: 1
             })
         );
         assert_eq!(parse_stat("42 (x"), None);

@@ -27,6 +27,10 @@ use crate::id::validate_id;
 pub const STATE_FILE: &str = "state.json";
 pub const START_SOCKET: &str = "start.sock";
 pub const RECOVERY_FILE: &str = "recovery.json";
+/// The spec the container was made with, as validated and with ward's own
+/// additions (the notify mount, LISTEN_FDS): exec, checkpoint and restore
+/// read it instead of a bundle that may have changed or gone.
+pub const SPEC_FILE: &str = "config.json";
 /// The prefix of a container directory being made (`.new-<pid>-<id>`).
 const TMP_PREFIX: &str = ".new-";
 
@@ -267,10 +271,11 @@ impl Store {
         };
         // Nobody sees the directory before its rename: its first files are
         // written in place, without a temp file and a rename each.
-        encode(initial)
-            .and_then(|d| write_new(&tmp.join(STATE_FILE), &d, 0o600))
-            .and_then(|()| encode(&Recovery::from(initial)))
-            .and_then(|d| write_new(&tmp.join(RECOVERY_FILE), &d, 0o600))
+        let (state, recovery) = (tmp.join(STATE_FILE), tmp.join(RECOVERY_FILE));
+        encode(initial, &state)
+            .and_then(|d| write_new(&state, &d, 0o600))
+            .and_then(|()| encode(&Recovery::from(initial), &recovery))
+            .and_then(|d| write_new(&recovery, &d, 0o600))
             .map_err(fail)?;
         if let Err(e) = rename_noreplace(&tmp, &path) {
             return Err(fail(if e.0 == libc::EEXIST || e.0 == libc::ENOTEMPTY {
@@ -352,10 +357,10 @@ impl Store {
                 Err(e) => return Err(Error::path("stat", &path, e)),
             }
         }
-        Err(Error::Other(format!(
-            "{}: replaced 100 times while waiting for its lock",
-            path.display()
-        )))
+        Err(Error::State {
+            path: path.to_path_buf(),
+            why: "replaced 100 times while waiting for its lock".into(),
+        })
     }
 
     /// IDs of every container, in name order.
@@ -437,12 +442,43 @@ impl ContainerDir {
     /// Writes state.json atomically (temp file, fsync-free rename: the state
     /// lives on a tmpfs in practice, and a torn write is never visible).
     pub fn save(&self, state: &State) -> Result<()> {
-        write_atomic(&self.state_path(), &encode(state)?, 0o600)
+        let path = self.state_path();
+        write_atomic(&path, &encode(state, &path)?, 0o600)
     }
 
     /// Writes recovery.json atomically.
     pub fn save_recovery(&self, r: &Recovery) -> Result<()> {
-        write_atomic(&self.path.join(RECOVERY_FILE), &encode(r)?, 0o600)
+        let path = self.path.join(RECOVERY_FILE);
+        write_atomic(&path, &encode(r, &path)?, 0o600)
+    }
+
+    /// Keeps the container's spec in its directory ([`SPEC_FILE`]).
+    pub fn save_spec(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        let path = self.path.join(SPEC_FILE);
+        write_atomic(&path, &encode(spec, &path)?, 0o600)
+    }
+
+    /// The kept spec, or None for a container made by a ward that kept none.
+    pub fn load_spec(&self) -> Result<Option<oci_spec::runtime::Spec>> {
+        let path = self.path.join(SPEC_FILE);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::path("read", &path, e)),
+        };
+        crate::config::parse_spec(&data)
+            .map(Some)
+            .map_err(|e| Error::State {
+                path,
+                why: format!("damaged: {e}"),
+            })
+    }
+
+    /// A path naming `name` in this directory through its open fd: short
+    /// enough for a unix socket's 108-byte sun_path whatever --root is, and
+    /// without changing the process's cwd.
+    pub fn fd_path(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}/{name}", self.lock.as_raw_fd()))
     }
 
     /// What recovery.json says, if it can be read.
@@ -460,7 +496,7 @@ impl ContainerDir {
         // ward puts there are tried, and rmdir says if something remains.
         let names: Vec<std::ffi::OsString> = match std::fs::read_dir(&self.path) {
             Ok(rd) => rd.flatten().map(|e| e.file_name()).collect(),
-            Err(_) => vec![START_SOCKET.into()],
+            Err(_) => vec![START_SOCKET.into(), SPEC_FILE.into()],
         };
         for name in names {
             if last.iter().any(|l| name == *l) {
@@ -509,8 +545,13 @@ pub fn read_state(path: &Path) -> Result<Option<State>> {
         })
 }
 
-fn encode(v: &impl Serialize) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| Error::Other(e.to_string()))
+/// `v` as JSON for the file `path` (a path that is not UTF-8, e.g. a
+/// bundle's, can't be written in JSON).
+fn encode(v: &impl Serialize, path: &Path) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::State {
+        path: path.to_path_buf(),
+        why: format!("encode: {e}"),
+    })
 }
 
 /// Writes `data` to a new file `path` (which must not exist).

@@ -3,10 +3,55 @@
 //! Every `unsafe` in the crate that talks to the kernel directly lives here.
 
 use std::ffi::CStr;
+use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 pub use libc::pid_t;
+
+/// An errno, displayed as its lowercase strerror text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub fn last() -> Self {
+        Errno(io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+}
+
+impl From<&io::Error> for Errno {
+    fn from(e: &io::Error) -> Self {
+        Errno(e.raw_os_error().unwrap_or(libc::EIO))
+    }
+}
+
+impl From<io::Error> for Errno {
+    fn from(e: io::Error) -> Self {
+        Errno::from(&e)
+    }
+}
+
+impl From<nix::errno::Errno> for Errno {
+    fn from(e: nix::errno::Errno) -> Self {
+        Errno(e as i32)
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = io::Error::from_raw_os_error(self.0).to_string();
+        // std appends " (os error N)"; runc's (Go's) wording has neither that
+        // nor a capital letter.
+        let text = text.split(" (os error").next().unwrap_or(&text);
+        let mut chars = text.chars();
+        match chars.next() {
+            Some(c) => write!(f, "{}{}", c.to_lowercase(), chars.as_str()),
+            None => write!(f, "errno {}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for Errno {}
 
 fn cvt(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret < 0 {

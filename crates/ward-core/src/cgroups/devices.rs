@@ -35,7 +35,7 @@ use std::path::Path;
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 use super::{CgroupError, Write};
-use crate::error::Errno;
+use crate::sys::Errno;
 
 /// One checked device rule. `kind` is 'a' (all devices), 'c' (char) or 'b'
 /// (block); `major`/`minor` None means any; `access` is a non-empty subset of

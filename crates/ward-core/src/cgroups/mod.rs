@@ -1,6 +1,12 @@
 //! cgroups: one manager for v1, v2 and hybrid hosts. It finds the host's
 //! hierarchies, makes the container's cgroup in each, writes its limits,
 //! puts init in it, freezes, reads stats, and removes it.
+//!
+//! Who owns the cgroup is the [`Driver`], chosen at create and kept in the
+//! container's state: ward itself through cgroupfs, or systemd. The three
+//! steps where they differ (making the cgroup with its limits, changing the
+//! limits, removing it) dispatch on it in `apply.rs`; everything else
+//! (placement, freezing, stats, signals) is the same cgroupfs work for both.
 
 pub mod convert;
 pub mod devices;
@@ -17,7 +23,7 @@ pub use apply::merge_resources;
 
 use std::path::PathBuf;
 
-use crate::error::Errno;
+use crate::sys::Errno;
 
 /// One write of one cgroup file: the controller that owns it (v1: the
 /// hierarchy it lives in; v2: the controller that must be enabled for it),
@@ -172,10 +178,27 @@ impl Hierarchies {
     }
 }
 
+/// Who makes, limits and removes a container's cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// ward writes cgroupfs itself (runc's fs and fs2 managers).
+    #[default]
+    Cgroupfs,
+    /// systemd owns it: a transient scope in a slice (`--systemd-cgroup`
+    /// with a `slice:prefix:name` cgroupsPath). Until ward talks to systemd
+    /// over D-Bus, it is made through cgroupfs at the path systemd would give
+    /// the scope, which systemd doesn't know of.
+    Systemd,
+}
+
 /// A container's cgroup: its directory in each hierarchy. Stored in the
 /// container's state so every later command finds it again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cgroup {
+    /// Who owns it (state files of earlier versions: cgroupfs).
+    #[serde(default)]
+    pub driver: Driver,
     /// v1 controller -> directory.
     #[serde(default)]
     pub v1: BTreeMap<String, PathBuf>,
@@ -229,7 +252,7 @@ fn join_below(mount: &Path, own: Option<&PathBuf>, path: &Path) -> PathBuf {
 
 impl Cgroup {
     /// Where the container's cgroup is (or will be) in every hierarchy.
-    pub fn locate(h: &Hierarchies, path: &Path) -> Cgroup {
+    pub fn locate(h: &Hierarchies, path: &Path, driver: Driver) -> Cgroup {
         // Relative cgroupsPath values are taken below our own, as runc does.
         let (own_v1, own_v2) = crate::procfs::own_cgroups();
         let v1 =
@@ -238,6 +261,7 @@ impl Cgroup {
                 .collect();
         let v2 = h.v2.as_ref().map(|m| join_below(m, own_v2.as_ref(), path));
         Cgroup {
+            driver,
             v1,
             v2,
             v2_only: h.mode() == Mode::V2,
@@ -462,7 +486,9 @@ impl Cgroup {
     /// Kills every process in the cgroup, waits for them, and removes it.
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.kill_all_and_wait()?;
-        self.destroy()
+        match self.driver {
+            Driver::Cgroupfs | Driver::Systemd => self.destroy(),
+        }
     }
 
     /// Removes the directories (the processes must be gone), and a `ward`

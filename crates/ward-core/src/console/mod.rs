@@ -65,7 +65,7 @@ pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd> {
         }
     }
     let master = master.ok_or_else(|| {
-        Error::Other("receive the console from init: no fd in the message".into())
+        Error::Protocol("receive the console from init: no fd in the message".into())
     })?;
     let mut num: libc::c_uint = 0;
     // SAFETY: TIOCGPTN writes an unsigned int to the pointer we pass; on an
@@ -104,9 +104,8 @@ pub fn setup_stdio(
             .map(drop)
             .map_err(|e| Error::sys("setsid", e));
     }
-    let sock = console_socket.ok_or_else(|| {
-        Error::Other("process.terminal is set but there is no console socket".into())
-    })?;
+    let sock = console_socket
+        .ok_or_else(|| Error::invalid("process.terminal", "set, but there is no console socket"))?;
     let size = process
         .console_size()
         .map(|b| (b.height() as u16, b.width() as u16));

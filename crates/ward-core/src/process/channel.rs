@@ -32,7 +32,7 @@ pub enum Msg {
     /// child -> parent: setup failed; the text says what and why.
     Error(String),
     /// init -> parent: a createContainer hook failed (so poststop runs).
-    HookFailed(String),
+    HookFailed(crate::hooks::HookReport),
 }
 
 #[derive(Debug)]
@@ -59,7 +59,8 @@ impl Channel {
     }
 
     pub fn send(&self, msg: &Msg) -> Result<()> {
-        let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
+        let data =
+            serde_json::to_vec(msg).map_err(|e| Error::Protocol(format!("encode {msg:?}: {e}")))?;
         loop {
             // SAFETY: data is a valid buffer of the given length.
             let r = unsafe {
@@ -83,7 +84,8 @@ impl Channel {
     /// Sends `msg` with `fd` attached (SCM_RIGHTS).
     pub fn send_fd(&self, msg: &Msg, fd: std::os::fd::BorrowedFd) -> Result<()> {
         use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-        let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
+        let data =
+            serde_json::to_vec(msg).map_err(|e| Error::Protocol(format!("encode {msg:?}: {e}")))?;
         let fds = [fd.as_raw_fd()];
         let iov = [std::io::IoSlice::new(&data)];
         let cmsg = [ControlMessage::ScmRights(&fds)];
@@ -144,7 +146,7 @@ impl Channel {
             }
             return serde_json::from_slice(&buf[..n])
                 .map(|m| Some((m, fd)))
-                .map_err(|e| Error::Other(format!("bad message from init: {e}")));
+                .map_err(|e| Error::Protocol(format!("bad message from init: {e}")));
         }
     }
 
@@ -158,7 +160,7 @@ impl Channel {
             if r > 0 {
                 return serde_json::from_slice(&buf[..r as usize])
                     .map(Some)
-                    .map_err(|e| Error::Other(format!("bad message from init: {e}")));
+                    .map_err(|e| Error::Protocol(format!("bad message from init: {e}")));
             }
             let e = Errno::last();
             if r == 0 || e.0 == libc::ECONNRESET {
@@ -175,10 +177,10 @@ impl Channel {
         match self.recv()? {
             Some(m) if m == want => Ok(()),
             Some(Msg::Error(e)) => Err(Error::Init(e)),
-            Some(m) => Err(Error::Other(format!(
+            Some(m) => Err(Error::Protocol(format!(
                 "unexpected message {m:?}, wanted {want:?}"
             ))),
-            None => Err(Error::Other(format!(
+            None => Err(Error::Protocol(format!(
                 "channel closed while waiting for {want:?}"
             ))),
         }

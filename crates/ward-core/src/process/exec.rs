@@ -168,7 +168,7 @@ fn wait_exec(cfg: &ExecConfig, chan: &Channel, kids: &mut Vec<i32>, two_step: bo
         let msg = chan.recv_fd()?;
         if let Some((m @ (Msg::SeccompFd | Msg::Ready), _)) = &msg {
             if !known {
-                return Err(Error::Other(format!(
+                return Err(Error::Protocol(format!(
                     "the exec'd process sent {m:?} before its pid was known"
                 )));
             }
@@ -183,13 +183,17 @@ fn wait_exec(cfg: &ExecConfig, chan: &Channel, kids: &mut Vec<i32>, two_step: bo
             Some((Msg::Ready, _)) => ready = true,
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
             Some((m, _)) => {
-                return Err(Error::Other(format!(
+                return Err(Error::Protocol(format!(
                     "unexpected message from the exec'd process: {m:?}"
                 )))
             }
             // The channel is close-on-exec: EOF after Ready is the execve.
             None if ready => return Ok(()),
-            None => return Err(Error::Other("the process died before it could exec".into())),
+            None => {
+                return Err(Error::Protocol(
+                    "the process died before it could exec".into(),
+                ))
+            }
         }
     }
 }

@@ -91,7 +91,7 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<()> {
 /// The message that carries `e` to the parent.
 fn error_msg(e: Error) -> Msg {
     match e {
-        Error::Hook(h) => Msg::HookFailed(h),
+        Error::Hook(h) => Msg::HookFailed((&h).into()),
         e => Msg::Error(e.to_string()),
     }
 }
@@ -135,7 +135,7 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
     }
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| Error::Other(format!("set oom_score_adj {adj}: {}", Errno::from(e))))?;
+            .map_err(|e| Error::sys(format!("set oom_score_adj {adj}"), e))?;
     }
     let ctx = rootfs::Context {
         spec,
@@ -178,7 +178,7 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
         chan.send(&Msg::Hooks)?;
         let state = match chan.recv()? {
             Some(Msg::HooksDone(s)) => s,
-            m => return Err(Error::Other(format!("unexpected {m:?} for the hooks"))),
+            m => return Err(Error::Protocol(format!("unexpected {m:?} for the hooks"))),
         };
         crate::hooks::run(
             Kind::CreateContainer,

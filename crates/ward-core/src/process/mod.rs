@@ -193,7 +193,7 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
             };
             let start_time = crate::procfs::stat(p)
                 .map(|s| s.start_time)
-                .ok_or_else(|| Error::Other(format!("init {p} vanished after setup")))?;
+                .ok_or_else(|| Error::Protocol(format!("init {p} vanished after setup")))?;
             Ok(Spawned { pid: p, start_time })
         }
         Err(e) => {
@@ -240,7 +240,7 @@ fn send(chan: &Channel, msg: &Msg, kids: &mut Kids) -> Result<()> {
         } else {
             Kids::reap(&mut kids.first)
         };
-        Error::Other(format!("{e} (container init died during setup: {how})"))
+        Error::Protocol(format!("{e} (container init died during setup: {how})"))
     })
 }
 
@@ -254,7 +254,7 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
     let init_pid = |kids: &Kids, what: &Msg| {
         let known = if single { Some(first) } else { kids.init };
         known.ok_or_else(|| {
-            Error::Other(format!(
+            Error::Protocol(format!(
                 "container init sent {what:?} before its pid was known"
             ))
         })
@@ -273,7 +273,7 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
         match msg {
             Some(m @ Msg::SeccompFd) => {
                 let pid = init_pid(kids, &m)?;
-                let fd = fd.ok_or_else(|| Error::Other("seccomp listener fd missing".into()))?;
+                let fd = fd.ok_or_else(|| Error::Protocol("seccomp listener fd missing".into()))?;
                 forward_listener(cfg, pid, fd)?;
             }
             Some(m @ Msg::Hooks) => {
@@ -297,8 +297,12 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
             }
             Some(m @ Msg::Ready) => return init_pid(kids, &m).map(drop),
             Some(Msg::Error(e)) => return Err(Error::Init(e)),
-            Some(Msg::HookFailed(e)) => return Err(Error::Hook(e)),
-            Some(m) => return Err(Error::Other(format!("unexpected message from init: {m:?}"))),
+            Some(Msg::HookFailed(r)) => return Err(Error::Hook(r.into())),
+            Some(m) => {
+                return Err(Error::Protocol(format!(
+                    "unexpected message from init: {m:?}"
+                )))
+            }
             None => {
                 let how = if kids.init.is_some() {
                     Kids::reap(&mut kids.init)
@@ -317,11 +321,11 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
                         .and_then(|r| r.memory().as_ref())
                         .and_then(|m| m.limit());
                     let limit = limit.map_or(String::new(), |l| format!(" of {l} bytes"));
-                    return Err(Error::Other(format!(
+                    return Err(Error::Protocol(format!(
                         "container init died during setup ({how}): out of memory ({n} OOM kills in its cgroup): the memory limit{limit} is too small"
                     )));
                 }
-                return Err(Error::Other(format!(
+                return Err(Error::Protocol(format!(
                     "container init died during setup ({how})"
                 )));
             }
@@ -334,10 +338,12 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
 fn forward_listener(cfg: &InitConfig, pid: i32, fd: OwnedFd) -> Result<()> {
     use std::os::fd::AsFd;
     let Some(filter) = cfg.seccomp else {
-        return Err(Error::Other("seccomp listener fd without a filter".into()));
+        return Err(Error::Protocol(
+            "seccomp listener fd without a filter".into(),
+        ));
     };
     let Some(path) = filter.listener_path() else {
-        return Err(Error::Other(
+        return Err(Error::Protocol(
             "seccomp listener fd without listenerPath".into(),
         ));
     };
@@ -350,7 +356,7 @@ fn forward_listener(cfg: &InitConfig, pid: i32, fd: OwnedFd) -> Result<()> {
         .unwrap_or_default();
     let state = state_json(cfg, pid, crate::state::Status::Creating);
     crate::security::seccomp::send_listener_fd(path, &metadata, pid, &state, fd.as_fd())
-        .map_err(|e| Error::Other(e.to_string()))
+        .map_err(Error::from)
 }
 
 /// The state the prestart, createRuntime and createContainer hooks get:

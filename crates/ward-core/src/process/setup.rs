@@ -43,12 +43,12 @@ pub(crate) fn prepare<'a>(
         .flatten()
         .map(|a| CString::new(a.as_bytes()))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Other("process.args: contains a NUL byte".into()))?;
+        .map_err(|_| Error::invalid("process.args", "contains a NUL byte"))?;
     let name = process
         .args()
         .as_ref()
         .and_then(|a| a.first())
-        .ok_or_else(|| Error::Other("process.args: empty".into()))?;
+        .ok_or_else(|| Error::invalid("process.args", "empty"))?;
     std::env::set_current_dir(process.cwd())
         .map_err(|e| Error::path("chdir to cwd", process.cwd(), e))?;
     let exe = find_executable(name, &env)?;
@@ -85,7 +85,7 @@ pub(crate) fn prepare<'a>(
         .into_iter()
         .map(CString::new)
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Other("process.env: contains a NUL byte".into()))?;
+        .map_err(|_| Error::invalid("process.env", "contains a NUL byte"))?;
     Ok(Prepared {
         exe,
         args,

@@ -141,11 +141,7 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         for (key, value) in sysctl {
             let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
             std::fs::write(&path, value).map_err(|e| {
-                Error::Other(format!(
-                    "sysctl {key}={value}: write {}: {}",
-                    path.display(),
-                    Errno::from(e)
-                ))
+                Error::path("write", &path, e).context(format!("sysctl {key}={value}"))
             })?;
         }
     }
@@ -236,9 +232,10 @@ fn mask_paths(paths: &[String]) -> Result<()> {
             .map_err(|e| mount_err("mask tmpfs", path, e))?;
         } else {
             let null = null.as_ref().ok_or_else(|| {
-                Error::Other(format!(
-                    "mask {p}: /dev/null in the container is not the null device"
-                ))
+                Error::invalid(
+                    format!("mask {p}"),
+                    "/dev/null in the container is not the null device",
+                )
             })?;
             mount(
                 Some(fd_path(null).as_str()),
@@ -279,12 +276,8 @@ fn is_special(dest: &Path, typ: &str) -> bool {
 fn mount_target(root: &Root, dest: &Path, typ: &str, kind: Kind) -> Result<std::os::fd::OwnedFd> {
     if kind == Kind::Dir && is_special(dest, typ) {
         let what = if typ.is_empty() { "bind" } else { typ };
-        root.ensure_plain_dir(dest).map_err(|e| {
-            Error::Other(format!(
-                "mount {what} on {}: {e}; it must be an ordinary directory",
-                dest.display()
-            ))
-        })
+        root.ensure_plain_dir(dest)
+            .map_err(|e| e.context(format!("mount {what} on {}", dest.display())))
     } else {
         root.ensure(dest, kind)
     }
@@ -301,10 +294,10 @@ fn mount_one(ctx: &Context, root: &Root, m: &Mount) -> Result<()> {
     match typ {
         "cgroup" | "cgroup2" => return cgroup_mount(ctx, root, dest, typ, &opts),
         "" => {
-            return Err(Error::Other(format!(
-                "mount {}: no type and not a bind mount",
-                dest.display()
-            )));
+            return Err(Error::invalid(
+                format!("mount {}", dest.display()),
+                "no type and not a bind mount",
+            ));
         }
         _ => {}
     }
@@ -370,10 +363,10 @@ fn apply_propagation(root: &Root, dest: &Path, opts: &MountOptions) -> Result<()
 fn bind_mount(ctx: &Context, root: &Root, m: &Mount, opts: &MountOptions) -> Result<()> {
     let dest = m.destination();
     let source = m.source().as_ref().ok_or_else(|| {
-        Error::Other(format!(
-            "mount {}: bind mount without source",
-            dest.display()
-        ))
+        Error::invalid(
+            format!("mount {}", dest.display()),
+            "bind mount without source",
+        )
     })?;
     let source = if source.is_absolute() {
         source.clone()

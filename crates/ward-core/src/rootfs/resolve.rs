@@ -29,7 +29,7 @@ pub struct Root {
 
 fn cstr(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| Error::Other(format!("path {:?} contains a NUL byte", p)))
+        .map_err(|_| Error::invalid(format!("path {p:?}"), "contains a NUL byte"))
 }
 
 /// Relative form of a container path: "/a/b" -> "a/b", "/" -> ".".
@@ -102,10 +102,10 @@ impl Root {
         for comp in rel.components() {
             let name = comp.as_os_str();
             if comp == Component::ParentDir {
-                return Err(Error::Other(format!(
-                    "{}: \"..\" in the path of a special mount",
-                    path.display()
-                )));
+                return Err(Error::invalid(
+                    path.display().to_string(),
+                    "\"..\" in the path of a special mount",
+                ));
             }
             prefix.push(name);
             let c = cstr(Path::new(name))?;
@@ -140,11 +140,13 @@ impl Root {
     /// directory: a symlink is named with its target.
     fn not_plain(&self, parent: &OwnedFd, name: &std::ffi::OsStr, at: &Path, e: Errno) -> Error {
         match nix::fcntl::readlinkat(parent.as_fd(), name) {
-            Ok(target) => Error::Other(format!(
-                "{} in the rootfs is a symlink to {}",
-                at.display(),
-                Path::new(&target).display()
-            )),
+            Ok(target) => Error::invalid(
+                format!("{} in the rootfs", at.display()),
+                format!(
+                    "a symlink to {}, not an ordinary directory",
+                    Path::new(&target).display()
+                ),
+            ),
             Err(_) => Error::path("open", self.display(at), e),
         }
     }

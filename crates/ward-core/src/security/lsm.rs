@@ -27,15 +27,16 @@ pub fn selinux_enabled() -> bool {
 }
 
 /// Refuses a label the host can't apply, before anything is made.
-pub fn validate(process: &Process) -> std::result::Result<(), String> {
+pub fn validate(process: &Process) -> std::result::Result<(), crate::config::Invalid> {
     if let Some(p) = process
         .apparmor_profile()
         .as_deref()
         .filter(|p| !p.is_empty())
     {
         if !apparmor_enabled() {
-            return Err(format!(
-                "process.apparmorProfile {p:?}: AppArmor is not enabled on this host"
+            return Err(crate::config::Invalid::new(
+                "process.apparmorProfile",
+                format!("{p:?}: AppArmor is not enabled on this host"),
             ));
         }
     }
@@ -98,7 +99,7 @@ mod tests {
             Ok(()) => assert!(apparmor_enabled()),
             Err(e) => {
                 assert!(!apparmor_enabled());
-                assert!(e.contains("AppArmor is not enabled"), "{e}");
+                assert!(e.to_string().contains("AppArmor is not enabled"), "{e}");
             }
         }
         // No profile, or an SELinux label only: always fine.

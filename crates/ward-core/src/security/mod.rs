@@ -132,7 +132,7 @@ pub fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     for r in rlimits {
         let name = r.typ();
         let res = rlimit_resource(r.typ())
-            .ok_or_else(|| Error::Other(format!("rlimit {name}: not supported")))?;
+            .ok_or_else(|| Error::invalid("process.rlimits", format!("{name}: not supported")))?;
         let lim = libc::rlimit {
             rlim_cur: r.soft(),
             rlim_max: r.hard(),

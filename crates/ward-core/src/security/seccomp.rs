@@ -23,7 +23,7 @@ use oci_spec::runtime::{
 };
 use serde_json::{json, Value};
 
-use crate::error::Errno;
+use crate::sys::Errno;
 
 /// Linux syscalls take at most six arguments.
 const MAX_ARGS: usize = 6;
