@@ -187,10 +187,22 @@ fn bad_input_fails_before_anything_is_made() {
     let ctx = Ctx::new("fault-stage1");
     let cases: [(&str, serde_json::Value); 4] = [
         // Valid JSON and spec, refused only when converted for the cgroup.
-        ("swap below memory", serde_json::json!({"memory": {"limit": 67108864, "swap": 1048576}})),
-        ("cpu quota without period", serde_json::json!({"cpu": {"quota": 0, "period": 1}})),
-        ("unknown unified controller", serde_json::json!({"unified": {"nosuchctl.max": "1"}})),
-        ("device rule of a bad type", serde_json::json!({"devices": [{"allow": true, "type": "x"}]})),
+        (
+            "swap below memory",
+            serde_json::json!({"memory": {"limit": 67108864, "swap": 1048576}}),
+        ),
+        (
+            "cpu quota without period",
+            serde_json::json!({"cpu": {"quota": 0, "period": 1}}),
+        ),
+        (
+            "unknown unified controller",
+            serde_json::json!({"unified": {"nosuchctl.max": "1"}}),
+        ),
+        (
+            "device rule of a bad type",
+            serde_json::json!({"devices": [{"allow": true, "type": "x"}]}),
+        ),
     ];
     for (row, resources) in cases {
         let mut b = long_bundle(&ctx, &format!("b{}", ctx.id("x")));

@@ -239,6 +239,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn callers_can_match_on_what_went_wrong() {
+        let root = std::env::temp_dir().join(format!("ward-match-{}", std::process::id()));
+        let store = Store::new(&root);
+        assert!(matches!(state(&store, "nosuch"), Err(Error::NotExist(_))));
+        assert!(matches!(
+            kill(&store, "nosuch", 0, false),
+            Err(Error::NotExist(_))
+        ));
+        // A bundle whose config.json is invalid at a named field.
+        let bundle = root.join("bundle");
+        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+        std::fs::write(
+            bundle.join("config.json"),
+            r#"{"ociVersion": "1.2.0", "root": {"path": "rootfs"},
+                "process": {"args": [], "cwd": "/", "user": {"uid": 0, "gid": 0}}}"#,
+        )
+        .unwrap();
+        match create::validate(
+            "c1",
+            &CreateOptions {
+                bundle: bundle.clone(),
+                ..Default::default()
+            },
+            None,
+        ) {
+            Err(Error::Config(e)) => assert_eq!(e.field(), Some("process.args"), "{e}"),
+            Err(e) => panic!("not a config error: {e:?}"),
+            Ok(_) => panic!("validated"),
+        }
+        // Context keeps the original underneath.
+        let e = Error::NotExist(root.join("x")).context("while testing");
+        assert!(matches!(e.root(), Error::NotExist(_)));
+        assert!(e.to_string().starts_with("while testing: "), "{e}");
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn forking_verbs_refuse_a_threaded_caller() {
         // The test harness itself runs tests on threads; make sure of one
         // more, alive while the verbs are called.
