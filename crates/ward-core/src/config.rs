@@ -74,7 +74,7 @@ impl Bundle {
     pub fn version(&self) -> String {
         let v = self.spec.version();
         if v.is_empty() {
-            crate::features::OCI_VERSION_MAX.to_string()
+            crate::OCI_VERSION_MAX.to_string()
         } else {
             v.clone()
         }
@@ -353,7 +353,8 @@ pub fn validate_process(process: &Process) -> Result<(), Invalid> {
     if args[0].is_empty() {
         return Err(Invalid::new("process.args", "the program name is empty"));
     }
-    crate::security::lsm::validate(process)?;
+    crate::security::lsm::validate(process)
+        .map_err(|why| Invalid::new("process.apparmorProfile", why))?;
     if !process.cwd().is_absolute() {
         return Err(Invalid::new(
             "process.cwd",

@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 /// Oldest runtime-spec version accepted in `config.json`.
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 
-/// Newest runtime-spec version accepted in `config.json`.
-pub const OCI_VERSION_MAX: &str = "1.2.0";
+pub use crate::OCI_VERSION_MAX;
 
 /// Hook names recognised in `config.json`'s `hooks` object.
 pub const HOOKS: &[&str] = &[

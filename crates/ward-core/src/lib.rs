@@ -26,6 +26,10 @@ pub mod sys;
 
 pub use error::{Error, Result};
 
+/// Newest runtime-spec version ward implements (and accepts in
+/// `config.json`).
+pub const OCI_VERSION_MAX: &str = "1.2.0";
+
 /// Where warnings go: stderr by default; the binary also routes them to
 /// its --log.
 static WARN_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();

@@ -84,7 +84,7 @@ impl State {
     /// A state with nothing but the ID, status `creating`.
     pub fn creating(id: &str) -> State {
         State {
-            oci_version: crate::features::OCI_VERSION_MAX.to_string(),
+            oci_version: crate::OCI_VERSION_MAX.to_string(),
             id: id.to_string(),
             status: Status::Creating,
             pid: 0,

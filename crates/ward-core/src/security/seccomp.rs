@@ -647,7 +647,7 @@ pub fn send_listener_fd(
     connect(sock.as_raw_fd(), &addr).map_err(connect_err)?;
 
     let mut msg = json!({
-        "ociVersion": crate::features::OCI_VERSION_MAX,
+        "ociVersion": crate::OCI_VERSION_MAX,
         "fds": [oci_spec::runtime::SECCOMP_FD_NAME],
         "pid": pid,
         "state": state,
@@ -1220,7 +1220,7 @@ mod tests {
         sender.join().unwrap().unwrap();
         assert_eq!(
             msg,
-            json!({"ociVersion": crate::features::OCI_VERSION_MAX, "fds": ["seccompFd"],
+            json!({"ociVersion": crate::OCI_VERSION_MAX, "fds": ["seccompFd"],
                    "pid": 42, "metadata": "meta", "state": state})
         );
         nix::unistd::write(&w, b"hi").unwrap();
