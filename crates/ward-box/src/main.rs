@@ -248,12 +248,26 @@ enum ImageVerb {
 /// `ward box -- CMD` and `ward box -v . -- CMD`: run is the default verb.
 fn argv() -> Vec<String> {
     let mut a: Vec<String> = std::env::args().collect();
-    if a.get(1).map(String::as_str) == Some("box") {
-        if let Some(next) = a.get(2) {
+    // Past the global flags, wherever they are, a flag (or `--`) where
+    // box's verb would be.
+    let skip_globals = |a: &[String], mut i: usize| {
+        while i < a.len() {
+            match a[i].as_str() {
+                "--root" | "--runroot" => i += 2,
+                s if s.starts_with("--root=") || s.starts_with("--runroot=") => i += 1,
+                _ => break,
+            }
+        }
+        i
+    };
+    let i = skip_globals(&a, 1);
+    if a.get(i).map(String::as_str) == Some("box") {
+        let j = skip_globals(&a, i + 1);
+        if let Some(next) = a.get(j) {
             if next.starts_with('-')
                 && !matches!(next.as_str(), "-h" | "--help" | "-V" | "--version")
             {
-                a.insert(2, "run".into());
+                a.insert(j, "run".into());
             }
         }
     }
@@ -262,7 +276,39 @@ fn argv() -> Vec<String> {
 
 fn main() {
     let raw = argv();
-    let cli = Cli::parse_from(raw.clone());
+    let cli = match Cli::try_parse_from(raw.clone()) {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            // One line, as every other error: clap's first line.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("bad arguments");
+            let mut words = Vec::new();
+            let mut it = raw.iter().skip(1);
+            while let Some(w) = it.next() {
+                if w == "--root" || w == "--runroot" {
+                    it.next();
+                } else if !w.starts_with('-') && words.len() < 2 {
+                    words.push(w.as_str());
+                }
+            }
+            let verb = words;
+            eprintln!(
+                "ward: {}: {}",
+                verb.join(" "),
+                first.trim_start_matches("error: ")
+            );
+            std::process::exit(2);
+        }
+    };
     let (what, res) = dispatch(cli, &raw);
     match res {
         Ok(code) => std::process::exit(code),

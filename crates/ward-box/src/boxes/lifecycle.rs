@@ -339,9 +339,15 @@ fn spawn_supervisor(ctx: &Ctx, rec: &BoxRecord, lock: Lock) -> Result<i32, Strin
     unsafe {
         cmd.pre_exec(move || {
             libc::setsid();
-            if libc::dup2(lock_fd, 3) < 0 || libc::dup2(w_fd, 4) < 0 {
+            // Via fds above 4 first: either may already be 3 or 4, and
+            // dup2 onto itself would keep CLOEXEC.
+            let l = libc::fcntl(lock_fd, libc::F_DUPFD, 10);
+            let p = libc::fcntl(w_fd, libc::F_DUPFD, 10);
+            if l < 0 || p < 0 || libc::dup2(l, 3) < 0 || libc::dup2(p, 4) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            libc::close(l);
+            libc::close(p);
             Ok(())
         });
     }
