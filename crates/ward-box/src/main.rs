@@ -45,6 +45,13 @@ enum Front {
     },
     #[command(name = "__supervise", hide = true)]
     Supervise { id: String, fd: i32 },
+    #[command(name = "__userns", hide = true)]
+    Userns {
+        data: String,
+        merged: PathBuf,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -342,6 +349,10 @@ fn dispatch(cli: Cli, raw: &[String]) -> (String, Result<i32, String>) {
                 Ok(ward_box::boxes::supervisor::main(&c, id, *fd)),
             )
         }
+        Front::Userns { data, merged, argv } => (
+            "box".into(),
+            ward_box::boxes::userns::main(data, merged, argv),
+        ),
         Front::Box { verb } => box_verb(&cli, verb, raw),
         Front::Image { verb } => image_verb(&cli, verb),
     }

@@ -218,6 +218,14 @@ fn prepare(
 ) -> Result<(), String> {
     let dir = ctx.boxes.dir(&rec.id);
     let (root, binds) = match &rec.root {
+        Root::Image { .. } if rec.rootless => {
+            // Mounted in the box's user namespace (userns.rs), not here.
+            for d in ["upper", "work", "merged"] {
+                fs::create_dir_all(dir.join(d))
+                    .map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
+            }
+            (dir.join("merged"), vec![])
+        }
         Root::Image { layers, .. } => {
             let merged =
                 rootfs::mount_overlay(&ctx.store.root.join("layers"), layers, &dir, rec.rootless)?;
@@ -230,7 +238,16 @@ fn prepare(
             (root, binds)
         }
     };
-    let user = spec::resolve_user(req.flags.user.as_deref().or(img.user.as_deref()), &root)?;
+    let user_root = match &rec.root {
+        Root::Image { layers, .. } if rec.rootless => {
+            rootfs::etc_view(&ctx.store.root.join("layers"), layers, &dir)?
+        }
+        _ => root.clone(),
+    };
+    let user = spec::resolve_user(
+        req.flags.user.as_deref().or(img.user.as_deref()),
+        &user_root,
+    )?;
     let s = spec::build(&spec::SpecInput {
         root: &root,
         host_binds: &binds,
@@ -282,11 +299,18 @@ fn forward_signals(child: i32) {
 fn foreground(ctx: &Ctx, rec: &BoxRecord, interactive: bool, lock: Lock) -> Result<i32, String> {
     let dir = ctx.boxes.dir(&rec.id);
     let pidfile = dir.join("pid");
-    let mut cmd = ctx.rt.command(&["run", "--bundle"]);
-    cmd.arg(dir.join("bundle"))
-        .arg("--pid-file")
-        .arg(&pidfile)
-        .arg(&rec.id);
+    let mut cmd = runtime_create(
+        ctx,
+        rec,
+        &[
+            "run".as_ref(),
+            "--bundle".as_ref(),
+            dir.join("bundle").as_os_str(),
+            "--pid-file".as_ref(),
+            pidfile.as_os_str(),
+            rec.id.as_ref(),
+        ],
+    )?;
     if !interactive {
         cmd.stdin(Stdio::null());
     }
@@ -312,6 +336,39 @@ fn foreground(ctx: &Ctx, rec: &BoxRecord, interactive: bool, lock: Lock) -> Resu
     cleanup_after_exit(ctx, rec, Some(code));
     drop(lock);
     Ok(code)
+}
+
+/// The runtime command that creates the box's container: run directly, or,
+/// for a rootless image box, inside a user namespace that mounts its
+/// overlay first (userns.rs).
+pub fn runtime_create(
+    ctx: &Ctx,
+    rec: &BoxRecord,
+    args: &[&std::ffi::OsStr],
+) -> Result<std::process::Command, String> {
+    match &rec.root {
+        Root::Image { layers, .. } if rec.rootless => {
+            let dir = ctx.boxes.dir(&rec.id);
+            let data = rootfs::overlay_data(&ctx.store.root.join("layers"), layers, &dir, true);
+            let exe =
+                fs::read_link("/proc/self/exe").map_err(|e| format!("/proc/self/exe: {e}"))?;
+            let mut c = std::process::Command::new(exe);
+            c.arg("__userns")
+                .arg(data)
+                .arg(dir.join("merged"))
+                .arg("--")
+                .arg(&ctx.rt.bin)
+                .arg("--root")
+                .arg(&ctx.rt.root);
+            c.args(args);
+            Ok(c)
+        }
+        _ => {
+            let mut c = ctx.rt.command(&[]);
+            c.args(args);
+            Ok(c)
+        }
+    }
 }
 
 /// Starts the supervisor for a box whose record and bundle are ready, and
@@ -430,7 +487,7 @@ pub fn start(ctx: &Ctx, what: &str) -> Result<(), String> {
     let _ = ctx.rt.delete_force(&id);
     let dir = ctx.boxes.dir(&id);
     if let Root::Image { layers, .. } = &rec.root {
-        if !rootfs::is_mounted(&dir.join("merged")) {
+        if !rec.rootless && !rootfs::is_mounted(&dir.join("merged")) {
             rootfs::mount_overlay(&ctx.store.root.join("layers"), layers, &dir, rec.rootless)?;
         }
     }

@@ -23,6 +23,7 @@ pub mod rootfs;
 pub mod runtime;
 pub mod spec;
 pub mod supervisor;
+pub mod userns;
 
 use crate::net::NetMode;
 use crate::paths::Dirs;

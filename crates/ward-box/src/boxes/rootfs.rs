@@ -112,6 +112,28 @@ pub fn unmount(boxdir: &Path) {
     }
 }
 
+/// For a box whose overlay isn't mounted here (rootless): a directory
+/// holding the image's etc/passwd and etc/group, taken from the topmost
+/// layer that has each (a whiteout ends the search), so that -u NAME can
+/// be resolved before the box exists.
+pub fn etc_view(store_layers: &Path, layers: &[Digest], boxdir: &Path) -> Result<PathBuf, String> {
+    let view = boxdir.join("etc-view");
+    fs::create_dir_all(view.join("etc")).map_err(|e| format!("mkdir {}: {e}", view.display()))?;
+    for f in ["etc/passwd", "etc/group"] {
+        for l in layers.iter().rev() {
+            let p = store_layers.join(l.hex()).join(f);
+            let Ok(m) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if m.is_file() {
+                let _ = fs::copy(&p, view.join(f));
+            }
+            break;
+        }
+    }
+    Ok(view)
+}
+
 /// Whether `p` is a mount point (mountinfo, so it works for overlays too).
 pub fn is_mounted(p: &Path) -> bool {
     let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {

@@ -49,13 +49,25 @@ pub fn main(ctx: &Ctx, id: &str, status_fd: i32) -> i32 {
     let pidfile = dir.join("pid");
     let _ = fs::remove_file(&pidfile);
     let bundle = dir.join("bundle");
-    let create = ctx
-        .rt
-        .command(&["create", "--bundle"])
-        .arg(&bundle)
-        .arg("--pid-file")
-        .arg(&pidfile)
-        .arg(id)
+    let mut cmd = match super::lifecycle::runtime_create(
+        ctx,
+        &rec,
+        &[
+            "create".as_ref(),
+            "--bundle".as_ref(),
+            bundle.as_os_str(),
+            "--pid-file".as_ref(),
+            pidfile.as_os_str(),
+            id.as_ref(),
+        ],
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            report(&mut status, &format!("error {e}\n"));
+            return 1;
+        }
+    };
+    let create = cmd
         .stdin(Stdio::null())
         .stdout(log.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
         .stderr(log.try_clone().map(Stdio::from).unwrap_or(Stdio::null()))
