@@ -76,9 +76,21 @@ impl Drop for TestUser {
     fn drop(&mut self) {
         let _g = USERS.lock().unwrap_or_else(|p| p.into_inner());
         // Processes of this user (a supervisor, a box) go first.
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-U", &self.uid.to_string()])
-            .status();
+        for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let status = fs::read_to_string(e.path().join("status")).unwrap_or_default();
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next().map(str::to_string));
+            if uid == Some(self.uid.to_string()) {
+                // SAFETY: kill(2) on a process of the user this test made.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
         let _ = Command::new("userdel").arg(&self.name).output();
     }
 }
