@@ -167,7 +167,9 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
         command: args.clone(),
         created: crate::store::now(),
         net: net.clone(),
-        auto_remove: req.auto_remove,
+        // A host-view box is a one-off jail, as bwrap's: removed when it
+        // exits unless it was named or detached.
+        auto_remove: req.auto_remove || (root == Root::Host && req.name.is_none() && !req.detach),
         detach: req.detach,
         stop_signal: img_defaults
             .stop_signal
@@ -184,7 +186,7 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
     fault("after-record");
     let made = prepare(ctx, &rec, &img_defaults, &req, &cwd);
     if let Err(e) = made {
-        remove_box(ctx, &rec);
+        remove_box(ctx, &rec, false);
         return Err(e);
     }
     fault("after-prepare");
@@ -199,7 +201,7 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
                 // The supervisor cleaned up what it could; make sure.
                 if let Some(l) = ctx.boxes.try_lock(&id) {
                     drop(l);
-                    remove_box(ctx, &rec);
+                    remove_box(ctx, &rec, false);
                 }
                 Err(e)
             }
@@ -330,10 +332,11 @@ fn foreground(ctx: &Ctx, rec: &BoxRecord, interactive: bool, lock: Lock) -> Resu
     if !pidfile.exists() {
         // The runtime failed before the box existed: it printed why.
         drop(lock);
-        remove_box(ctx, rec);
+        remove_box(ctx, rec, false);
         return Ok(125);
     }
-    cleanup_after_exit(ctx, rec, Some(code));
+    // A `ward run` that exited (not killed) deleted its container.
+    cleanup_after_exit(ctx, rec, Some(code), status.signal().is_none());
     drop(lock);
     Ok(code)
 }
@@ -430,22 +433,28 @@ fn spawn_supervisor(ctx: &Ctx, rec: &BoxRecord, lock: Lock) -> Result<i32, Strin
 
 /// After a box's init is gone: its exit code, the network, the runtime's
 /// container, the overlay mount; the whole box with --rm.
-pub fn cleanup_after_exit(ctx: &Ctx, rec: &BoxRecord, code: Option<i32>) {
+/// `runtime_gone`: the runtime removed its container itself (a foreground
+/// `ward run` that exited), so no `ward delete` is needed.
+pub fn cleanup_after_exit(ctx: &Ctx, rec: &BoxRecord, code: Option<i32>, runtime_gone: bool) {
+    if rec.auto_remove {
+        return remove_box(ctx, rec, runtime_gone);
+    }
     if let Some(c) = code {
         ctx.boxes.set_exit(&rec.id, c);
     }
     let _ = rec.net.teardown(&rec.id);
-    let _ = ctx.rt.delete_force(&rec.id);
-    rootfs::unmount(&ctx.boxes.dir(&rec.id));
-    if rec.auto_remove {
-        remove_box(ctx, rec);
+    if !runtime_gone {
+        let _ = ctx.rt.delete_force(&rec.id);
     }
+    rootfs::unmount(&ctx.boxes.dir(&rec.id));
 }
 
-/// Removes every trace of a box (its runtime container must be gone).
-pub fn remove_box(ctx: &Ctx, rec: &BoxRecord) {
+/// Removes every trace of a box (killing what is left of its container).
+pub fn remove_box(ctx: &Ctx, rec: &BoxRecord, runtime_gone: bool) {
     let _ = rec.net.teardown(&rec.id);
-    let _ = ctx.rt.delete_force(&rec.id);
+    if !runtime_gone {
+        let _ = ctx.rt.delete_force(&rec.id);
+    }
     let dir = ctx.boxes.dir(&rec.id);
     rootfs::unmount(&dir);
     // Rename first: a half-removed box is never listed.
@@ -531,7 +540,7 @@ pub fn stop(ctx: &Ctx, what: &str, timeout: Duration) -> Result<(), String> {
                 if ctx.rt.state(&id).is_some()
                     || rootfs::is_mounted(&ctx.boxes.dir(&id).join("merged"))
                 {
-                    cleanup_after_exit(ctx, &rec, None);
+                    cleanup_after_exit(ctx, &rec, None, false);
                 }
                 return Ok(());
             }
@@ -571,7 +580,7 @@ pub fn rm(ctx: &Ctx, what: &str, force: bool) -> Result<(), String> {
         let Some(_l) = ctx.boxes.try_lock(&id) else {
             return Err(format!("{what}: the box is still in someone's charge"));
         };
-        remove_box(ctx, &rec);
+        remove_box(ctx, &rec, false);
     }
     Ok(())
 }

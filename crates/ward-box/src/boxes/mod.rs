@@ -27,7 +27,7 @@ pub mod userns;
 
 use crate::net::NetMode;
 use crate::paths::Dirs;
-use crate::store::{lock_file, write_atomic, Lock};
+use crate::store::{lock_file, write_file, Lock};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -160,7 +160,7 @@ impl Boxes {
             }
         };
         let data = serde_json::to_vec_pretty(rec).expect("records serialize");
-        if let Err(e) = write_atomic(&dir, &dir.join("box.json"), &data) {
+        if let Err(e) = write_file(&dir, &dir.join("box.json"), &data, false) {
             crate::store::remove_all(&dir);
             return Err(e.to_string());
         }
@@ -240,10 +240,11 @@ impl Boxes {
             code,
             finished: crate::store::now(),
         };
-        let _ = write_atomic(
+        let _ = write_file(
             &dir,
             &dir.join("exit.json"),
             &serde_json::to_vec(&rec).unwrap_or_default(),
+            false,
         );
     }
 

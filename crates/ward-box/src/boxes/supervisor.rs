@@ -74,7 +74,7 @@ pub fn main(ctx: &Ctx, id: &str, status_fd: i32) -> i32 {
         .status();
     let fail = |status: &mut File, why: String| {
         report(status, &format!("error {why}\n"));
-        cleanup_after_exit(ctx, &rec, None);
+        cleanup_after_exit(ctx, &rec, None, false);
         1
     };
     match create {
@@ -127,6 +127,6 @@ pub fn main(ctx: &Ctx, id: &str, status_fd: i32) -> i32 {
             Err(_) => break 255,
         }
     };
-    cleanup_after_exit(ctx, &rec, Some(code));
+    cleanup_after_exit(ctx, &rec, Some(code), false);
     0
 }
