@@ -43,6 +43,8 @@ pub struct Report {
     pub first_xattr: Option<String>,
     /// Leading `/` stripped from entry names (as tar, umoci and docker do).
     pub absolute_names: u64,
+    /// xattrs the store's file system doesn't support.
+    pub unsupported_xattrs: u64,
 }
 
 impl Report {
@@ -59,6 +61,12 @@ impl Report {
             parts.push(format!(
                 "ignored {} xattr(s) a layer may not set (first: {x})",
                 self.skipped_xattrs
+            ));
+        }
+        if self.unsupported_xattrs > 0 {
+            parts.push(format!(
+                "{} xattr(s) not kept: the store's file system doesn't support them",
+                self.unsupported_xattrs
             ));
         }
         if self.absolute_names > 0 {
@@ -552,7 +560,15 @@ impl Unpacker<'_> {
                 }
                 continue;
             }
-            rfs::fsetxattr(fd, k.as_str(), v, XattrFlags::empty()).map_err(w("set an xattr"))?;
+            match rfs::fsetxattr(fd, k.as_str(), v, XattrFlags::empty()) {
+                Ok(()) => {}
+                // The store's file system has no such xattrs (user.* on a
+                // tmpfs before Linux 6.6): skipped and counted, as tar does.
+                Err(Errno::NOTSUP) => {
+                    self.report.unsupported_xattrs += 1;
+                }
+                Err(e) => return Err(w("set an xattr")(e)),
+            }
         }
         rfs::fchmod(fd, Mode::from_raw_mode(m.mode)).map_err(w("chmod"))?;
         if times_now {

@@ -81,7 +81,7 @@ fn host_view_binds_the_current_directory_with_dash_v_dot() {
         "pwd; echo built > out.txt",
     ]);
     c.current_dir(&work);
-    let out = run_cmd(c, TIMEOUT);
+    let out = run_cmd(c, *TIMEOUT);
     out.assert_ok();
     assert_eq!(
         out.stdout.trim(),
@@ -100,7 +100,7 @@ fn host_view_binds_the_current_directory_with_dash_v_dot() {
         "test -e out.txt || echo absent; pwd",
     ]);
     c.current_dir(&work);
-    let out = run_cmd(c, TIMEOUT);
+    let out = run_cmd(c, *TIMEOUT);
     out.assert_ok();
     assert_eq!(out.stdout, "absent\n/\n");
 }
@@ -334,7 +334,7 @@ fn a_killed_run_leaves_nothing_rm_cannot_clean() {
     for point in ["after-record", "after-prepare", "after-spawn"] {
         let mut c = env.cmd(&["box", "run", "-q", "--name", point, "bb", "sleep", "1000"]);
         c.env("WARD_BOX_FAULT", point);
-        let out = run_cmd(c, TIMEOUT);
+        let out = run_cmd(c, *TIMEOUT);
         assert!(!out.ok(), "{point}: {}", out.describe());
         let ls = env.wb(&["box", "ls"]);
         assert!(
@@ -451,7 +451,7 @@ fn ward_execs_ward_box_for_its_front_verbs() {
         .arg("--runroot")
         .arg(&env.run)
         .arg("ls");
-    let out = run_cmd(c, TIMEOUT);
+    let out = run_cmd(c, *TIMEOUT);
     // `ward box --root ...`: the front parses its own flags.
     assert!(out.ok() || out.code == Some(2), "{}", out.describe());
     let mut c = Command::new(ward_bin());
@@ -461,14 +461,14 @@ fn ward_execs_ward_box_for_its_front_verbs() {
         .arg("--runroot")
         .arg(&env.run)
         .arg("ls");
-    run_cmd(c, TIMEOUT).assert_ok();
+    run_cmd(c, *TIMEOUT).assert_ok();
     // A ward without ward-box beside it or on PATH.
     let lone = env.dir.join("lone");
     fs::create_dir_all(&lone).unwrap();
     fs::copy(ward_bin(), lone.join("ward")).unwrap();
     let mut c = Command::new(lone.join("ward"));
     c.args(["box", "ls"]).env("PATH", "/nonexistent");
-    let out = run_cmd(c, TIMEOUT);
+    let out = run_cmd(c, *TIMEOUT);
     out.assert_code(127);
     out.assert_one_line_error("box", &["ward-box not found"]);
 }

@@ -135,7 +135,7 @@ fn multi_layer_image_unpacks_as_umoci_does() {
                 .arg(&bundle);
             c
         },
-        TIMEOUT,
+        *TIMEOUT,
     );
     u.assert_ok();
     let theirs = tree(&bundle.join("rootfs"));
@@ -525,6 +525,8 @@ fn a_manifest_that_points_at_itself_is_refused() {
 #[test]
 fn overlay_xattrs_in_a_layer_are_ignored() {
     let env = Env::new("xattr");
+    fs::create_dir_all(&env.store).unwrap();
+    let user_ok = user_xattrs_work(&env.store);
     let img = Image::new(vec![tar(&[
         Entry::dir("d").xattr("trusted.overlay.opaque", b"y"),
         Entry::file("d/f", b"x")
@@ -534,6 +536,15 @@ fn overlay_xattrs_in_a_layer_are_ignored() {
     let out = import(&env, &img, "xa");
     out.assert_ok();
     assert!(out.stderr.contains("ignored 2 xattr"), "{}", out.describe());
+    // user.ok is kept, or (a store on a tmpfs before Linux 6.6) counted as
+    // not kept: never an error.
+    if !user_ok {
+        assert!(
+            out.stderr.contains("1 xattr(s) not kept"),
+            "{}",
+            out.describe()
+        );
+    }
 }
 
 /// Two imports of one image at once: both succeed, and the layer is
@@ -578,7 +589,7 @@ fn two_imports_at_once_unpack_once() {
     );
 }
 
-/// A store on a 4 MiB tmpfs and a 16 MiB layer: the import fails with one
+/// A store on a 2 MiB tmpfs and a 6 MB layer: the import fails with one
 /// line, and the store is exactly as before.
 #[test]
 fn a_full_disk_leaves_the_store_as_it_was() {
@@ -588,7 +599,7 @@ fn a_full_disk_leaves_the_store_as_it_was() {
     let env = Env::new("full");
     fs::create_dir_all(&env.store).unwrap();
     let st = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
         .arg(&env.store)
         .status()
         .unwrap();
@@ -604,7 +615,7 @@ fn a_full_disk_leaves_the_store_as_it_was() {
         env.layers(),
         fs::read(env.store.join("images.json")).unwrap(),
     );
-    let data: Vec<u8> = (0..16_000_000u32)
+    let data: Vec<u8> = (0..6_000_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 7) as u8)
         .collect();
     let out = import(
@@ -644,7 +655,7 @@ fn docker_and_oci_archives_import() {
                 .arg(format!("oci:{}:t", layout.display()))
                 .arg(format!("{kind}:{}:{kind}", dst.display()));
         }
-        run_cmd(c, TIMEOUT).assert_ok();
+        run_cmd(c, *TIMEOUT).assert_ok();
         env.wb(&[
             "image",
             "import",

@@ -67,7 +67,7 @@ fn make_tls(dir: &Path) -> Tls {
     );
     let mut c = Command::new("sh");
     c.arg("-c").arg(sh);
-    run_cmd(c, TIMEOUT).assert_ok();
+    run_cmd(c, *TIMEOUT).assert_ok();
     Tls {
         ca_dir: dir.join("ca"),
         cert: dir.join("server.crt"),
@@ -133,7 +133,7 @@ fn skopeo_push(layout: &Path, dest: &str, extra: &[&str]) {
         .args(extra)
         .arg(format!("oci:{}:t", layout.display()))
         .arg(format!("docker://{dest}"));
-    run_cmd(c, TIMEOUT).assert_ok();
+    run_cmd(c, *TIMEOUT).assert_ok();
 }
 
 fn busybox_layout(env: &Env, name: &str, extra: Vec<Entry>) -> PathBuf {
@@ -293,7 +293,7 @@ fn a_manifest_list_resolves_to_the_host_platform() {
 fn two_pulls_at_once_both_succeed_and_unpack_once() {
     let env = Env::new("reg-twice");
     let reg = start_registry(&env, "twice", None, None);
-    let data: Vec<u8> = (0..8_000_000u32)
+    let data: Vec<u8> = (0..4_000_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
         .collect();
     let layout = busybox_layout(&env, "c", vec![Entry::file("big", &data)]);
