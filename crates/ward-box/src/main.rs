@@ -320,10 +320,36 @@ fn main() {
     match res {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("ward: {what}: {e}");
+            eprintln!("ward: {what}: {}", plain_errors(&e));
             std::process::exit(if what.starts_with("box run") { 125 } else { 1 });
         }
     }
+}
+
+/// io::Error's text as runc writes errno ("no such file or directory"),
+/// without Rust's " (os error N)".
+fn plain_errors(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(i) = rest.find(" (os error ") {
+        out.push_str(&rest[..i]);
+        rest = match rest[i..].find(')') {
+            Some(j) => &rest[i + j + 1..],
+            None => "",
+        };
+    }
+    out.push_str(rest);
+    for (from, to) in [
+        ("No such file or directory", "no such file or directory"),
+        ("Permission denied", "permission denied"),
+        ("Not a directory", "not a directory"),
+        ("File exists", "file exists"),
+        ("No space left on device", "no space left on device"),
+        ("Is a directory", "is a directory"),
+    ] {
+        out = out.replace(from, to);
+    }
+    out
 }
 
 fn ctx(cli: &Cli) -> Result<Ctx, String> {
