@@ -472,3 +472,42 @@ fn ward_execs_ward_box_for_its_front_verbs() {
     out.assert_code(127);
     out.assert_one_line_error("box", &["ward-box not found"]);
 }
+
+#[test]
+fn read_only_tmpfs_hostname_and_capabilities() {
+    if skip_unless_root("boxes") {
+        return;
+    }
+    let env = Env::new("flags");
+    busybox(&env, "bb", json!({"Cmd": ["sh"]}));
+    let script =
+        "touch /x 2>/dev/null || echo root-ro; touch /scratch/x && echo tmpfs-rw; hostname; \
+        grep CapEff /proc/self/status | cut -f2";
+    let out = env.wb(&[
+        "box",
+        "run",
+        "--rm",
+        "-q",
+        "--read-only",
+        "--tmpfs",
+        "/scratch",
+        "--hostname",
+        "hh",
+        "--cap-drop",
+        "ALL",
+        "--cap-add",
+        "net_raw",
+        "bb",
+        "sh",
+        "-c",
+        script,
+    ]);
+    out.assert_ok();
+    // CAP_NET_RAW is bit 13.
+    assert_eq!(
+        out.stdout,
+        "root-ro\ntmpfs-rw\nhh\n0000000000002000\n",
+        "{}",
+        out.describe()
+    );
+}
