@@ -1,6 +1,32 @@
-//! Thin, documented wrappers around the Linux system calls that neither std nor
-//! nix wraps for us (clone3, pidfd, openat2, mount_setattr, capset, close_range).
-//! Every `unsafe` in the crate that talks to the kernel directly lives here.
+//! The kernel calls that neither std nor nix 0.32 wraps safely, or wraps in
+//! a way that doesn't fit, as small documented functions; every `unsafe`
+//! here has its SAFETY comment, and callers need none:
+//!
+//! - processes: clone3 (with CLONE_INTO_CGROUP), pidfd_open,
+//!   pidfd_send_signal, kill and waitpid for any signal (nix's `Signal` has
+//!   no real-time ones), _exit, execve of arrays built before a fork;
+//! - fds: openat2, close_range and its fallbacks, F_DUPFD_CLOEXEC, flock
+//!   (nix's `Flock` unlocks in an extra syscall on drop), receiving an fd
+//!   over SCM_RIGHTS, fds 0 and 1 as `BorrowedFd`;
+//! - mounts and privileges: mount_setattr, capset, prctl, signal
+//!   dispositions, keyctl (the session keyring), setdomainname;
+//! - ioctls: the pty's (TIOCGPTN, TIOCSPTLCK, TIOCGPTPEER), the window
+//!   size's (TIOCGWINSZ, TIOCSWINSZ), TIOCSCTTY, NS_GET_NSTYPE;
+//! - bpf(2) for the device cgroup program, seccomp(2) for the filter.
+//!
+//! What nix wraps safely (poll, read, write, pread, fcntl, open, fstat,
+//! access, accept4, send, recv, recvmsg, waitpid and kill with a standard
+//! signal, setpgid, setrlimit, memfd_create, execveat, ...) is called
+//! through nix where it is used.
+//!
+//! `unsafe` outside this file, on purpose: only the forks whose child goes
+//! on running ward's code, which no wrapper can make safe (the child may
+//! only do what a single-threaded parent makes sound). They are
+//! [`clone3_fork`] in process/mod.rs (init, and the intermediate's child in
+//! `fork_reported`) and process/exec.rs, the calls of the `unsafe fn
+//! fork_reported` in process/init.rs and process/exec.rs, and nix's fork in
+//! hooks.rs: six blocks, each with its SAFETY comment. The rest is test
+//! code (security/seccomp.rs's tests fork and make raw syscalls on purpose).
 
 use std::ffi::{CStr, CString};
 use std::fmt;
