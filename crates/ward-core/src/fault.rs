@@ -19,8 +19,7 @@
 pub fn point(name: &str) {
     #[cfg(debug_assertions)]
     if std::env::var_os("WARD_FAULT").is_some_and(|v| v == name) {
-        // SAFETY: kill(2) on our own pid with integer arguments.
-        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
     }
     #[cfg(not(debug_assertions))]
     let _ = name;

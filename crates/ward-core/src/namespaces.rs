@@ -154,14 +154,11 @@ fn open_ns(path: &std::path::Path, kind: LinuxNamespaceType) -> Result<OwnedFd> 
 /// Refuses a path that is a namespace of another kind (e.g. a net ns given
 /// as the uts ns), which setns would otherwise reject only in the child.
 fn check_ns_kind(fd: &OwnedFd, kind: LinuxNamespaceType, path: &std::path::Path) -> Result<()> {
-    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
-    use std::os::fd::AsRawFd;
-    // SAFETY: NS_GET_NSTYPE takes no argument and returns an int.
-    let t = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
-    if t < 0 {
+    use std::os::fd::AsFd;
+    let Ok(t) = crate::sys::ns_type(fd.as_fd()) else {
         return Err(not_a_namespace(path, kind));
-    }
-    if t as u64 != clone_flag(kind) {
+    };
+    if t != clone_flag(kind) {
         return Err(Error::invalid(
             "linux.namespaces",
             format!(
@@ -213,13 +210,10 @@ fn write_map(pid: i32, kind: &str, map: &str) -> Result<()> {
 /// set-uid helpers newuidmap/newgidmap (Debian's uidmap), which check the
 /// ranges /etc/subuid and /etc/subgid give the user.
 fn write_map_rootless(pid: i32, kind: &str, map: &str) -> Result<()> {
-    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
-    let own = unsafe {
-        if kind == "uid" {
-            libc::geteuid()
-        } else {
-            libc::getegid()
-        }
+    let own = if kind == "uid" {
+        nix::unistd::geteuid().as_raw()
+    } else {
+        nix::unistd::getegid().as_raw()
     };
     let lines: Vec<Vec<&str>> = map
         .lines()

@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -388,13 +388,10 @@ fn open_locked(path: &Path, how: i32) -> Result<File> {
         .open(path)
         .map_err(|e| Error::path("open", path, e))?;
     loop {
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(f.as_raw_fd(), how) } == 0 {
-            return Ok(f);
-        }
-        let e = Errno::last();
-        if e.0 != libc::EINTR {
-            return Err(Error::path("lock", path, e));
+        match crate::sys::flock(f.as_fd(), how) {
+            Ok(()) => return Ok(f),
+            Err(Errno(libc::EINTR)) => {}
+            Err(e) => return Err(Error::path("lock", path, e)),
         }
     }
 }
@@ -409,9 +406,8 @@ pub fn locked_by_other(path: &Path) -> bool {
     else {
         return false;
     };
-    // SAFETY: flock on an fd we own; the lock goes with the file.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    r != 0 && Errno::last().0 == libc::EWOULDBLOCK
+    // The lock, if we get it, goes with the file.
+    crate::sys::flock(f.as_fd(), libc::LOCK_SH | libc::LOCK_NB) == Err(Errno(libc::EWOULDBLOCK))
 }
 
 fn rename_noreplace(from: &Path, to: &Path) -> std::result::Result<(), Errno> {
@@ -669,8 +665,7 @@ fn rfc3339(secs: i64, nanos: u32) -> String {
 
 /// The name of the user running ward, for `list`'s OWNER column.
 pub fn owner_name() -> String {
-    // SAFETY: geteuid has no failure mode.
-    let uid = unsafe { libc::geteuid() };
+    let uid = nix::unistd::geteuid().as_raw();
     crate::security::passwd_field("/etc/passwd", uid, 0).unwrap_or_else(|| format!("#{uid}"))
 }
 

@@ -456,9 +456,9 @@ impl Cgroup {
     /// Sends `sig` to every process in the cgroup.
     pub fn signal_all(&self, sig: i32) -> Result<(), CgroupError> {
         for pid in self.pids()? {
-            // SAFETY: kill(2) with integer arguments; the pid was listed in the
-            // container's cgroup.procs just now (the usual kill-by-pid window).
-            unsafe { libc::kill(pid, sig) };
+            // The pid was listed in the container's cgroup.procs just now
+            // (the usual kill-by-pid window). Any signal, real-time ones too.
+            let _ = crate::sys::kill(pid, sig);
         }
         if sig == libc::SIGKILL && self.is_frozen() {
             // Frozen tasks die only once thawed.

@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{MountBuilder, Spec};
 
 use crate::error::{Error, Result};
@@ -136,27 +137,17 @@ pub(super) fn forward(
     let mut buf = vec![0u8; 4096];
     loop {
         let mut fds = [
-            libc::pollfd {
-                fd: sock.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: init.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+            PollFd::new(init.as_fd(), PollFlags::POLLIN),
         ];
-        // SAFETY: fds is a valid array of two pollfd structs.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if r < 0 {
-            let e = crate::error::Errno::last();
-            if e.0 == libc::EINTR {
-                continue;
-            }
-            return Err(Error::sys("wait for the container's notification", e));
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("wait for the container's notification", e)),
         }
-        if fds[0].revents & libc::POLLIN != 0 {
+        // Flags nix doesn't know (the kernel sets none) count as anything.
+        let ready = |i: usize| fds[i].revents().unwrap_or(PollFlags::all());
+        if ready(0).contains(PollFlags::POLLIN) {
             let n = sock
                 .recv(&mut buf)
                 .map_err(|e| Error::sys("read the container's notification", e))?;
@@ -174,7 +165,7 @@ pub(super) fn forward(
             if ready {
                 return Ok(());
             }
-        } else if fds[1].revents != 0 {
+        } else if !ready(1).is_empty() {
             // The container ended without saying it was ready.
             return Ok(());
         }

@@ -21,6 +21,8 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::channel::{Channel, Msg};
@@ -133,9 +135,9 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
                 1
             }
         };
-        // SAFETY: _exit ends the child without running the parent's atexit
-        // handlers or destructors.
-        unsafe { libc::_exit(e) }
+        // _exit: no atexit handlers or destructors, which belong to the
+        // parent.
+        sys::_exit(e)
     }
     drop(child);
     let mut kids = vec![pid];
@@ -143,9 +145,9 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
         Ok(()) => Ok(*kids.last().expect("the process")),
         Err(e) => {
             for p in &kids {
-                // SAFETY: p is our own unreaped child (the grandchild too,
-                // by CLONE_PARENT).
-                unsafe { libc::kill(*p, libc::SIGKILL) };
+                // p is our own unreaped child (the grandchild too, by
+                // CLONE_PARENT), so its pid can't have been reused.
+                let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
             }
             for p in kids {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);

@@ -46,6 +46,8 @@ use crate::hooks::Kind;
 use crate::namespaces::{write_id_maps, Plan};
 use crate::sys;
 use channel::{Channel, Msg};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
 /// What init needs; built by the parent before the clone, read by the child
@@ -132,9 +134,9 @@ pub(crate) unsafe fn fork_reported(chan: &Channel, what: &str) -> Result<()> {
             }
         };
         if !go {
-            // SAFETY: _exit ends this process without running the parent's
-            // atexit handlers or destructors, which belong to the parent.
-            unsafe { libc::_exit(1) }
+            // _exit: no atexit handlers or destructors, which belong to the
+            // parent.
+            sys::_exit(1)
         }
         return Ok(());
     }
@@ -147,9 +149,9 @@ pub(crate) unsafe fn fork_reported(chan: &Channel, what: &str) -> Result<()> {
         },
         Err(_) => 1,
     };
-    // SAFETY: as above; exiting closes the pipe, releasing the child with
-    // EOF if the byte wasn't written.
-    unsafe { libc::_exit(code) }
+    // Exiting closes the pipe, releasing the child with EOF if the byte
+    // wasn't written.
+    sys::_exit(code)
 }
 
 /// A set-up init, waiting for `start`.
@@ -199,9 +201,9 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
         Err(e) => {
             let left: Vec<i32> = [kids.init, kids.first].into_iter().flatten().collect();
             for p in &left {
-                // SAFETY: p is our own child (CLONE_PARENT makes init one too),
-                // not yet reaped, so its pid can't have been reused.
-                unsafe { libc::kill(*p, libc::SIGKILL) };
+                // p is our own child (CLONE_PARENT makes init one too), not
+                // yet reaped, so its pid can't have been reused.
+                let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
             }
             for p in left {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);

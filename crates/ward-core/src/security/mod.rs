@@ -5,6 +5,7 @@
 pub mod lsm;
 pub mod seccomp;
 
+use nix::sys::resource::{setrlimit, Resource};
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxCapabilities, PosixRlimit, PosixRlimitType, User,
 };
@@ -105,24 +106,24 @@ impl CapSets {
     }
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> Option<u32> {
+fn rlimit_resource(t: PosixRlimitType) -> Option<Resource> {
     Some(match t {
-        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
-        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
-        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
-        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
-        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
-        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
-        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
-        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
-        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
-        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
-        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
-        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+        PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
         #[allow(unreachable_patterns)]
         _ => return None,
     })
@@ -133,17 +134,12 @@ pub fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
         let name = r.typ();
         let res = rlimit_resource(r.typ())
             .ok_or_else(|| Error::invalid("process.rlimits", format!("{name}: not supported")))?;
-        let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
-        };
-        // SAFETY: lim is a valid rlimit; the resource number comes from libc.
-        if unsafe { libc::setrlimit(res as _, &lim) } != 0 {
-            return Err(Error::sys(
+        setrlimit(res, r.soft(), r.hard()).map_err(|e| {
+            Error::sys(
                 format!("setrlimit {name} soft {} hard {}", r.soft(), r.hard()),
-                crate::error::Errno::last(),
-            ));
-        }
+                e,
+            )
+        })?;
     }
     Ok(())
 }
