@@ -57,7 +57,7 @@ pub enum CgroupError {
         value: String,
         errno: Errno,
     },
-    #[error("cgroup controller {0} is not available on this host")]
+    #[error("cgroup controller {0}: not available on this host")]
     MissingController(String),
     #[error("{op} {path}: {errno}")]
     Io {

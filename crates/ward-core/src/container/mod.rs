@@ -222,13 +222,15 @@ pub(crate) fn absolute(p: &Path) -> PathBuf {
 }
 
 /// The exit code of our exited child `pid`: its own, or 128 + the signal.
+/// (Not nix's waitpid: its Signal has no real-time signals, and a child
+/// killed by one is reaped and then reported as EINVAL.)
 pub(crate) fn reap(pid: i32) -> Result<i32> {
-    use nix::sys::wait::{waitpid, WaitStatus};
     loop {
-        match waitpid(nix::unistd::Pid::from_raw(pid), None) {
-            Ok(WaitStatus::Exited(_, code)) => return Ok(code),
-            Ok(WaitStatus::Signaled(_, s, _)) => return Ok(128 + s as i32),
-            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+        match sys::wait_status(pid, false) {
+            Ok(Some(st)) if libc::WIFEXITED(st) => return Ok(libc::WEXITSTATUS(st)),
+            Ok(Some(st)) if libc::WIFSIGNALED(st) => return Ok(128 + libc::WTERMSIG(st)),
+            Ok(_) => {}
+            Err(e) if e.0 == libc::EINTR => {}
             Err(e) => return Err(Error::sys("wait for container", e)),
         }
     }
