@@ -64,6 +64,9 @@ pub enum Error {
     Config(#[from] crate::config::ConfigError),
     #[error("{0}")]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    /// CRIU failed, or can't work here (checkpoint, restore).
+    #[error("{0}")]
+    Criu(#[from] crate::criu::CriuError),
     #[error("{op} {path}: {errno}")]
     Path {
         op: &'static str,

@@ -2,10 +2,15 @@
 //! delete, and run (all of them at once, in the foreground).
 
 mod cgroup_ops;
+mod checkpoint;
+mod criu_desc;
 mod exec;
 mod notify;
+mod restore;
 pub use cgroup_ops::{live_state, pause, pids, resume, update};
+pub use checkpoint::{cgroups_mode, checkpoint, CheckpointOptions};
 pub use exec::{exec, ExecOptions};
+pub use restore::{restore, RestoreOptions};
 
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::OpenOptionsExt;

@@ -87,6 +87,14 @@ pub fn call(
     spawned: impl FnOnce(i32) -> Result<(), String>,
     mut notify: impl FnMut(&Notify, Option<OwnedFd>) -> NotifyResult,
 ) -> Result<Answer, CriuError> {
+    if c.fds.iter().any(|f| f.as_raw_fd() < 3) {
+        // std puts CRIU's stdio in place before the pre-exec code runs:
+        // fds 0-2 would be /dev/null by then. Callers pass copies.
+        return Err(CriuError::Protocol(format!(
+            "criu {}: stdio fds must be passed as copies",
+            c.op
+        )));
+    }
     if c.fds.len() > MAX_FDS {
         return Err(CriuError::Protocol(format!(
             "criu {}: {} fds for criu, at most {MAX_FDS}",
@@ -180,6 +188,23 @@ pub fn call(
     Ok(Answer { resps })
 }
 
+/// CRIU's error message as one line, without its source location:
+/// "Error (criu/x.c:12): what\n" gives "what".
+fn one_line(msg: &str) -> Option<String> {
+    let msg = msg.trim();
+    let msg = match msg.find("Error (") {
+        Some(i) => msg[i..].split_once("): ").map_or(&msg[i..], |(_, m)| m),
+        None => msg,
+    };
+    let msg = msg
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    (!msg.is_empty()).then_some(msg)
+}
+
 /// The first error CRIU wrote to its log, without its timestamp and
 /// source location: `(00.01) Error (criu/x.c:12): what` gives `what`.
 pub fn first_error(log: &Path) -> Option<String> {
@@ -217,8 +242,8 @@ impl Conversation {
             if !resp.success && !tolerate {
                 let why = resp
                     .cr_errmsg
-                    .clone()
-                    .filter(|m| !m.is_empty())
+                    .as_deref()
+                    .and_then(one_line)
                     .or_else(|| self.log.as_deref().and_then(first_error));
                 self.finish();
                 return Err(CriuError::Failed {
@@ -462,6 +487,17 @@ mod tests {
         assert_eq!(first_error(&log), None);
         assert_eq!(first_error(&dir.join("missing.log")), None);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn criu_messages_become_one_line() {
+        assert_eq!(
+            one_line("Error (criu/util.c:1040): Unable to mount tmpfs in x: Invalid argument\n")
+                .as_deref(),
+            Some("Unable to mount tmpfs in x: Invalid argument")
+        );
+        assert_eq!(one_line("a\nb\n").as_deref(), Some("a; b"));
+        assert_eq!(one_line(" \n"), None);
     }
 
     #[test]
