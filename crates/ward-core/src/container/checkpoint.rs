@@ -100,6 +100,21 @@ pub(super) fn open_dir(dir: &Path, what: &str) -> Result<std::fs::File> {
     std::fs::File::open(dir).map_err(|e| Error::path("open", dir, e))
 }
 
+/// `path` with `.` and `..` taken away without looking at the disk.
+fn lexical(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 /// What the container's cgroup uses of memory now (the dump's size).
 fn memory_of(cg: Option<&Cgroup>) -> u64 {
     let Some(cg) = cg else { return 0 };
@@ -155,7 +170,13 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
                 p.display()
             )));
         }
-        let real = image.join(p);
+        // Resolved as CRIU will, from the images directory; lexically when
+        // that is still to be made.
+        let real = if image.is_dir() {
+            image.join(p)
+        } else {
+            lexical(&image.join(p))
+        };
         if !real.is_dir() {
             return Err(Error::Other(format!(
                 "--parent-path {}: {} is not a directory",
@@ -290,6 +311,14 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
             .as_ref()
             .and_then(|p| p.terminal())
             .unwrap_or(false),
+        no_new_privs: std::fs::read_to_string(format!("/proc/{}/status", st.pid))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("NoNewPrivs:"))
+                    .map(|v| v.trim() == "1")
+            })
+            .unwrap_or(false),
         created: crate::state::now_rfc3339(),
     };
     let mut timeout = criu::timeout_for(memory_of(st.cgroup.as_ref()));
@@ -299,6 +328,8 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
     }
     let status_fd = o.status_fd;
     let mut status_sent = false;
+    let mut meta = meta;
+    let pid = st.pid;
     let res = meta.write(&image).and_then(|()| {
         let req = criu::request(
             if o.pre_dump {
@@ -318,9 +349,16 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
                 timeout,
                 log: Some(log.clone()),
                 op: if o.pre_dump { "pre-dump" } else { "dump" },
+                no_new_privs: false,
             },
             |_| Ok(()),
             |n, _| {
+                if n.script.as_deref() == Some("post-dump") {
+                    // Frozen and dumped: the outside files' sizes are what
+                    // CRIU recorded and will check at restore.
+                    criu_desc::refresh_sizes(&mut meta.stdio, pid);
+                    meta.write(&image).map_err(|e| e.to_string())?;
+                }
                 if n.script.as_deref() == Some("status-ready") {
                     if let Some(fd) = status_fd.filter(|_| !status_sent) {
                         status_sent = true;

@@ -61,6 +61,10 @@ pub(super) struct Meta {
     /// CRIU's orphan-pts-master notification).
     #[serde(default)]
     pub terminal: bool,
+    /// Whether init had no_new_privs (criu before 3.19 doesn't restore it:
+    /// restore then starts CRIU with it, and the restored tasks inherit it).
+    #[serde(default)]
+    pub no_new_privs: bool,
     pub created: String,
 }
 
@@ -350,6 +354,16 @@ pub(super) fn stdio_of(pid: i32) -> (Vec<Stdio>, Vec<String>) {
         });
     }
     (stdio, external)
+}
+
+/// The sizes the outside files among `stdio` have now (at CRIU's post-dump
+/// step, with the container still frozen: what CRIU checks at restore).
+pub(super) fn refresh_sizes(stdio: &mut [Stdio], pid: i32) {
+    for s in stdio.iter_mut().filter(|s| s.size.is_some()) {
+        if let Ok(m) = std::fs::metadata(format!("/proc/{pid}/fd/{}", s.fd)) {
+            s.size = Some(m.len());
+        }
+    }
 }
 
 /// Parses runc's --page-server ADDRESS:PORT.

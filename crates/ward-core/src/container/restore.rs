@@ -407,6 +407,7 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         &meta,
         o,
         &c.path,
+        c.info.version,
         &image,
         work.as_deref(),
         &log,
@@ -476,6 +477,7 @@ fn restore_in(
     meta: &Meta,
     o: &RestoreOptions,
     criu_path: &Path,
+    criu_version: u32,
     image: &Path,
     work_path: Option<&Path>,
     log: &Path,
@@ -590,6 +592,7 @@ fn restore_in(
             timeout,
             log: Some(log.to_path_buf()),
             op: "restore",
+            no_new_privs: meta.no_new_privs && criu_version < criu::NNP_VERSION,
         },
         // CRIU works from the new cgroup: what it forks is born there.
         |pid| match &cg {

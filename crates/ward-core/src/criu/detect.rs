@@ -279,6 +279,7 @@ fn ask(criu: &Path, scratch: &Path) -> Result<Info, CriuError> {
             timeout: PROBE_TIMEOUT,
             log: Some(log.clone()),
             op: "check",
+            no_new_privs: false,
         },
         |_| Ok(()),
         |_, _| Ok(()),

@@ -18,6 +18,9 @@ mod swrk;
 use std::time::Duration;
 
 pub use detect::{find, kernel_release, version_number, Criu, Info, Need, MIN_VERSION};
+
+/// The first criu that migrates no_new_privs itself.
+pub const NNP_VERSION: u32 = 31900;
 pub use error::CriuError;
 pub use swrk::{call, fd_number, first_error, Answer, Call, NotifyResult};
 

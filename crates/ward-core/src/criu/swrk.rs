@@ -62,6 +62,9 @@ pub struct Call<'a> {
     pub log: Option<PathBuf>,
     /// The operation's name in messages ("dump", "restore", ...).
     pub op: &'static str,
+    /// Start CRIU with no_new_privs: what it forks (the restored tasks)
+    /// inherits it. For criu before 3.19, which doesn't restore it itself.
+    pub no_new_privs: bool,
 }
 
 /// CRIU's answers, one per request.
@@ -115,6 +118,7 @@ pub fn call(
         sources[i + 1] = fd.as_raw_fd();
     }
     let count = c.fds.len() + 1;
+    let nnp = c.no_new_privs;
     let mut cmd = Command::new(criu);
     cmd.arg("swrk")
         .arg(SWRK_FD.to_string())
@@ -126,8 +130,9 @@ pub fn call(
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: the closure runs in the forked child before exec and only
-    // calls fcntl and dup2 (async-signal-safe) on fds this process keeps
-    // open across the spawn; it reads a copied array and allocates nothing.
+    // calls fcntl, dup2 and prctl (async-signal-safe) on fds this process
+    // keeps open across the spawn; it reads a copied array and allocates
+    // nothing.
     unsafe {
         cmd.pre_exec(move || {
             // Out of the way first: a source may itself be one of the
@@ -145,6 +150,9 @@ pub fn call(
                 if libc::dup2(*fd, SWRK_FD + i as i32) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
+            }
+            if nnp && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
             }
             Ok(())
         });
