@@ -10,6 +10,7 @@
 //! sharing one set of images.
 
 mod common;
+mod engine_support;
 
 use common::*;
 use serde_json::json;
@@ -1626,4 +1627,112 @@ fn paused_container_checkpoints_and_stays_paused() {
     ctx.rt(&["delete", "--force", &id]).assert_ok();
     ctx.rt(&["delete", "--force", &twin]).assert_ok();
     ctx.assert_nothing_left(&[&id, &twin]);
+}
+
+// ---------------------------------------------------------------------------
+// podman
+// ---------------------------------------------------------------------------
+
+/// podman's `container checkpoint` and `container restore`, also with
+/// `--export` and `--import`, with ward as podman's runtime (conmon calls
+/// ward's checkpoint and restore). One container, one log stream: the
+/// counter goes on after each restore.
+#[test]
+fn podman_checkpoint_and_restore_with_ward() {
+    use engine_support::podman::{podman_image, Podman, PodmanCleanup};
+    use engine_support::{EngineCli, HostGuard, IMAGE};
+    let t = "podman_checkpoint_and_restore_with_ward";
+    if skip_without_criu(t) || !engine_support::can_run(t) {
+        return;
+    }
+    if engine_support::which("podman").is_none() || engine_support::which("conmon").is_none() {
+        eprintln!("SKIP: {t}: podman or conmon is not installed (scripts/test.sh installs them)");
+        return;
+    }
+    let started = Instant::now();
+    let mut host = HostGuard::new();
+    let ctx = Ctx::new("cr-podman");
+    let podman = Podman::new(&ctx, &mut host, "cr");
+    let _cleanup = PodmanCleanup {
+        ctx: &ctx,
+        podman: &podman,
+    };
+    podman_image(&ctx, &podman, None);
+    let last = |name: &str| -> u64 {
+        podman
+            .run(&ctx, &["logs", name])
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    let grows = |name: &str, from: u64| {
+        let mut now = 0;
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                now = last(name);
+                now > from + 2
+            }),
+            "{name}: the counter stays at {now} (from {from})"
+        );
+    };
+    podman.ok(
+        &ctx,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "c1",
+            "--network",
+            "none",
+            IMAGE,
+            "sh",
+            "-c",
+            "i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done",
+        ],
+    );
+    grows("c1", 0);
+    podman.ok(&ctx, &["container", "checkpoint", "c1"]);
+    assert_eq!(podman.inspect(&ctx, "c1", "{{.State.Status}}"), "exited");
+    let at = last("c1");
+    podman.ok(&ctx, &["container", "restore", "c1"]);
+    assert_eq!(podman.inspect(&ctx, "c1", "{{.State.Status}}"), "running");
+    grows("c1", at);
+    let tar = ctx.dir.join("c1.tar.gz");
+    podman.ok(
+        &ctx,
+        &[
+            "container",
+            "checkpoint",
+            "--export",
+            tar.to_str().unwrap(),
+            "c1",
+        ],
+    );
+    let at = last("c1");
+    podman.ok(&ctx, &["rm", "-f", "c1"]);
+    podman.ok(
+        &ctx,
+        &[
+            "container",
+            "restore",
+            "--import",
+            tar.to_str().unwrap(),
+            "--name",
+            "c2",
+        ],
+    );
+    assert_eq!(podman.inspect(&ctx, "c2", "{{.State.Status}}"), "running");
+    let from = last("c2");
+    assert!(
+        from + 5 >= at,
+        "the imported container started over: {from} after {at}"
+    );
+    grows("c2", from);
+    podman.ok(&ctx, &["rm", "-f", "c2"]);
+    eprintln!(
+        "podman checkpoint/restore with ward: {:?}",
+        started.elapsed()
+    );
 }

@@ -127,6 +127,47 @@ fn pages_size(image: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// The mount points of the spec's mounts made in the rootfs, as create
+/// makes them: a rootfs that never ran (a checkpoint imported elsewhere)
+/// lacks them, and CRIU mounts onto what it finds. Not below a tmpfs of the
+/// spec, whose content CRIU restores itself. Resolved inside the rootfs,
+/// never following a symlink out of it.
+fn prepare_mountpoints(bundle: &Bundle) -> Result<()> {
+    use crate::rootfs::options::MountOptions;
+    use crate::rootfs::resolve::{Kind, Root};
+    let mounts: Vec<_> = bundle.spec.mounts().iter().flatten().collect();
+    let tmpfs: Vec<&Path> = mounts
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("tmpfs"))
+        .map(|m| m.destination().as_path())
+        .collect();
+    let root = Root::open(&bundle.rootfs)?;
+    for m in &mounts {
+        let dest = m.destination();
+        if tmpfs.iter().any(|t| dest != *t && dest.starts_with(t)) {
+            continue;
+        }
+        let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
+        let kind = if opts.bind || m.typ().as_deref() == Some("bind") {
+            let src = m.source().as_ref().map(|s| {
+                if s.is_absolute() {
+                    s.clone()
+                } else {
+                    bundle.dir.join(s)
+                }
+            });
+            match src.and_then(|s| std::fs::metadata(s).ok()) {
+                Some(md) if !md.is_dir() => Kind::File,
+                _ => Kind::Dir,
+            }
+        } else {
+            Kind::Dir
+        };
+        root.ensure(dest, kind)?;
+    }
+    Ok(())
+}
+
 /// CRIU restores an outside file that was open for plain writing only if
 /// it finds it unchanged (its size): said before anything starts, with the
 /// way out.
@@ -489,6 +530,7 @@ fn restore_in(
 ) -> Result<()> {
     let hier = Hierarchies::detect()?;
     let cg = st.cgroup.clone();
+    prepare_mountpoints(bundle)?;
     let root = CriuRoot::bind(&dir.path, &bundle.rootfs)?;
     // Opened in ward's new mount namespace: CRIU works in the directories
     // (a cgroup yard, the lazy-pages socket), and a mount on a path of
