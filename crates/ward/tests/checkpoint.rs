@@ -565,6 +565,52 @@ fn restore_refuses_bad_images_and_taken_ids_leaving_nothing() {
     ctx.assert_nothing_left(&[&id, &taken]);
 }
 
+/// Without root, checkpoint and restore are refused with one line that
+/// says why: Debian's criu 3.17 has no unprivileged mode.
+#[test]
+fn rootless_checkpoint_and_restore_are_refused() {
+    let t = "rootless_checkpoint_and_restore_are_refused";
+    if skip_unless_ward(t) {
+        return;
+    }
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIP: {t}: needs root and setpriv to become another user");
+        return;
+    }
+    let ctx = Ctx::new("cr-rootless");
+    fs::set_permissions(
+        &ctx.dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .unwrap();
+    let root = ctx.dir.join("user-root");
+    for args in [
+        vec!["checkpoint", "--image-path", "/tmp/none", "c1"],
+        vec!["restore", "--image-path", "/tmp/none", "c1"],
+    ] {
+        let mut cmd = Command::new("/usr/bin/setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(runtime_bin())
+            .arg("--root")
+            .arg(&root)
+            .args(&args);
+        let out = ctx.spawn_cmd(cmd, CMD_TIMEOUT).wait();
+        let line = out.stderr.trim_end().to_string();
+        assert!(
+            !line.contains('\n') && out.code == Some(1),
+            "{}",
+            out.describe()
+        );
+        assert!(
+            line.starts_with(&format!("ward: {} c1: {} needs root", args[0], args[0]))
+                && line.contains("no unprivileged mode"),
+            "{line}"
+        );
+    }
+    assert!(!root.exists(), "a root directory was made");
+}
+
 // ---------------------------------------------------------------------------
 // With CRIU (the test VM)
 // ---------------------------------------------------------------------------
@@ -697,6 +743,99 @@ fn counter_continues_and_the_restored_container_is_a_real_one() {
         read_lossy(&hooklog).contains("poststop "),
         "no poststop hook"
     );
+    ctx.assert_nothing_left(&[&id]);
+}
+
+/// A foreground restore waits for the process, exits with its code, and
+/// deletes the container, as `run` does.
+#[test]
+fn foreground_restore_exits_with_the_process_code() {
+    let t = "foreground_restore_exits_with_the_process_code";
+    if skip_without_criu(t) {
+        return;
+    }
+    let ctx = Ctx::new("cr-fg");
+    let mut b = ctx.bundle("b");
+    b.sh("echo up > /tmp/up; while [ ! -e /tmp/stop ]; do sleep 0.1; done; exit 7");
+    let id = ctx.id("fg");
+    run_detached(&ctx, &b, &id);
+    assert!(wait_until(WAIT_TIMEOUT, || b
+        .rootfs()
+        .join("tmp/up")
+        .exists()));
+    let img = ctx.dir.join("img");
+    checkpoint(&ctx, &id, &img, &[]).ok("checkpoint");
+    let args = [
+        "restore",
+        "--image-path",
+        img.to_str().unwrap(),
+        "--bundle",
+        b.path(),
+        &id,
+    ];
+    let (c, err) = spawn_rt(&ctx, &args, Stdio::null(), Stdio::null());
+    ctx.wait_status(&id, "running");
+    fs::write(b.rootfs().join("tmp/stop"), "").unwrap();
+    let r = wait_child(c, &err, CR_TIMEOUT);
+    assert_eq!(r.code, Some(7), "foreground restore: {}", r.stderr);
+    assert!(ctx.status(&id).is_none(), "the container is still there");
+    ctx.assert_nothing_left(&[&id]);
+}
+
+/// A terminal container: its pty master goes to --console-socket at run,
+/// and a new one (CRIU makes the pty again) at restore; the shell behind
+/// it answers.
+#[test]
+fn console_socket_gets_the_restored_terminal() {
+    use std::io::Write;
+    use std::os::unix::net::UnixListener;
+    let t = "console_socket_gets_the_restored_terminal";
+    if skip_without_criu(t) {
+        return;
+    }
+    let ctx = Ctx::new("cr-tty");
+    let mut b = ctx.bundle("b");
+    b.process()["terminal"] = json!(true);
+    b.sh("echo TTY-UP; while read l; do echo \"got:$l\"; done");
+    b.write();
+    let id = ctx.id("tty");
+    let sock = ctx.dir.join("console.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let master = receive_console_master(&listener, || {
+        ctx.rt(&[
+            "run",
+            "-d",
+            "--console-socket",
+            sock.to_str().unwrap(),
+            "--bundle",
+            b.path(),
+            &id,
+        ])
+        .assert_ok();
+    });
+    assert!(read_pty_until(&master, "TTY-UP", WAIT_TIMEOUT).contains("TTY-UP"));
+    let img = ctx.dir.join("img");
+    checkpoint(&ctx, &id, &img, &[]).ok("checkpoint");
+    drop(master);
+    let master = receive_console_master(&listener, || {
+        restore(
+            &ctx,
+            &b,
+            &id,
+            &img,
+            &ctx.dir.join("o"),
+            &["--console-socket", sock.to_str().unwrap()],
+        )
+        .ok("restore --console-socket");
+    });
+    let mut f = fs::File::from(master.try_clone().unwrap());
+    f.write_all(b"hello\n").unwrap();
+    let text = read_pty_until(&master, "got:hello", WAIT_TIMEOUT);
+    assert!(
+        text.contains("got:hello"),
+        "the restored terminal: {text:?}"
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
     ctx.assert_nothing_left(&[&id]);
 }
 

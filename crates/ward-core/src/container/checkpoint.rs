@@ -148,6 +148,8 @@ fn listing(dir: &Path) -> Vec<std::ffi::OsString> {
 }
 
 pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> {
+    crate::id::validate_id(id)?;
+    require_root("checkpoint")?;
     let dir = store.open(id)?;
     let st = load(&dir)?;
     // runc refuses created and stopped containers; a paused one is dumped
@@ -161,7 +163,6 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
             })
         }
     }
-    require_root("checkpoint")?;
     let image = std::path::absolute(&o.image_path).unwrap_or_else(|_| o.image_path.clone());
     if let Some(p) = &o.parent_path {
         if p.is_absolute() {
