@@ -629,6 +629,11 @@ fn counter_continues_and_the_restored_container_is_a_real_one() {
     let ctx = Ctx::new("cr-counter");
     let mut b = ctx.bundle("b");
     counter(&mut b);
+    // An external bind mount: the counter also goes to a host directory.
+    let data = ctx.dir.join("data");
+    fs::create_dir(&data).unwrap();
+    b.add_mount(json!({"destination": "/data", "type": "bind", "source": data.to_str().unwrap(), "options": ["rbind", "rw"]}));
+    b.sh("i=0; while :; do i=$((i+1)); echo $i; echo $i > /tmp/count; echo $i > /data/count; sleep 0.1; done");
     b.linux()["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "syscalls": [{"names": ["sethostname"], "action": "SCMP_ACT_ERRNO"}]
@@ -773,8 +778,21 @@ fn foreground_restore_exits_with_the_process_code() {
         b.path(),
         &id,
     ];
-    let (c, err) = spawn_rt(&ctx, &args, Stdio::null(), Stdio::null());
-    ctx.wait_status(&id, "running");
+    // The container's stdout was a file (appending): restore's is another.
+    let out = fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(ctx.dir.join("fg2.out"))
+        .unwrap();
+    let (mut c, err) = spawn_rt(&ctx, &args, Stdio::null(), Stdio::from(out));
+    let running = wait_until(CR_TIMEOUT, || {
+        ctx.status(&id).as_deref() == Some("running") || c.try_wait().unwrap().is_some()
+    });
+    assert!(
+        running && c.try_wait().unwrap().is_none(),
+        "the foreground restore did not get the container running: {}",
+        read_lossy(&err)
+    );
     fs::write(b.rootfs().join("tmp/stop"), "").unwrap();
     let r = wait_child(c, &err, CR_TIMEOUT);
     assert_eq!(r.code, Some(7), "foreground restore: {}", r.stderr);
@@ -836,6 +854,50 @@ fn console_socket_gets_the_restored_terminal() {
         "the restored terminal: {text:?}"
     );
     ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
+/// A network namespace joined by path is left alone by the dump (external)
+/// and the restored container is in that same namespace again.
+#[test]
+fn namespace_joined_by_path_is_reconnected() {
+    let t = "namespace_joined_by_path_is_reconnected";
+    if skip_without_criu(t) {
+        return;
+    }
+    let ctx = Ctx::new("cr-nspath");
+    let pin = ctx.dir.join("netns");
+    fs::write(&pin, "").unwrap();
+    ctx.host("unshare", &[&format!("--net={}", pin.display()), "true"])
+        .assert_ok();
+    ctx.track_host_mount(&pin);
+    let ino = |p: &str| {
+        fs::metadata(p)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap_or(0)
+    };
+    let want = ino(pin.to_str().unwrap());
+    let mut b = ctx.bundle("b");
+    b.set_namespace(
+        "network",
+        json!({"type": "network", "path": pin.to_str().unwrap()}),
+    );
+    counter(&mut b);
+    let id = ctx.id("nspath");
+    run_detached(&ctx, &b, &id);
+    assert_eq!(ino(&format!("/proc/{}/ns/net", ctx.pid_of(&id))), want);
+    let img = ctx.dir.join("img");
+    checkpoint(&ctx, &id, &img, &[]).ok("checkpoint");
+    let frozen = count(&b);
+    restore(&ctx, &b, &id, &img, &ctx.dir.join("o"), &[]).ok("restore");
+    assert_eq!(
+        ino(&format!("/proc/{}/ns/net", ctx.pid_of(&id))),
+        want,
+        "another network namespace"
+    );
+    count_past(&b, frozen);
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.host("umount", &[pin.to_str().unwrap()]).assert_ok();
     ctx.assert_nothing_left(&[&id]);
 }
 

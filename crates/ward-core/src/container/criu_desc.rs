@@ -43,6 +43,10 @@ pub(super) struct Stdio {
     /// the dump. CRIU restores such a file only if it finds the same size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
+    /// For an outside file: its st_mode. CRIU reopens the restore's fd in
+    /// its place only if that has the same type and permissions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<u32>,
 }
 
 /// What ward knows of a checkpoint, beside CRIU's images.
@@ -313,6 +317,7 @@ pub(super) fn stdio_of(pid: i32) -> (Vec<Stdio>, Vec<String>) {
         let link = link.to_string_lossy().into_owned();
         let mut key = None;
         let mut size = None;
+        let mut mode = None;
         if link.starts_with("pipe:[") {
             key = Some(link.clone());
         } else if link.starts_with('/') {
@@ -338,6 +343,7 @@ pub(super) fn stdio_of(pid: i32) -> (Vec<Stdio>, Vec<String>) {
                         external.push(k.clone());
                     }
                     key = Some(k);
+                    mode = Some(std::os::unix::fs::PermissionsExt::mode(&m.permissions()));
                     let appending =
                         flags & libc::O_ACCMODE == libc::O_WRONLY && flags & libc::O_APPEND != 0;
                     if ft.is_file() && !appending {
@@ -351,6 +357,7 @@ pub(super) fn stdio_of(pid: i32) -> (Vec<Stdio>, Vec<String>) {
             link,
             key,
             size,
+            mode,
         });
     }
     (stdio, external)

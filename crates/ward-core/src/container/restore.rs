@@ -168,15 +168,27 @@ fn prepare_mountpoints(bundle: &Bundle) -> Result<()> {
     Ok(())
 }
 
-/// CRIU restores an outside file that was open for plain writing only if
-/// it finds it unchanged (its size): said before anything starts, with the
-/// way out.
+/// CRIU puts the restore's own stdio in place of an outside file only if
+/// it is of the same type and mode, and, for a file that was open for plain
+/// writing, of the same size (unchanged): said before anything starts,
+/// with the way out.
 fn check_stdio(meta: &Meta) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     const NAMES: [&str; 3] = ["stdin", "stdout", "stderr"];
     for s in &meta.stdio {
-        let Some(size) = s.size else { continue };
+        let name = NAMES[s.fd as usize % 3];
         let now = std::fs::metadata(format!("/proc/self/fd/{}", s.fd)).ok();
+        if let Some(mode) = s.mode {
+            let have = now.as_ref().map(|m| m.mode());
+            if have != Some(mode) {
+                let have = have.map_or("closed".to_string(), |m| format!("mode {m:o}"));
+                return Err(Error::Other(format!(
+                    "{name}: the container's was {} (mode {mode:o}) at the checkpoint, and CRIU puts back only a file of the same type and mode in its place (restore's {name} is {have}): give restore such a file (e.g. >> a new file), or start containers with stdio to pipes",
+                    s.link
+                )));
+            }
+        }
+        let Some(size) = s.size else { continue };
         if now
             .as_ref()
             .is_some_and(|m| m.is_file() && m.size() == size)
@@ -184,10 +196,8 @@ fn check_stdio(meta: &Meta) -> Result<()> {
             continue;
         }
         return Err(Error::Other(format!(
-            "{}: the container's was {}, {size} bytes and not opened for appending, at the checkpoint; CRIU restores such a file only unchanged, so give restore that same file (>> {}), or start containers with stdio to a pipe or to a file opened with >>",
-            NAMES[s.fd as usize % 3],
-            s.link,
-            s.link
+            "{name}: the container's was {}, {size} bytes and not opened for appending, at the checkpoint; CRIU restores such a file only unchanged, so give restore that same file (>> {}), or start containers with stdio to a pipe or to a file opened with >>",
+            s.link, s.link
         )));
     }
     Ok(())
