@@ -6,7 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "vm-test: run as root: the guest starts real containers" >&2; exit 1; }
-scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev
+# criu and iptables: checkpoint.rs (criu locks the network with iptables
+# for --tcp-established); runc: a checkpoint of another runtime; podman:
+# podman's checkpoint and restore with ward as its runtime.
+scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
+  iptables podman
 tests/vm/run --setup
 
 # Every integration test binary of the workspace but vm (which boots this
