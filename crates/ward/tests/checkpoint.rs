@@ -103,6 +103,17 @@ fn assert_gone(ctx: &Ctx, id: &str, baseline: &[i32]) {
     assert!(ok, "left behind by {id}: {last:?}");
 }
 
+/// Prints how long a test took when it ends (for docs/testing.md: the
+/// tests run two at a time in the guest, so each is wall time beside one
+/// other).
+struct Timer(&'static str, Instant);
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        eprintln!("TIME {}: {:.1} s", self.0, self.1.elapsed().as_secs_f64());
+    }
+}
+
 /// For the tests that need a working CRIU: prints SKIP and returns true
 /// where there is none (or another runtime is under test).
 fn skip_without_criu(test: &str) -> bool {
@@ -626,6 +637,7 @@ fn counter_continues_and_the_restored_container_is_a_real_one() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-counter");
     let mut b = ctx.bundle("b");
     counter(&mut b);
@@ -759,6 +771,7 @@ fn foreground_restore_exits_with_the_process_code() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-fg");
     let mut b = ctx.bundle("b");
     b.sh("echo up > /tmp/up; while [ ! -e /tmp/stop ]; do sleep 0.1; done; exit 7");
@@ -811,6 +824,7 @@ fn console_socket_gets_the_restored_terminal() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-tty");
     let mut b = ctx.bundle("b");
     b.process()["terminal"] = json!(true);
@@ -865,6 +879,7 @@ fn namespace_joined_by_path_is_reconnected() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-nspath");
     let pin = ctx.dir.join("netns");
     fs::write(&pin, "").unwrap();
@@ -910,6 +925,7 @@ fn leave_running_then_restore_under_a_new_id() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-twin");
     let mut b = ctx.bundle("b");
     b.sh("i=0; while :; do i=$((i+1)); echo $i > /tmp/count-$(hostname); sleep 0.1; done");
@@ -955,6 +971,7 @@ fn memory_pattern_and_a_process_tree_with_a_zombie_survive() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-mem");
     let Some(mut b) = memory_bundle(&ctx, "b", 128, t) else {
         return;
@@ -1033,6 +1050,7 @@ fn tcp_connection_over_loopback_survives() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-tcp");
     let mut b = ctx.bundle("b");
     let mut caps: Vec<&str> = BASE_CAPS.to_vec();
@@ -1104,6 +1122,7 @@ fn stdout_to_a_pipe_and_to_a_plain_file() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-pipe");
     let mut b = ctx.bundle("b");
     counter(&mut b);
@@ -1238,6 +1257,7 @@ fn pre_dump_then_a_smaller_final_dump() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-predump");
     let Some(b) = memory_bundle(&ctx, "b", 64, t) else {
         return;
@@ -1296,6 +1316,7 @@ fn page_server_gets_the_memory() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-ps");
     let Some(b) = memory_bundle(&ctx, "b", 32, t) else {
         return;
@@ -1366,6 +1387,7 @@ fn lazy_restore_runs_before_the_pages_arrive() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-lazy");
     let Some(b) = memory_bundle(&ctx, "b", 64, t) else {
         return;
@@ -1494,6 +1516,7 @@ fn criu_killed_mid_dump_leaves_the_container_running() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-killdump");
     let Some(b) = memory_bundle(&ctx, "b", 128, t) else {
         return;
@@ -1559,6 +1582,7 @@ fn disk_full_while_dumping_leaves_the_container_running() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-full");
     let Some(b) = memory_bundle(&ctx, "b", 64, t) else {
         return;
@@ -1627,6 +1651,7 @@ fn failed_restores_leave_nothing() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-badrst");
     let mut b = ctx.bundle("b");
     counter(&mut b);
@@ -1809,6 +1834,7 @@ fn paused_container_checkpoints_and_stays_paused() {
     if skip_without_criu(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-paused");
     let mut b = ctx.bundle("b");
     counter(&mut b);
@@ -1846,6 +1872,7 @@ fn podman_checkpoint_and_restore_with_ward() {
     if skip_without_criu(t) || !engine_support::can_run(t) {
         return;
     }
+    let _time = Timer(t, Instant::now());
     if engine_support::which("podman").is_none() || engine_support::which("conmon").is_none() {
         eprintln!("SKIP: {t}: podman or conmon is not installed (scripts/test.sh installs them)");
         return;
