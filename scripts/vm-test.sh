@@ -6,8 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "vm-test: run as root: the guest starts real containers" >&2; exit 1; }
+# criu and iptables: checkpoint.rs (criu locks the network with iptables
+# for --tcp-established); runc: a checkpoint of another runtime; podman:
+# podman's checkpoint and restore with ward as its runtime; skopeo, umoci,
+# docker-registry, apache2-utils, openssl: ward-box's image tests.
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
-  skopeo umoci docker-registry apache2-utils openssl
+  iptables podman skopeo umoci docker-registry apache2-utils openssl
 tests/vm/run --setup
 
 # Every integration test binary of the workspace but vm (which boots this

@@ -42,6 +42,9 @@ pub enum Error {
     /// create or start, the poststop hooks still run.
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    /// CRIU failed, or can't work here (checkpoint, restore).
+    #[error(transparent)]
+    Criu(#[from] crate::criu::CriuError),
     #[error("{op} {path}: {errno}")]
     Path {
         op: &'static str,

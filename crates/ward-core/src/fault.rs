@@ -6,7 +6,9 @@
 //! The points, in the order a container meets them (docs/reliability.md):
 //! create:dir, create:cgroup, create:cloned, create:ready, create:saved,
 //! start:connected, start:unlinked, delete:killed, delete:cgroup,
-//! delete:files.
+//! delete:files; and checkpoint:criu (before CRIU is started),
+//! restore:dir, restore:criu (CRIU is in the new cgroup, its request not
+//! sent), restore:saved.
 //!
 //! `WARD_FAULT_DELAY=<point>` instead makes a debug build sleep 300 ms at
 //! a [`delay`] point, to force one order of events between processes that
