@@ -513,15 +513,22 @@ fn init_pidfd(st: &State) -> Result<Option<OwnedFd>> {
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let dir = store.open_shared(id)?;
     let st = load(&dir)?;
-    let stopped = || Error::Status {
-        op: "signal",
-        status: Status::Stopped.to_string(),
+    // runc's words: containerd's shim takes "container not running" to
+    // mean the process is already gone.
+    let stopped = || Error::Other(format!("signal {sig}: container not running"));
+    let pidfd = match st.status {
+        Status::Stopped => None,
+        _ => init_pidfd(&st)?,
     };
-    if st.status == Status::Stopped {
-        return Err(stopped());
-    }
-    let Some(pidfd) = init_pidfd(&st)? else {
-        return Err(stopped());
+    let Some(pidfd) = pidfd else {
+        // With --all, init's exit is no reason to spare the rest: without a
+        // pid namespace of its own, its children live on in the cgroup
+        // (runc signals them too).
+        return match (all, &st.cgroup) {
+            (true, Some(cg)) => Ok(cg.signal_all(sig)?),
+            (true, None) => Ok(()),
+            (false, _) => Err(stopped()),
+        };
     };
     if all {
         // Every process of the container is in its cgroup, whatever pid
