@@ -211,7 +211,10 @@ fn kill_all_after_init_exit_reaches_the_rest() {
     let child: i32 = kv(&text, "child").parse().unwrap();
     let start = pid_starttime(child);
     ctx.wait_status(&id, "stopped");
-    assert!(same_process_alive(child, start), "the child should outlive init");
+    assert!(
+        same_process_alive(child, start),
+        "the child should outlive init"
+    );
     ctx.rt(&["kill", "--all", &id, "KILL"]).assert_ok();
     assert!(
         wait_until(WAIT_TIMEOUT, || !same_process_alive(child, start)),
