@@ -16,9 +16,13 @@ cd "$(dirname "$0")/.."
 # sd_notify sender for the NOTIFY_SOCKET tests; podman, containerd, docker.io,
 # netavark, aardvark-dns, iptables, curl: tests/engines.rs runs ward under
 # podman, ctr and dockerd (published ports through netavark and docker-proxy,
-# fetched with curl).
+# fetched with curl); containernetworking-plugins, crun, protobuf-compiler:
+# crates/ward-cri-test runs pods through containerd's CRI plugin with CNI's
+# bridge and portmap (crun is a handler there too), and builds its CRI
+# bindings with protoc.
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
-  podman containerd docker.io netavark aardvark-dns iptables curl
+  podman containerd docker.io netavark aardvark-dns iptables curl \
+  containernetworking-plugins crun protobuf-compiler
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).
 tests/vm/run --setup
 cargo test --workspace -- "$@"

@@ -6,14 +6,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "vm-test: run as root: the guest starts real containers" >&2; exit 1; }
-scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev
+# protobuf-compiler: the workspace's ward-cri-test builds its CRI bindings
+# with protoc (its test binary is not run here).
+scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev protobuf-compiler
 tests/vm/run --setup
 
 # Every integration test binary of the workspace but vm (which boots this
-# very VM from the host) and engines (podman, containerd and dockerd: run on
+# very VM from the host), engines (podman, containerd and dockerd: run on
 # the host only; under TCG with no network device their daemons alone would
-# cost minutes). Built first with cargo's own messages, so that a
-# build error shows.
+# cost minutes) and cri (ward-cri-test: containerd's CRI plugin, CNI and
+# pods, on the host only for the same reason; what it checks of ward's
+# cgroup handling runs in the guest through the other binaries). Built
+# first with cargo's own messages, so that a build error shows.
 cargo test --workspace --tests --no-run
 mapfile -t bins < <(cargo test --workspace --tests --no-run --message-format=json -q |
   python3 -c '
@@ -22,7 +26,7 @@ for line in sys.stdin:
     m = json.loads(line)
     t = m.get("target", {})
     if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "engines"):
+            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "engines", "cri"):
         print(m["executable"])
 ')
 [ ${#bins[@]} -gt 0 ] || { echo "vm-test: no test binary was built" >&2; exit 1; }
