@@ -87,12 +87,13 @@ pub fn ward_bin() -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("current_exe");
-    // target/<triple>/<profile>/deps/<test>-<hash>
-    let p = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|d| d.join("ward"))
-        .expect("target dir");
+    // target/<triple>/<profile>/deps/<test>-<hash>, or a binary of this
+    // crate at target/<triple>/<profile>/<name>.
+    let dir = exe.parent().expect("target dir");
+    let p = [dir.join("ward"), dir.join("../ward")]
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| dir.join("../ward"));
     assert!(
         p.is_file(),
         "no ward binary at {} (build it first: cargo build -p ward, or set WARD_CRI_BIN)",
@@ -251,6 +252,18 @@ pub fn unmounted_v1_hierarchy() -> Option<String> {
     None
 }
 
+/// What a Node may run in place of the usual binaries (the pod bench puts
+/// bench/rtwrap in front of each to time it).
+#[derive(Default, Clone)]
+pub struct Options {
+    /// A handler's binary, in place of `runtime_bin`'s.
+    pub runtime_bins: BTreeMap<String, PathBuf>,
+    /// CNI's bin_dir, in place of /usr/lib/cni.
+    pub cni_bin_dir: Option<PathBuf>,
+    /// Put first in containerd's PATH (where it finds its shim).
+    pub path_prefix: Option<PathBuf>,
+}
+
 pub struct Node {
     /// /tmp/ward-cri-<name>-<pid>
     pub dir: PathBuf,
@@ -264,6 +277,7 @@ pub struct Node {
     pub cgroup_root: String,
     /// The CNI network's name (the CNI cache names its files after it).
     pub net_name: String,
+    pub options: Options,
     containerd: Option<Child>,
     cri: Option<Cri>,
     held: Vec<PathBuf>,
@@ -274,6 +288,10 @@ impl Node {
     /// Makes the namespace, writes the configs, builds and imports the
     /// images, and starts containerd; a panic on the way still cleans up.
     pub fn start(name: &str) -> Node {
+        Node::start_with(name, Options::default())
+    }
+
+    pub fn start_with(name: &str, options: Options) -> Node {
         let pid = std::process::id();
         let dir = PathBuf::from(format!("/tmp/ward-cri-{name}-{pid}"));
         let _ = fs::remove_dir_all(&dir);
@@ -287,6 +305,7 @@ impl Node {
             ward: ward_bin(),
             cgroup_root: format!("/ward-cri-{name}-{pid}"),
             net_name: format!("ward-cri-{name}-{pid}"),
+            options,
             containerd: None,
             cri: None,
             held: Vec::new(),
@@ -339,6 +358,9 @@ impl Node {
     }
 
     pub fn runtime_bin(&self, handler: &str) -> PathBuf {
+        if let Some(p) = self.options.runtime_bins.get(handler) {
+            return p.clone();
+        }
         match handler {
             "ward" => self.ward.clone(),
             other => cmd::which(other).unwrap_or_else(|| PathBuf::from(other)),
@@ -398,13 +420,19 @@ impl Node {
              \x20 stream_server_port = \"0\"\n\
              \x20 enable_selinux = false\n\
              [plugins.\"io.containerd.grpc.v1.cri\".cni]\n\
-             \x20 bin_dir = \"/usr/lib/cni\"\n\
+             \x20 bin_dir = \"{cni_bin}\"\n\
              \x20 conf_dir = \"{d}/cni\"\n\
              [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n\
              \x20 default_runtime_name = \"runc\"\n\
              \x20 snapshotter = \"overlayfs\"\n\
              {runtimes}",
             pause = image::PAUSE,
+            cni_bin = self
+                .options
+                .cni_bin_dir
+                .as_deref()
+                .unwrap_or(Path::new("/usr/lib/cni"))
+                .display(),
         );
         fs::write(&self.config, config).unwrap();
     }
@@ -427,6 +455,10 @@ impl Node {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .process_group(0);
+        if let Some(pre) = &self.options.path_prefix {
+            let path = std::env::var("PATH").unwrap_or_default();
+            c.env("PATH", format!("{}:{path}", pre.display()));
+        }
         let child = c.spawn().expect("start containerd");
         self.containerd = Some(child);
         self.cri = Some(Cri::connect(&self.sock));
