@@ -32,6 +32,25 @@ fn blob(blobs: &Path, bytes: &[u8]) -> (String, usize) {
 /// Writes an OCI image layout holding `images` into `dir` and tars it to
 /// `archive`.
 pub fn oci_archive(dir: &Path, images: &[ImageSpec], archive: &Path) {
+    oci_layout(dir, images);
+    let logs = dir.parent().unwrap();
+    cmd::host(
+        logs,
+        "tar",
+        &[
+            "--numeric-owner",
+            "-C",
+            dir.to_str().unwrap(),
+            "-cf",
+            archive.to_str().unwrap(),
+            ".",
+        ],
+    )
+    .assert_ok();
+}
+
+/// Writes an OCI image layout holding `images` into `dir`.
+pub fn oci_layout(dir: &Path, images: &[ImageSpec]) {
     let blobs = dir.join("blobs/sha256");
     fs::create_dir_all(&blobs).expect("mkdir blobs");
     fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
@@ -62,16 +81,19 @@ pub fn oci_archive(dir: &Path, images: &[ImageSpec], archive: &Path) {
     }
     let index = json!({"schemaVersion": 2, "manifests": manifests});
     fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
-    let logs = dir.parent().unwrap();
+}
+
+/// Tars `root` into `out` (one uncompressed layer).
+pub fn layer(logs: &Path, root: &Path, out: &Path) {
     cmd::host(
         logs,
         "tar",
         &[
             "--numeric-owner",
             "-C",
-            dir.to_str().unwrap(),
+            root.to_str().unwrap(),
             "-cf",
-            archive.to_str().unwrap(),
+            out.to_str().unwrap(),
             ".",
         ],
     )
@@ -122,6 +144,28 @@ pub fn busybox_rootfs(dir: &Path) {
     fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
 }
 
+/// Compiles `source` (C) statically into `out`.
+pub fn static_c(work: &Path, name: &str, source: &str, out: &Path) {
+    let src = work.join(format!("{name}.c"));
+    fs::write(&src, source).unwrap();
+    let res = cmd::host(
+        work,
+        "cc",
+        &[
+            "-static",
+            "-O2",
+            "-o",
+            out.to_str().unwrap(),
+            src.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        res.success(),
+        "building {name} (gcc, libc6-dev):\n{}",
+        res.describe()
+    );
+}
+
 /// Builds the pause binary (src/pause.c, static) and the busybox rootfs,
 /// and writes one archive with the three images; returns its path.
 pub fn build_images(dir: &Path) -> PathBuf {
@@ -132,41 +176,17 @@ pub fn build_images(dir: &Path) -> PathBuf {
     for d in ["proc", "dev", "sys", "etc"] {
         fs::create_dir_all(pause_root.join(d)).unwrap();
     }
-    let src = work.join("pause.c");
-    fs::write(&src, include_str!("pause.c")).unwrap();
-    let out = cmd::host(
+    static_c(
         &work,
-        "cc",
-        &[
-            "-static",
-            "-O2",
-            "-o",
-            pause_root.join("pause").to_str().unwrap(),
-            src.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        out.success(),
-        "building the pause binary (gcc, libc6-dev):\n{}",
-        out.describe()
+        "pause",
+        include_str!("pause.c"),
+        &pause_root.join("pause"),
     );
     let box_root = work.join("box-rootfs");
     busybox_rootfs(&box_root);
     let tar = |root: &Path, name: &str| {
         let t = work.join(name);
-        cmd::host(
-            &work,
-            "tar",
-            &[
-                "--numeric-owner",
-                "-C",
-                root.to_str().unwrap(),
-                "-cf",
-                t.to_str().unwrap(),
-                ".",
-            ],
-        )
-        .assert_ok();
+        layer(&work, root, &t);
         t
     };
     let pause_layer = tar(&pause_root, "pause-layer.tar");

@@ -262,6 +262,8 @@ pub struct Options {
     pub cni_bin_dir: Option<PathBuf>,
     /// Put first in containerd's PATH (where it finds its shim).
     pub path_prefix: Option<PathBuf>,
+    /// TOML appended to containerd's config (critest's registry mirrors).
+    pub extra_config: String,
 }
 
 pub struct Node {
@@ -425,7 +427,8 @@ impl Node {
              [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n\
              \x20 default_runtime_name = \"runc\"\n\
              \x20 snapshotter = \"overlayfs\"\n\
-             {runtimes}",
+             {runtimes}{extra}",
+            extra = self.options.extra_config,
             pause = image::PAUSE,
             cni_bin = self
                 .options
