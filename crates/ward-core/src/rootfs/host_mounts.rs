@@ -47,6 +47,17 @@ pub fn unmount(mounts: &[HostMount]) {
     }
 }
 
+/// The mount point of the mount that holds `p` (the deepest mount point
+/// `p` is at or below).
+pub fn containing(p: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    parse(&text)
+        .into_iter()
+        .map(|m| m.path)
+        .filter(|m| p.starts_with(m))
+        .max_by_key(|m| m.components().count())
+}
+
 fn parse(text: &str) -> Vec<HostMount> {
     text.lines()
         .filter_map(|l| {
