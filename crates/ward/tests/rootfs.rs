@@ -517,8 +517,7 @@ fn host_mount_fstype(p: &Path) -> Option<String> {
     let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
     parse_mountinfo(&text)
         .into_iter()
-        .filter(|m| Path::new(&m.mount_point) == p)
-        .last()
+        .rfind(|m| Path::new(&m.mount_point) == p)
         .map(|m| m.fstype)
 }
 
