@@ -264,6 +264,10 @@ pub struct Options {
     pub path_prefix: Option<PathBuf>,
     /// TOML appended to containerd's config (critest's registry mirrors).
     pub extra_config: String,
+    /// containerd (and whatever `nsenter_args` enters) in an IPC namespace
+    /// of the node's own, pinned next to the netns: critest makes SysV shm
+    /// segments in the node's IPC namespace for its HostIpc checks.
+    pub private_ipc: bool,
 }
 
 pub struct Node {
@@ -341,15 +345,31 @@ impl Node {
         fs::write(&self.netns, "").unwrap();
         let net = format!("--net={}", self.netns.display());
         cmd::host(&self.logs, "unshare", &[&net, "true"]).assert_ok();
+        if self.options.private_ipc {
+            let f = self.dir.join("ipcns");
+            fs::write(&f, "").unwrap();
+            let ipc = format!("--ipc={}", f.display());
+            cmd::host(&self.logs, "unshare", &[&ipc, "true"]).assert_ok();
+        }
         self.in_netns(&["ip", "link", "set", "lo", "up"])
             .assert_ok();
     }
 
-    /// Runs `args` in the node's network namespace (nsenter --net only: the
-    /// mounts, /sys/fs/cgroup among them, stay the host's).
+    /// nsenter's options for the node's namespaces: --net (and --ipc with
+    /// `private_ipc`) only, so the mounts, /sys/fs/cgroup among them, stay
+    /// the host's.
+    pub fn nsenter_args(&self) -> Vec<String> {
+        let mut v = vec![format!("--net={}", self.netns.display())];
+        if self.options.private_ipc {
+            v.push(format!("--ipc={}", self.dir.join("ipcns").display()));
+        }
+        v
+    }
+
+    /// Runs `args` in the node's network namespace.
     pub fn in_netns(&self, args: &[&str]) -> Out {
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", self.netns.display())).args(args);
+        c.args(self.nsenter_args()).args(args);
         cmd::run(c, &self.logs, cmd::CMD_TIMEOUT)
     }
 
@@ -450,7 +470,7 @@ impl Node {
             .open(self.dir.join("containerd.log"))
             .unwrap();
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", self.netns.display()))
+        c.args(self.nsenter_args())
             .arg("containerd")
             .arg("--config")
             .arg(&self.config)

@@ -4,7 +4,9 @@
 //! docker-registry) in the node's network namespace serves busybox-based
 //! stand-ins made here under the names critest asks for, and containerd
 //! mirrors registry.k8s.io and gcr.io to it. critest runs inside that
-//! namespace too (it fetches pages from pod IPs and host ports).
+//! namespace too (it fetches pages from pod IPs and host ports), and in
+//! the node's own IPC namespace with containerd (its HostIpc checks make
+//! shared memory segments in the "host's" namespace).
 //!
 //! usage: critest-run CRITEST OUTDIR [HANDLER...]   (default: ward runc)
 //! CRITEST_ARGS adds arguments (e.g. --ginkgo.focus=…).
@@ -27,6 +29,50 @@ const NNP: &str = r#"#include <stdio.h>
 int main(void) { printf("Effective uid: %d\n", (int)geteuid()); return 0; }
 "#;
 
+/// The nginx images' stand-in: run as `/nginx "nginx: master process"
+/// PORT`, it writes /var/run/nginx.pid, serves /www with busybox httpd as
+/// its child, and exits when that ends or on SIGTERM.
+const NGINX: &str = r#"#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static pid_t child;
+static void term(int s) { (void)s; if (child > 0) kill(child, SIGTERM); _exit(0); }
+int main(int argc, char **argv) {
+  const char *port = argc > 2 ? argv[2] : "80";
+  signal(SIGTERM, term);
+  signal(SIGINT, term);
+  FILE *f = fopen("/var/run/nginx.pid", "w");
+  if (f) { fprintf(f, "%d\n", (int)getpid()); fclose(f); }
+  child = fork();
+  if (child == 0) {
+    execl("/bin/httpd", "httpd", "-f", "-p", port, "-h", "/www", (char *)0);
+    _exit(127);
+  }
+  int st;
+  while (waitpid(child, &st, 0) < 0) {}
+  return 1;
+}
+"#;
+
+/// `ipcs -m`'s stand-in (Debian's busybox has no ipcs): the System V shared
+/// memory segments of /proc/sysvipc/shm, one line each.
+const IPCS: &str = r#"#include <stdio.h>
+int main(void) {
+  FILE *f = fopen("/proc/sysvipc/shm", "r");
+  char line[512];
+  if (!f) return 1;
+  printf("------ Shared Memory Segments --------\nkey        shmid      owner      perms      bytes      nattch\n");
+  if (!fgets(line, sizeof line, f)) return 0;
+  long key, id, size, nattch, uid; unsigned perms; int cpid, lpid;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "%ld %ld %o %ld %d %d %ld %ld", &key, &id, &perms, &size, &cpid, &lpid, &nattch, &uid) == 8)
+      printf("0x%08lx %-10ld %-10ld %-10o %-10ld %ld\n", key, id, uid, perms, size, nattch);
+  return 0;
+}
+"#;
+
 /// The busybox rootfs with what critest's images add: a page to serve,
 /// the users and groups they name, and a setuid-root program that prints
 /// its effective uid (the nonewprivs image), and pgrep.
@@ -47,6 +93,19 @@ fn rootfs(work: &Path) -> PathBuf {
     )
     .unwrap();
     fs::write(root.join("www/index.html"), "<html>ward critest</html>\n").unwrap();
+    // The busybox image has its applets as hard links (masking /bin/ls
+    // must not mask /bin/busybox, as it would through a symlink).
+    for e in fs::read_dir(root.join("bin")).unwrap().flatten() {
+        if e.file_type().unwrap().is_symlink()
+            && fs::read_link(e.path()).unwrap() == Path::new("busybox")
+        {
+            fs::remove_file(e.path()).unwrap();
+            fs::hard_link(root.join("bin/busybox"), e.path()).unwrap();
+        }
+    }
+    image::static_c(work, "nginx", NGINX, &root.join("nginx"));
+    image::static_c(work, "ipcs", IPCS, &root.join("bin/ipcs"));
+    fs::create_dir_all(root.join("var/run")).unwrap();
     // Debian's busybox has no pgrep applet; critest's checks use it.
     fs::write(
         root.join("bin/pgrep"),
@@ -77,7 +136,7 @@ fn images() -> Vec<(String, serde_json::Value)> {
         (format!("{e2e}/busybox:1.29-2"), cfg(json!({}))),
         (
             format!("{e2e}/nginx:1.14-2"),
-            cfg(json!({"Cmd": ["httpd", "-f", "-p", "80", "-h", "/www"]})),
+            cfg(json!({"Cmd": ["/nginx", "nginx: master process", "80"]})),
         ),
         (
             format!("{e2e}/httpd:2.4.39-4"),
@@ -90,7 +149,7 @@ fn images() -> Vec<(String, serde_json::Value)> {
         ),
         (
             format!("{cri}/hostnet-nginx-amd64:latest"),
-            cfg(json!({"Cmd": ["httpd", "-f", "-p", "12003", "-h", "/www"]})),
+            cfg(json!({"Cmd": ["/nginx", "nginx: master process", "12003"]})),
         ),
         (
             format!("{cri}/test-image-user-uid:latest"),
@@ -112,10 +171,21 @@ fn images() -> Vec<(String, serde_json::Value)> {
             format!("{cri}/test-image-predefined-group:latest"),
             cfg(json!({"User": "1000"})),
         ),
-        (format!("{cri}/test-image-latest:latest"), cfg(json!({}))),
-        (format!("{cri}/test-image-tag:test"), cfg(json!({}))),
-        (format!("{cri}/test-image-tag:all"), cfg(json!({}))),
     ];
+    // Images of their own (one tag each: critest checks RepoTags).
+    for (i, n) in [
+        "test-image-latest:latest",
+        "test-image-tag:test",
+        "test-image-tag:all",
+    ]
+    .iter()
+    .enumerate()
+    {
+        v.push((
+            format!("{cri}/{n}"),
+            cfg(json!({"Env": [format!("TEST_IMAGE=own-{i}")]})),
+        ));
+    }
     for t in 1..=3 {
         // Different images: the config differs.
         v.push((
@@ -158,6 +228,7 @@ fn main() {
         "critest",
         Options {
             extra_config: extra,
+            private_ipc: true,
             ..Default::default()
         },
     );
@@ -177,7 +248,7 @@ fn main() {
     let mut reg = {
         use std::os::unix::process::CommandExt;
         Command::new("nsenter")
-            .arg(format!("--net={}", n.netns.display()))
+            .args(n.nsenter_args())
             .arg(&registry)
             .arg("serve")
             .arg(reg_dir.join("config.yml"))
@@ -223,7 +294,7 @@ fn main() {
             }],
         );
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", n.netns.display()))
+        c.args(n.nsenter_args())
             .arg(&skopeo)
             .args(["copy", "--quiet", "--dest-tls-verify=false"])
             .arg(format!("oci:{}", dir.display()))
@@ -235,7 +306,7 @@ fn main() {
     for h in &handlers {
         let logf = out.join(format!("critest-{h}.log"));
         let mut c = Command::new("nsenter");
-        c.arg(format!("--net={}", n.netns.display()))
+        c.args(n.nsenter_args())
             .arg(&critest)
             .arg(format!("--runtime-endpoint=unix://{}", n.sock.display()))
             .arg(format!("--image-endpoint=unix://{}", n.sock.display()))
