@@ -22,8 +22,16 @@ work=$(mktemp -d /tmp/ward-pod-bench.XXXXXX)
 mounted_hugetlb= made_hugetlb_dir=
 cleanup() {
   if [ -n "$mounted_hugetlb" ]; then
-    umount /sys/fs/cgroup/hugetlb && echo "bench: unmounted the hugetlb hierarchy it mounted" >&2
-    [ -z "$made_hugetlb_dir" ] || rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
+    # Unmounted with cgroups still in it (made by whatever else ran on the
+    # machine meanwhile), a v1 hierarchy lives on, mounted nowhere, and
+    # containerd then can't load any task's cgroups (no stats, no OOM
+    # events; docs/engines.md). Then it stays mounted, and says so.
+    if [ -n "$(find /sys/fs/cgroup/hugetlb -mindepth 1 -type d -print -quit)" ]; then
+      echo "bench: left the hugetlb hierarchy mounted at /sys/fs/cgroup/hugetlb: other cgroups are in it now" >&2
+    else
+      umount /sys/fs/cgroup/hugetlb && echo "bench: unmounted the hugetlb hierarchy it mounted" >&2
+      [ -z "$made_hugetlb_dir" ] || rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
+    fi
   fi
   rm -rf "$work"
 }
