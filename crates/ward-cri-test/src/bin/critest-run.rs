@@ -192,8 +192,11 @@ fn images() -> Vec<(String, serde_json::Value)> {
             format!("{cri}/test-image-{t}:latest"),
             cfg(json!({"Env": [format!("TEST_IMAGE={t}")]})),
         ));
-        // Tags of one image.
-        v.push((format!("{cri}/test-image-tags:{t}"), cfg(json!({}))));
+        // Tags of one image (and of no other).
+        v.push((
+            format!("{cri}/test-image-tags:{t}"),
+            cfg(json!({"Env": ["TEST_IMAGE=tags"]})),
+        ));
     }
     v
 }
