@@ -12,9 +12,10 @@ export SEQ=${SEQ:-20} PAR=${PAR:-10} ROUNDS=${ROUNDS:-1}
 
 scripts/deps.sh containerd containernetworking-plugins runc crun busybox-static gcc libc6-dev \
   iptables iproute2 util-linux protobuf-compiler
-echo "bench: building ward and pod-bench (release)" >&2
-cargo build --release -q -p ward -p ward-cri-test --bin ward --bin pod-bench
-ward=$(scripts/cargo-bin.sh release) bench=$(scripts/cargo-bin.sh release pod-bench)
+echo "bench: building ward (release) and pod-bench (profile pod-bench: release that unwinds)" >&2
+cargo build --release -q -p ward
+cargo build --profile pod-bench -q -p ward-cri-test --bin pod-bench
+ward=$(scripts/cargo-bin.sh release) bench=$(scripts/cargo-bin.sh pod-bench pod-bench)
 out=$PWD/bench/results
 mkdir -p "$out"
 work=$(mktemp -d /tmp/ward-pod-bench.XXXXXX)
