@@ -9,16 +9,20 @@ cd "$(dirname "$0")/.."
 # criu and iptables: checkpoint.rs (criu locks the network with iptables
 # for --tcp-established); runc: a checkpoint of another runtime; podman:
 # podman's checkpoint and restore with ward as its runtime; skopeo, umoci,
-# docker-registry, apache2-utils, openssl: ward-box's image tests.
+# docker-registry, apache2-utils, openssl: ward-box's image tests;
+# protobuf-compiler: the workspace's ward-cri-test builds its CRI bindings
+# with protoc (its test binary is not run here).
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
-  iptables podman skopeo umoci docker-registry apache2-utils openssl
+  iptables podman skopeo umoci docker-registry apache2-utils openssl protobuf-compiler
 tests/vm/run --setup
 
 # Every integration test binary of the workspace but vm (which boots this
-# very VM from the host) and engines (podman, containerd and dockerd: run on
+# very VM from the host), engines (podman, containerd and dockerd: run on
 # the host only; under TCG with no network device their daemons alone would
-# cost minutes). Built first with cargo's own messages, so that a
-# build error shows.
+# cost minutes) and cri (ward-cri-test: containerd's CRI plugin, CNI and
+# pods, on the host only for the same reason; what it checks of ward's
+# cgroup handling runs in the guest through the other binaries). Built
+# first with cargo's own messages, so that a build error shows.
 cargo test --workspace --tests --no-run
 mapfile -t bins < <(cargo test --workspace --tests --no-run --message-format=json -q |
   python3 -c '
@@ -27,7 +31,7 @@ for line in sys.stdin:
     m = json.loads(line)
     t = m.get("target", {})
     if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "engines"):
+            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "engines", "cri"):
         print(m["executable"])
 ')
 [ ${#bins[@]} -gt 0 ] || { echo "vm-test: no test binary was built" >&2; exit 1; }

@@ -55,6 +55,10 @@ pub enum Error {
     Sys { op: String, errno: Errno },
     #[error("cannot {op} container: it is {status}")]
     Status { op: &'static str, status: String },
+    /// A signal (or other act on the process) for a container whose init
+    /// is gone: runc's words, which containerd's shim recognises.
+    #[error("{what}: container not running")]
+    NotRunning { what: String },
     /// delete without --force of a container that is not stopped (runc's
     /// words).
     #[error("cannot delete container that is not stopped: {status}")]
