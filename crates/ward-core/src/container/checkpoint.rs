@@ -150,8 +150,8 @@ fn listing(dir: &Path) -> Vec<std::ffi::OsString> {
 pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> {
     crate::id::validate_id(id)?;
     require_root("checkpoint")?;
-    let c = Container::open(store, id)?;
-    let st = &c.state;
+    let ctr = Container::open(store, id)?;
+    let st = &ctr.state;
     // runc refuses created and stopped containers; a paused one is dumped
     // as it is (CRIU leaves the freezer as it found it).
     match st.status {
@@ -219,7 +219,7 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
     if o.lazy_pages {
         needs.push(Need::LazyPages);
     }
-    let spec = c.spec()?;
+    let spec = ctr.spec()?;
     if !criu_desc::has_own_mntns(&spec) {
         return Err(Error::Other(
             "a container without a mount namespace of its own can't be checkpointed: CRIU needs one to find its root".into(),
@@ -385,7 +385,7 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
     }
     // CRIU killed the container's processes once their images were
     // written: the container is gone, as after runc's checkpoint.
-    drop(c);
+    drop(ctr);
     super::delete(store, id, true)
 }
 
