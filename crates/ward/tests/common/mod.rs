@@ -233,6 +233,20 @@ impl Proc {
         &self.out
     }
 
+    /// What the process has written to stderr so far.
+    pub fn stderr_now(&self) -> String {
+        read_lossy(&self.err)
+    }
+
+    /// True once the process has exited (then reaped; wait() still returns
+    /// its status).
+    pub fn exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => !matches!(c.try_wait(), Ok(None)),
+            None => true,
+        }
+    }
+
     /// Sends `sig` to the process (not its group).
     pub fn signal(&self, sig: i32) {
         let pid = self.pid();
