@@ -6,6 +6,7 @@
 # none of it behind.
 #
 #   scripts/engines-fresh.sh [--runs N] [-- TEST ARGS...]
+#   scripts/engines-fresh.sh --wipe-only    wipe, run nothing
 #
 # What "never ran" means, per engine (wiped only while no process of that
 # engine and no other run of the engine tests is running: wiping state under
@@ -21,9 +22,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "engines-fresh: run as root: it wipes engine state and the tests start daemons" >&2; exit 1; }
-runs=1
+runs=1 wipe_only=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --wipe-only) wipe_only=1; shift ;;
     --runs) [[ "${2-}" =~ ^[1-9][0-9]*$ ]] || { echo "engines-fresh: --runs wants a count, not '${2-}'" >&2; exit 1; }
       runs=$2; shift 2 ;;
     --) shift; break ;;
@@ -108,6 +110,11 @@ wipe() {
   fi
 }
 
+if [ "$wipe_only" = 1 ]; then
+  wipe
+  echo "engines-fresh: wiped: ${wiped[*]:-nothing}" >&2
+  exit 0
+fi
 cargo test -p ward --test engines --no-run -q
 failed=0
 for i in $(seq "$runs"); do
