@@ -615,14 +615,22 @@ fn pid_exhaustion() {
     fs::write(parent.join("pids.max"), "1").unwrap();
     b.write();
     let id = ctx.id("pids");
-    let script = format!(
-        "echo $$ > {}/cgroup.procs && exec {} --root {} create --bundle {} {id}",
-        own.display(),
-        runtime_bin().display(),
-        ctx.root.display(),
-        b.path()
+    // The paths as arguments, not in the script: a checkout's may hold
+    // white space.
+    let procs = own.join("cgroup.procs");
+    let (bin, root) = (runtime_bin(), ctx.root.clone());
+    let out = ctx.host(
+        "sh",
+        &[
+            "-c",
+            "echo $$ > \"$0\" && exec \"$1\" --root \"$2\" create --bundle \"$3\" \"$4\"",
+            procs.to_str().unwrap(),
+            bin.to_str().unwrap(),
+            root.to_str().unwrap(),
+            b.path(),
+            &id,
+        ],
     );
-    let out = ctx.host("sh", &["-c", &script]);
     // Cleanup first, so that an assertion failure leaves nothing.
     let _ = fs::write(parent.join("pids.max"), "max");
     ctx.rt(&["delete", "--force", &id]);

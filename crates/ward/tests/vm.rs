@@ -102,8 +102,9 @@ fn guest_runs_stock_kernel_on_pure_cgroup_v2_and_returns_status() {
     let ctx = Ctx::new("vm-basic");
     // A path on the host's file system that the guest will try to create:
     // the guest's writes go to its tmpfs overlay, never to the host.
-    let marker = cache().join(format!("write-probe-{}", std::process::id()));
-    let marker = marker.to_str().unwrap().to_string();
+    let marker_path = cache().join(format!("write-probe-{}", std::process::id()));
+    let marker = marker_path.to_str().unwrap();
+    let marker = sh_quote(marker);
     let script = format!(
         "echo kernel=$(uname -r); \
          echo fs=$(stat -fc %T /sys/fs/cgroup); \
@@ -152,8 +153,9 @@ fn guest_runs_stock_kernel_on_pure_cgroup_v2_and_returns_status() {
     );
     assert_eq!(field("wrote"), "written", "the guest's root is writable");
     assert!(
-        !Path::new(&marker).exists(),
-        "a file written in the guest appeared on the host: {marker}"
+        !Path::new(&marker_path).exists(),
+        "a file written in the guest appeared on the host: {}",
+        marker_path.display()
     );
     assert!(out.stdout.contains("to-stderr"), "{}", out.describe());
     // A failing command keeps its run directory, with the console log.
@@ -332,6 +334,11 @@ fn bad_harness_options_are_refused_without_booting() {
     );
 }
 
+/// `s` quoted for sh.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// A field `key=value` of the guest's output.
 fn field(out: &Out, key: &str) -> String {
     out.stdout
@@ -360,7 +367,7 @@ fn guest_sees_the_hosts_tmp_and_has_its_own_run_and_dev_shm() {
     let host_shm = Path::new("/dev/shm").join(&tag);
     fs::write(&host_run, "host").unwrap();
     fs::write(&host_shm, "host").unwrap();
-    let f = file.to_str().unwrap();
+    let f = sh_quote(file.to_str().unwrap());
     let script = format!(
         "echo read=$(cat {f}); \
          echo changed > {f} && echo rewritten=$(cat {f}); \
@@ -383,7 +390,7 @@ fn guest_sees_the_hosts_tmp_and_has_its_own_run_and_dev_shm() {
     assert_eq!(field(&out, "shm"), "tmpfs own");
     assert_eq!(field(&out, "writable"), "yes");
     assert_eq!(fs::read_to_string(&file).unwrap(), content);
-    assert!(!Path::new(&format!("{f}.guest")).exists());
+    assert!(!Path::new(&format!("{}.guest", file.display())).exists());
 }
 
 /// Copies what the harness needs of a checkout (tests/vm, scripts/deps.sh),
