@@ -160,8 +160,16 @@ fn killed_at_every_create_point() {
     for point in CREATE_POINTS {
         let id = ctx.id("cp");
         run_to_point(&ctx, point, &["create", "--bundle", b.path(), &id]);
-        // A killed create is never left "creating" for ever.
-        if let Some(s) = ctx.status(&id) {
+        // A killed create is never left "creating" for ever. From
+        // create:cloned on, the child it cloned holds the container's lock
+        // (an inherited descriptor) until it dies of its parent's death,
+        // which on a loaded machine is not at once: "creating" until then.
+        let mut status = None;
+        wait_until(WAIT_TIMEOUT, || {
+            status = ctx.status(&id);
+            status.as_deref() != Some("creating")
+        });
+        if let Some(s) = status {
             assert!(
                 s == "stopped" || (point == "create:saved" && s == "created"),
                 "{point}: status {s}"
