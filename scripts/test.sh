@@ -16,9 +16,13 @@ cd "$(dirname "$0")/.."
 # sd_notify sender for the NOTIFY_SOCKET tests; podman, containerd, docker.io,
 # netavark, aardvark-dns, iptables, curl: tests/engines.rs runs ward under
 # podman, ctr and dockerd (published ports through netavark and docker-proxy,
-# fetched with curl).
+# fetched with curl); skopeo, umoci, docker-registry, apache2-utils, openssl:
+# ward box's image tests (crates/ward-box/tests: images pushed with skopeo
+# to a docker-registry on 127.0.0.1, with TLS from an openssl CA and an
+# htpasswd file; unpacking compared with umoci's).
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
-  podman containerd docker.io netavark aardvark-dns iptables curl
+  podman containerd docker.io netavark aardvark-dns iptables curl \
+  skopeo umoci docker-registry apache2-utils openssl
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).
 tests/vm/run --setup
 cargo test --workspace -- "$@"

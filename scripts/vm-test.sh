@@ -6,7 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "vm-test: run as root: the guest starts real containers" >&2; exit 1; }
-scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev
+# criu and iptables: checkpoint.rs (criu locks the network with iptables
+# for --tcp-established); runc: a checkpoint of another runtime; podman:
+# podman's checkpoint and restore with ward as its runtime; skopeo, umoci,
+# docker-registry, apache2-utils, openssl: ward-box's image tests.
+scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
+  iptables podman skopeo umoci docker-registry apache2-utils openssl
 tests/vm/run --setup
 
 # Every integration test binary of the workspace but vm (which boots this
@@ -33,7 +38,7 @@ for line in sys.stdin:
 # container that allocates 32 MiB or a cc run can take many times its
 # host's time.
 exec tests/vm/run --timeout "${WARD_VM_TEST_TIMEOUT:-1800}" --mem 2048 --env RUST_BACKTRACE=1 \
-  --env WARD_TEST_TIME_SCALE="${WARD_TEST_TIME_SCALE:-4}" -- \
+  --env WARD_TEST_TIME_SCALE="${WARD_TEST_TIME_SCALE:-2}" -- \
   bash -c '
 n=$1; shift
 args=("${@:1:n}"); shift "$n"

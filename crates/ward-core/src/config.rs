@@ -6,17 +6,58 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
-use crate::error::Errno;
+use crate::sys::Errno;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("read {path}: {errno}")]
     Read { path: PathBuf, errno: Errno },
-    #[error("parse {path}: {msg}")]
-    Parse { path: PathBuf, msg: String },
-    #[error("invalid config {path}: {msg}")]
-    Invalid { path: PathBuf, msg: String },
+    #[error("parse {path}: {invalid}")]
+    Parse { path: PathBuf, invalid: Invalid },
+    #[error("invalid config {path}: {invalid}")]
+    Invalid { path: PathBuf, invalid: Invalid },
 }
+
+impl ConfigError {
+    /// The field at fault (`linux.resources.memory.limit`), when one is.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ConfigError::Parse { invalid, .. } | ConfigError::Invalid { invalid, .. } => {
+                Some(invalid.field.as_str()).filter(|f| !f.is_empty())
+            }
+            ConfigError::Read { .. } => None,
+        }
+    }
+}
+
+/// What is wrong with a spec: the field (as a path into the JSON, e.g.
+/// `process.rlimits`; empty for the document as a whole) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    pub field: String,
+    pub why: String,
+}
+
+impl Invalid {
+    pub fn new(field: impl Into<String>, why: impl Into<String>) -> Invalid {
+        Invalid {
+            field: field.into(),
+            why: why.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.why)
+        } else {
+            write!(f, "{}: {}", self.field, self.why)
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
 
 /// A loaded, validated bundle.
 #[derive(Debug)]
@@ -33,7 +74,7 @@ impl Bundle {
     pub fn version(&self) -> String {
         let v = self.spec.version();
         if v.is_empty() {
-            crate::features::OCI_VERSION_MAX.to_string()
+            crate::OCI_VERSION_MAX.to_string()
         } else {
             v.clone()
         }
@@ -51,28 +92,27 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle, ConfigError> {
         path: path.clone(),
         errno: Errno::from(e),
     })?;
-    let spec = parse_spec(&data).map_err(|msg| ConfigError::Parse {
+    let spec = parse_spec(&data).map_err(|invalid| ConfigError::Parse {
         path: path.clone(),
-        msg,
+        invalid,
     })?;
-    let invalid = |msg: String| ConfigError::Invalid {
+    let invalid = |invalid: Invalid| ConfigError::Invalid {
         path: path.clone(),
-        msg,
+        invalid,
     };
     validate(&spec).map_err(invalid)?;
     let root = spec.root().as_ref().expect("validated");
     let rootfs = dir.join(root.path());
     let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| {
-        invalid(format!(
-            "root.path {}: {}",
-            rootfs.display(),
-            Errno::from(e)
+        invalid(Invalid::new(
+            "root.path",
+            format!("{}: {}", rootfs.display(), Errno::from(e)),
         ))
     })?;
     if !rootfs.is_dir() {
-        return Err(invalid(format!(
-            "root.path {}: not a directory",
-            rootfs.display()
+        return Err(invalid(Invalid::new(
+            "root.path",
+            format!("{}: not a directory", rootfs.display()),
         )));
     }
     Ok(Bundle { dir, rootfs, spec })
@@ -80,7 +120,7 @@ pub fn load_bundle(bundle: &Path) -> Result<Bundle, ConfigError> {
 
 /// Parses a spec; unknown fields are ignored, as the runtime spec requires.
 /// An error names the field at fault (e.g. `linux.resources.devices[1].type`).
-pub fn parse_spec(data: &[u8]) -> Result<Spec, String> {
+pub fn parse_spec(data: &[u8]) -> Result<Spec, Invalid> {
     let de = &mut serde_json::Deserializer::from_slice(data);
     let spec = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
         let path = e.path().to_string();
@@ -89,38 +129,39 @@ pub fn parse_spec(data: &[u8]) -> Result<Spec, String> {
             // (the typed parse can only say "unknown variant").
             let raw: Option<serde_json::Value> = serde_json::from_slice(data).ok();
             let sc = raw.as_ref().and_then(|v| v.get("linux")?.get("seccomp"));
-            if let Some(Err(err)) = sc.map(crate::security::seccomp::check_json) {
-                return err.to_string();
+            if let Some(Err(crate::security::seccomp::SeccompError::Unknown {
+                field,
+                what,
+                value,
+            })) = sc.map(crate::security::seccomp::check_json)
+            {
+                return Invalid::new(field, format!("unknown {what} {value:?}"));
             }
         }
-        if path == "." {
-            e.inner().to_string()
-        } else {
-            format!("{path}: {}", e.inner())
-        }
+        serde_invalid(&e)
     })?;
     // Anything after the object (a second document, garbage) is a damaged
     // file, not something to ignore.
-    de.end().map_err(|e| e.to_string())?;
+    de.end().map_err(|e| Invalid::new("", e.to_string()))?;
     Ok(spec)
+}
+
+/// A typed parse's error, with the path of the field at fault.
+fn serde_invalid(e: &serde_path_to_error::Error<serde_json::Error>) -> Invalid {
+    let path = e.path().to_string();
+    let field = if path == "." { String::new() } else { path };
+    Invalid::new(field, e.inner().to_string())
 }
 
 /// Parses a process.json (`exec --process`): a spec `process` object whose
 /// args are not empty. Unknown fields are ignored, as in [`parse_spec`]; an
 /// error names the field at fault. [`validate_process`] checks the rest.
-pub fn parse_process(data: &[u8]) -> Result<Process, String> {
+pub fn parse_process(data: &[u8]) -> Result<Process, Invalid> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    let p: Process = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            e.inner().to_string()
-        } else {
-            format!("{path}: {}", e.inner())
-        }
-    })?;
-    de.end().map_err(|e| e.to_string())?;
+    let p: Process = serde_path_to_error::deserialize(&mut *de).map_err(|e| serde_invalid(&e))?;
+    de.end().map_err(|e| Invalid::new("", e.to_string()))?;
     if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err("args must not be empty".into());
+        return Err(Invalid::new("args", "must not be empty"));
     }
     Ok(p)
 }
@@ -151,27 +192,36 @@ fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
 
 /// Checks everything the runtime relies on later. Returns a message naming
 /// the field and the value at fault.
-pub fn validate(spec: &Spec) -> Result<(), String> {
-    let root = spec.root().as_ref().ok_or("root: missing")?;
+pub fn validate(spec: &Spec) -> Result<(), Invalid> {
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Invalid::new("root", "missing"))?;
     if root.path().as_os_str().is_empty() {
-        return Err("root.path: missing".into());
+        return Err(Invalid::new("root.path", "missing"));
     }
-    let process = spec.process().as_ref().ok_or("process: missing")?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Invalid::new("process", "missing"))?;
     validate_process(process)?;
 
     for m in spec.mounts().iter().flatten() {
         let d = m.destination();
         if !d.is_absolute() {
-            return Err(format!(
-                "mounts: destination {:?} is not an absolute path",
-                d.display().to_string()
+            return Err(Invalid::new(
+                "mounts",
+                format!(
+                    "destination {:?} is not an absolute path",
+                    d.display().to_string()
+                ),
             ));
         }
         let bind = m.typ().as_deref() == Some("bind") || has_bind_option(m.options());
         if bind && m.source().is_none() {
-            return Err(format!(
-                "mounts: bind mount to {} has no source",
-                d.display()
+            return Err(Invalid::new(
+                "mounts",
+                format!("bind mount to {} has no source", d.display()),
             ));
         }
     }
@@ -185,14 +235,16 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
         .flatten()
     {
         if !all.insert(ns.typ()) {
-            return Err(format!("linux.namespaces: {} listed twice", ns.typ()));
+            return Err(Invalid::new(
+                "linux.namespaces",
+                format!("{} listed twice", ns.typ()),
+            ));
         }
         match ns.path() {
             Some(p) if !p.is_absolute() => {
-                return Err(format!(
-                    "linux.namespaces: path {} of {} is not absolute",
-                    p.display(),
-                    ns.typ()
+                return Err(Invalid::new(
+                    "linux.namespaces",
+                    format!("path {} of {} is not absolute", p.display(), ns.typ()),
                 ))
             }
             Some(_) => {}
@@ -207,7 +259,10 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
         let maps = l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
             || l.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
         if maps && !new_user {
-            return Err("linux.uidMappings/gidMappings need a new user namespace".into());
+            return Err(Invalid::new(
+                "linux.uidMappings/gidMappings",
+                "need a new user namespace",
+            ));
         }
         if new_user {
             for (what, m) in [
@@ -215,8 +270,9 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
                 ("gidMappings", l.gid_mappings()),
             ] {
                 if m.as_ref().is_none_or(|m| m.is_empty()) {
-                    return Err(format!(
-                        "linux.{what}: a new user namespace needs a mapping"
+                    return Err(Invalid::new(
+                        format!("linux.{what}"),
+                        "a new user namespace needs a mapping",
                     ));
                 }
             }
@@ -226,13 +282,15 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
                 match sysctl_namespace(key) {
                     Some(ns) if has(ns) => {}
                     Some(ns) => {
-                        return Err(format!(
-                            "linux.sysctl: {key} needs the container's own {ns} namespace"
+                        return Err(Invalid::new(
+                            "linux.sysctl",
+                            format!("{key} needs the container's own {ns} namespace"),
                         ))
                     }
                     None => {
-                        return Err(format!(
-                            "linux.sysctl: {key} is not namespaced and would change the host"
+                        return Err(Invalid::new(
+                            "linux.sysctl",
+                            format!("{key} is not namespaced and would change the host"),
                         ))
                     }
                 }
@@ -240,9 +298,9 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
         }
         for dev in l.devices().iter().flatten() {
             if !dev.path().is_absolute() {
-                return Err(format!(
-                    "linux.devices: path {} is not absolute",
-                    dev.path().display()
+                return Err(Invalid::new(
+                    "linux.devices",
+                    format!("path {} is not absolute", dev.path().display()),
                 ));
             }
         }
@@ -258,57 +316,79 @@ pub fn validate(spec: &Spec) -> Result<(), String> {
                     | "unbindable"
                     | "runbindable"
             ) {
-                return Err(format!("linux.rootfsPropagation: unknown value {p:?}"));
+                return Err(Invalid::new(
+                    "linux.rootfsPropagation",
+                    format!("unknown value {p:?}"),
+                ));
             }
         }
         if l.time_offsets().as_ref().is_some_and(|t| !t.is_empty())
             && !created.contains(&LinuxNamespaceType::Time)
         {
-            return Err("linux.timeOffsets need a new time namespace".into());
+            return Err(Invalid::new(
+                "linux.timeOffsets",
+                "need a new time namespace",
+            ));
         }
     }
     // A uts namespace joined by path is the container's own as much as a
     // new one (runtime-tools' linux_ns_path sets a hostname in one, as runc
     // allows); only the host's must not be renamed.
     if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
-        return Err("hostname: setting it needs a uts namespace".into());
+        return Err(Invalid::new("hostname", "setting it needs a uts namespace"));
     }
     if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has(LinuxNamespaceType::Uts) {
-        return Err("domainname: setting it needs a uts namespace".into());
+        return Err(Invalid::new(
+            "domainname",
+            "setting it needs a uts namespace",
+        ));
     }
     Ok(())
 }
 
 /// The checks a process (of config.json, or of exec's process.json) must pass.
-pub fn validate_process(process: &Process) -> Result<(), String> {
+pub fn validate_process(process: &Process) -> Result<(), Invalid> {
     let args = process.args().as_ref().filter(|a| !a.is_empty());
-    let args = args.ok_or("process.args: must not be empty")?;
+    let args = args.ok_or_else(|| Invalid::new("process.args", "must not be empty"))?;
     if args[0].is_empty() {
-        return Err("process.args: the program name is empty".into());
+        return Err(Invalid::new("process.args", "the program name is empty"));
     }
-    crate::security::lsm::validate(process)?;
+    crate::security::lsm::validate(process)
+        .map_err(|why| Invalid::new("process.apparmorProfile", why))?;
     if !process.cwd().is_absolute() {
-        return Err(format!(
-            "process.cwd: {:?} is not an absolute path",
-            process.cwd().display().to_string()
+        return Err(Invalid::new(
+            "process.cwd",
+            format!(
+                "{:?} is not an absolute path",
+                process.cwd().display().to_string()
+            ),
         ));
     }
     for e in process.env().iter().flatten() {
         if !e.contains('=') {
-            return Err(format!("process.env: {e:?} is not of the form KEY=VALUE"));
+            return Err(Invalid::new(
+                "process.env",
+                format!("{e:?} is not of the form KEY=VALUE"),
+            ));
         }
     }
     let mut seen = HashSet::new();
     for r in process.rlimits().iter().flatten() {
         if !seen.insert(format!("{:?}", r.typ())) {
-            return Err(format!("process.rlimits: {:?} listed twice", r.typ()));
+            return Err(Invalid::new(
+                "process.rlimits",
+                format!("{:?} listed twice", r.typ()),
+            ));
         }
         if r.soft() > r.hard() {
-            return Err(format!(
-                "process.rlimits: {:?} soft limit {} is above its hard limit {}",
-                r.typ(),
-                r.soft(),
-                r.hard()
+            return Err(Invalid::new(
+                "process.rlimits",
+                format!(
+                    "{:?} soft limit {} is above its hard limit {}",
+                    r.typ(),
+                    r.soft(),
+                    r.hard()
+                ),
             ));
         }
     }
@@ -335,8 +415,8 @@ mod tests {
     }
 
     fn check(v: &serde_json::Value) -> Result<(), String> {
-        let spec = parse_spec(v.to_string().as_bytes())?;
-        validate(&spec)
+        let spec = parse_spec(v.to_string().as_bytes()).map_err(|e| e.to_string())?;
+        validate(&spec).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -427,13 +507,13 @@ mod tests {
             format!("{valid}]"),
         ] {
             let err = parse_spec(bad.as_bytes()).expect_err(&bad[valid.len()..]);
-            assert!(err.contains("trailing"), "{err}");
+            assert!(err.why.contains("trailing"), "{err}");
         }
         parse_spec(format!("{valid} \n").as_bytes()).unwrap();
         let p = r#"{"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0}}"#;
         parse_process(p.as_bytes()).unwrap();
         let err = parse_process(format!("{p}{p}").as_bytes()).unwrap_err();
-        assert!(err.contains("trailing"), "{err}");
+        assert!(err.why.contains("trailing"), "{err}");
     }
 
     #[test]

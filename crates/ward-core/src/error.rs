@@ -1,69 +1,50 @@
-//! Errors of the library. Every variant names the operation and the path or
-//! value it was about; errno text is written the way runc writes it (lowercase,
-//! no "(os error N)"), because engines match on "no such file or directory" and
-//! "permission denied".
+//! The library's error, which the verbs return: it wraps the error types of
+//! the mechanisms that have their own (config, cgroups, hooks, seccomp),
+//! keeping them as sources, so that a caller can match on what went wrong
+//! ("no such container", "already exists", "hook failed", "invalid config at
+//! field X", "cgroup write refused") and still print one line. Every variant
+//! names the operation and the path or value it was about; errno text is
+//! written the way runc writes it (lowercase, no "(os error N)"), because
+//! engines match on "no such file or directory" and "permission denied".
+//!
+//! The mechanisms below this module (sys, procfs, config, cgroups, hooks,
+//! seccomp) don't import it; those above (namespaces, rootfs, process,
+//! console, state, container) return it.
 
-use std::fmt;
-use std::io;
 use std::path::PathBuf;
 
-/// An errno, displayed as its lowercase strerror text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Errno(pub i32);
-
-impl Errno {
-    pub fn last() -> Self {
-        Errno(io::Error::last_os_error().raw_os_error().unwrap_or(0))
-    }
-}
-
-impl From<&io::Error> for Errno {
-    fn from(e: &io::Error) -> Self {
-        Errno(e.raw_os_error().unwrap_or(libc::EIO))
-    }
-}
-
-impl From<io::Error> for Errno {
-    fn from(e: io::Error) -> Self {
-        Errno::from(&e)
-    }
-}
-
-impl From<nix::errno::Errno> for Errno {
-    fn from(e: nix::errno::Errno) -> Self {
-        Errno(e as i32)
-    }
-}
-
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = io::Error::from_raw_os_error(self.0).to_string();
-        // std appends " (os error N)"; runc's (Go's) wording has neither that
-        // nor a capital letter.
-        let text = text.split(" (os error").next().unwrap_or(&text);
-        let mut chars = text.chars();
-        match chars.next() {
-            Some(c) => write!(f, "{}{}", c.to_lowercase(), chars.as_str()),
-            None => write!(f, "errno {}", self.0),
-        }
-    }
-}
-
-impl std::error::Error for Errno {}
+pub use crate::sys::Errno;
 
 /// The library's error: what failed, on what, and why.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid container id {id:?}: {why}")]
     InvalidId { id: String, why: &'static str },
+    /// No such container.
     #[error("{0}: container does not exist")]
     NotExist(PathBuf),
+    /// A container of that ID exists already.
     #[error("{0}: container with id exists")]
     Exists(PathBuf),
-    #[error("{0}")]
+    /// config.json can't be read, parsed, or is invalid (at a named field).
+    #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
-    #[error("{0}")]
+    /// An argument of the caller's other than config.json (a flag, exec's
+    /// process) that can't be used.
+    #[error("{what}: {why}")]
+    Invalid { what: String, why: String },
+    /// A cgroup operation (a write the kernel refused, a missing controller).
+    #[error(transparent)]
     Cgroup(#[from] crate::cgroups::CgroupError),
+    #[error(transparent)]
+    Seccomp(#[from] crate::security::seccomp::SeccompError),
+    /// A hook failed (its own message says which and why); after one at
+    /// create or start, the poststop hooks still run.
+    #[error(transparent)]
+    Hook(#[from] crate::hooks::HookError),
+    /// CRIU failed, or can't work here (checkpoint, restore).
+    #[error(transparent)]
+    Criu(#[from] crate::criu::CriuError),
     #[error("{op} {path}: {errno}")]
     Path {
         op: &'static str,
@@ -74,15 +55,35 @@ pub enum Error {
     Sys { op: String, errno: Errno },
     #[error("cannot {op} container: it is {status}")]
     Status { op: &'static str, status: String },
+    /// delete without --force of a container that is not stopped (runc's
+    /// words).
+    #[error("cannot delete container that is not stopped: {status}")]
+    NotStopped { status: String },
+    /// A verb that works through the cgroup, on a container that has none
+    /// (rootless, where the user may not make one).
+    #[error("cannot {op} container: it has no cgroup of its own")]
+    NoCgroup { op: &'static str },
+    /// A verb that forks, called from a process with more threads than one.
+    #[error("{op}: the calling process has {threads} threads; ward forks, which only a single-threaded process may do safely")]
+    Threaded { op: &'static str, threads: u32 },
     #[error("state {path}: {why}")]
     State { path: PathBuf, why: String },
-    /// An error that the container's init reported over the handshake.
+    /// An error that the container's process reported over the handshake
+    /// (it happened in another process: only its text crosses).
     #[error("{0}")]
     Init(String),
-    /// A hook failed (its own message says which and why); after one at
-    /// create or start, the poststop hooks still run.
+    /// ward and the container's process disagree on the handshake, or a
+    /// process died in the middle of it.
     #[error("{0}")]
-    Hook(String),
+    Protocol(String),
+    /// `what` was being done when `source` happened.
+    #[error("{what}: {source}")]
+    Context {
+        what: String,
+        #[source]
+        source: Box<Error>,
+    },
+    /// What fits no kind above.
     #[error("{0}")]
     Other(String),
 }
@@ -96,9 +97,29 @@ impl Error {
         }
     }
 
-    /// Prefixes the message with what was being done.
-    pub fn context(self, what: &str) -> Self {
-        Error::Other(format!("{what}: {self}"))
+    /// Wraps the error with what was being done (the original stays its
+    /// source, for callers that match on it: see [`Error::root`]).
+    pub fn context(self, what: impl Into<String>) -> Self {
+        Error::Context {
+            what: what.into(),
+            source: Box::new(self),
+        }
+    }
+
+    /// The error under every [`Error::Context`].
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Context { source, .. } => source.root(),
+            e => e,
+        }
+    }
+
+    /// A caller's argument that can't be used.
+    pub fn invalid(what: impl Into<String>, why: impl Into<String>) -> Self {
+        Error::Invalid {
+            what: what.into(),
+            why: why.into(),
+        }
     }
 
     /// A failed fork (clone3): EAGAIN there means a process limit, which
@@ -121,12 +142,6 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-impl From<crate::hooks::HookError> for Error {
-    fn from(e: crate::hooks::HookError) -> Self {
-        Error::Hook(e.to_string())
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -6,15 +6,33 @@
 //! The points, in the order a container meets them (docs/reliability.md):
 //! create:dir, create:cgroup, create:cloned, create:ready, create:saved,
 //! start:connected, start:unlinked, delete:killed, delete:cgroup,
-//! delete:files.
+//! delete:files; and checkpoint:criu (before CRIU is started),
+//! restore:dir, restore:criu (CRIU is in the new cgroup, its request not
+//! sent), restore:saved.
+//!
+//! `WARD_FAULT_DELAY=<point>` instead makes a debug build sleep 300 ms at
+//! a [`delay`] point, to force one order of events between processes that
+//! would otherwise race: spawn:init-pid (a create's intermediate, or a
+//! two-step exec's first child, after forking the process and before
+//! reporting its pid).
 
 /// Dies here by SIGKILL if `WARD_FAULT` names this point (debug builds).
 #[inline]
 pub fn point(name: &str) {
     #[cfg(debug_assertions)]
     if std::env::var_os("WARD_FAULT").is_some_and(|v| v == name) {
-        // SAFETY: kill(2) on our own pid with integer arguments.
-        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = name;
+}
+
+/// Sleeps 300 ms if `WARD_FAULT_DELAY` names this point (debug builds).
+#[inline]
+pub fn delay(name: &str) {
+    #[cfg(debug_assertions)]
+    if std::env::var_os("WARD_FAULT_DELAY").is_some_and(|v| v == name) {
+        std::thread::sleep(std::time::Duration::from_millis(300));
     }
     #[cfg(not(debug_assertions))]
     let _ = name;

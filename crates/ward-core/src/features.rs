@@ -9,8 +9,7 @@ use serde_json::{json, Value};
 /// Oldest runtime-spec version accepted in `config.json`.
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 
-/// Newest runtime-spec version accepted in `config.json`.
-pub const OCI_VERSION_MAX: &str = "1.2.0";
+pub use crate::OCI_VERSION_MAX;
 
 /// Hook names recognised in `config.json`'s `hooks` object.
 pub const HOOKS: &[&str] = &[
@@ -69,17 +68,12 @@ pub const NAMESPACES: &[&str] = &[
     "cgroup", "ipc", "mount", "network", "pid", "user", "uts", "time",
 ];
 
-/// Highest capability number assumed when the kernel does not say
-/// (`CAP_CHECKPOINT_RESTORE`, Linux 5.9).
-pub const FALLBACK_LAST_CAP: u8 = 40;
-
 /// Annotation key carrying ward's version in the features document.
 pub const VERSION_ANNOTATION: &str = "ward.version";
 
-/// Number of the highest capability the running kernel knows, or
-/// [`FALLBACK_LAST_CAP`] if unreadable.
+/// Number of the highest capability the running kernel knows.
 pub fn last_cap() -> u8 {
-    crate::sys::cap_last_cap() as u8
+    crate::procfs::cap_last_cap() as u8
 }
 
 /// Names (`CAP_*`) of capabilities numbered `0..=last`, in numeric order.
@@ -138,6 +132,7 @@ pub fn features() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::procfs::FALLBACK_LAST_CAP;
     use oci_spec::runtime::{Features, LinuxNamespaceType};
     use std::collections::HashSet;
 

@@ -3,13 +3,14 @@
 //! terminal when it has one. One poll(2) loop over a signalfd, a pidfd of
 //! the process and, with a terminal, stdin and the pty master: no thread.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 
 use crate::console::Proxy;
-use crate::error::{Errno, Error, Result};
+use crate::error::{Error, Result};
 use crate::sys;
 
 /// Signals ward forwards to its foreground process: everything catchable
@@ -82,12 +83,10 @@ impl Drop for Signals {
     }
 }
 
-fn pollfd(fd: i32) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events: libc::POLLIN,
-        revents: 0,
-    }
+/// What poll reported for `fd` (flags nix doesn't know, which the kernel
+/// doesn't set, would count as anything).
+fn ready(fd: &PollFd<'_>) -> PollFlags {
+    fd.revents().unwrap_or(PollFlags::all())
 }
 
 /// Waits until the process behind `pidfd` has exited, forwarding signals
@@ -99,26 +98,37 @@ pub fn wait(pidfd: &OwnedFd, signals: &Signals, mut tty: Option<&mut Proxy>) -> 
     loop {
         let [stdin, master] = match &tty {
             Some(t) => t.interest(),
-            None => [pollfd(-1), pollfd(-1)],
+            None => [None, None],
         };
+        // The signalfd, the pidfd, then those of stdin and the master that
+        // are waited for; the slots past `n` are never polled.
+        let sig = PollFd::new(signals.fd.as_fd(), PollFlags::POLLIN);
         let mut fds = [
-            pollfd(signals.fd.as_raw_fd()),
-            pollfd(pidfd.as_raw_fd()),
-            stdin,
-            master,
+            sig.clone(),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+            sig.clone(),
+            sig,
         ];
-        // SAFETY: fds is a valid array of pollfds of the length passed.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-        if r < 0 {
-            let e = Errno::last();
-            if e.0 == libc::EINTR {
-                continue;
-            }
-            return Err(Error::sys("poll", e));
+        let mut n = 2;
+        let mut slot = |p: Option<_>| {
+            p.map(|p| {
+                fds[n] = p;
+                n += 1;
+                n - 1
+            })
+        };
+        let (stdin, master) = (slot(stdin), slot(master));
+        match poll(&mut fds[..n], PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("poll", e)),
         }
+        let at = |i: Option<usize>| i.map_or(PollFlags::empty(), |i| ready(&fds[i]));
+        let (sig_ready, exited) = (!ready(&fds[0]).is_empty(), !ready(&fds[1]).is_empty());
+        let (stdin, master) = (at(stdin), at(master));
         // Signals first: a resize that came before some input is applied
         // before that input reaches the container.
-        if fds[0].revents != 0 {
+        if sig_ready {
             while let Some(sig) = signals.next()? {
                 match tty.as_deref() {
                     // A failed resize is no reason to end the session.
@@ -133,9 +143,9 @@ pub fn wait(pidfd: &OwnedFd, signals: &Signals, mut tty: Option<&mut Proxy>) -> 
             }
         }
         if let Some(t) = tty.as_deref_mut() {
-            t.on_ready(fds[2].revents, fds[3].revents);
+            t.on_ready(stdin, master);
         }
-        if fds[1].revents != 0 {
+        if exited {
             if let Some(t) = tty {
                 t.drain();
             }

@@ -14,15 +14,19 @@
 use std::ffi::{CString, OsStr};
 use std::fmt;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno as NixErrno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
 use oci_spec::runtime::{Hook, Hooks};
 
-use crate::error::Errno;
 use crate::sys;
+use crate::sys::Errno;
 
 /// How much of a hook's stdout and stderr is kept for the error message.
 const CAPTURE_LIMIT: usize = 16 * 1024;
@@ -107,6 +111,57 @@ pub enum Reason {
     Failed { status: ExitStatus, output: String },
     #[error("timed out after {0}s")]
     TimedOut(u64),
+    /// A failure the container's init reported (its createContainer and
+    /// startContainer hooks run there): only the text crosses.
+    #[error("{0}")]
+    Reported(String),
+}
+
+impl Kind {
+    /// The kind named `name` in config.json.
+    pub fn from_name(name: &str) -> Option<Kind> {
+        [
+            Kind::Prestart,
+            Kind::CreateRuntime,
+            Kind::CreateContainer,
+            Kind::StartContainer,
+            Kind::Poststart,
+            Kind::Poststop,
+        ]
+        .into_iter()
+        .find(|k| k.name() == name)
+    }
+}
+
+/// A [`HookError`] as it crosses from init to ward.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HookReport {
+    pub kind: String,
+    pub index: usize,
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+impl From<&HookError> for HookReport {
+    fn from(e: &HookError) -> Self {
+        HookReport {
+            kind: e.kind.name().to_string(),
+            index: e.index,
+            path: e.path.clone(),
+            reason: e.reason.to_string(),
+        }
+    }
+}
+
+impl From<HookReport> for HookError {
+    fn from(r: HookReport) -> Self {
+        HookError {
+            kind: Kind::from_name(&r.kind).unwrap_or(Kind::CreateContainer),
+            index: r.index,
+            path: r.path,
+            reason: Reason::Reported(r.reason),
+        }
+    }
 }
 
 /// How a hook process ended.
@@ -171,9 +226,8 @@ fn setup(op: &'static str) -> impl FnOnce(io::Error) -> Reason {
 /// allocate (another thread of the parent may hold the allocator's lock).
 struct ExecArgs {
     path: CString,
-    _strings: Vec<CString>,
-    argv: Vec<*const libc::c_char>,
-    envp: Vec<*const libc::c_char>,
+    argv: sys::CStrArray,
+    envp: sys::CStrArray,
 }
 
 impl ExecArgs {
@@ -194,23 +248,10 @@ impl ExecArgs {
             .iter()
             .map(|e| cstr(OsStr::new(e), "env"))
             .collect::<Result<_, _>>()?;
-        let ptrs = |v: &[CString]| {
-            v.iter()
-                .map(|s| s.as_ptr())
-                .chain(std::iter::once(std::ptr::null()))
-                .collect::<Vec<_>>()
-        };
-        let argv = ptrs(&args);
-        let envp = ptrs(&env);
-        let mut strings = args;
-        strings.extend(env);
-        // The pointers point into the CStrings' heap buffers, which moving
-        // the Vec of them doesn't move.
         Ok(ExecArgs {
             path,
-            _strings: strings,
-            argv,
-            envp,
+            argv: sys::CStrArray::new(args),
+            envp: sys::CStrArray::new(env),
         })
     }
 }
@@ -222,13 +263,7 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
-    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on an fd we own; it returns a new fd.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
+    Ok(sys::dup_at_least(fd.as_fd(), 3)?)
 }
 
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
@@ -240,13 +275,8 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// rather than a pipe: ward never blocks on a hook that doesn't read its
 /// stdin, nor takes a SIGPIPE from one that exits early.
 fn state_fd(state: &[u8]) -> io::Result<OwnedFd> {
-    // SAFETY: the name is a valid NUL-terminated string.
-    let fd = unsafe { libc::memfd_create(c"ward-hook-state".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this fd and nothing else owns it.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let fd = memfd_create(c"ward-hook-state", MFdFlags::MFD_CLOEXEC)?;
     let mut file = std::fs::File::from(fd);
     io::Write::write_all(&mut file, state)?;
     io::Seek::seek(&mut file, io::SeekFrom::Start(0))?;
@@ -255,65 +285,53 @@ fn state_fd(state: &[u8]) -> io::Result<OwnedFd> {
 
 /// The child's side, between fork and execve: only async-signal-safe calls,
 /// no allocation. Never returns.
-fn child(exec: &ExecArgs, stdin: RawFd, stdout: RawFd, stderr: RawFd, report: RawFd) -> ! {
-    // SAFETY: dup2, setpgid, execve, write and _exit are async-signal-safe
-    // and get valid fds and the NUL-terminated arrays built before the fork.
-    unsafe {
-        if libc::dup2(stdin, 0) < 0 || libc::dup2(stdout, 1) < 0 || libc::dup2(stderr, 2) < 0 {
-            report_errno(report);
-        }
-        // Its own process group, so that a timeout kills whatever it started.
-        libc::setpgid(0, 0);
+fn child(
+    exec: &ExecArgs,
+    stdin: BorrowedFd<'_>,
+    stdout: BorrowedFd<'_>,
+    stderr: BorrowedFd<'_>,
+    report: BorrowedFd<'_>,
+) -> ! {
+    use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout};
+    if let Err(e) = dup2_stdin(stdin)
+        .and_then(|()| dup2_stdout(stdout))
+        .and_then(|()| dup2_stderr(stderr))
+    {
+        report_errno(report, e as i32);
     }
+    // Its own process group, so that a timeout kills whatever it started.
+    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
     // Defensive: ward's fds are close-on-exec already; make sure of it for
     // everything past stdio (the report pipe is close-on-exec too).
     if sys::cloexec_from(3).is_err() {
-        for fd in 3..1024 {
-            // SAFETY: fcntl on an integer fd; an unused number gives EBADF.
-            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
+        sys::cloexec_range(3, 1024);
     }
     // ward ignores SIGPIPE and `run` blocks signals; the hook gets defaults.
     sys::reset_signals();
-    // SAFETY: see above; on success execve doesn't return.
-    unsafe {
-        libc::execve(exec.path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
-        report_errno(report)
-    }
+    let e = sys::execve(&exec.path, &exec.argv, &exec.envp);
+    report_errno(report, e.0)
 }
 
-/// Writes errno to the report pipe and exits 127 (child side).
-///
-/// # Safety
-/// Only to be called in the forked child.
-unsafe fn report_errno(report: RawFd) -> ! {
-    // SAFETY: __errno_location returns this thread's errno slot; write gets
-    // a valid 4-byte buffer; _exit skips the parent's atexit handlers.
-    unsafe {
-        let errno: i32 = *libc::__errno_location();
-        let bytes = errno.to_ne_bytes();
-        libc::write(report, bytes.as_ptr().cast(), bytes.len());
-        libc::_exit(127)
-    }
+/// Writes `errno` to the report pipe and exits 127 (child side).
+fn report_errno(report: BorrowedFd<'_>, errno: i32) -> ! {
+    let _ = nix::unistd::write(report, &errno.to_ne_bytes());
+    sys::_exit(127)
 }
 
 /// waitpid for our own child; None while it still runs (with WNOHANG).
-fn wait_child(pid: libc::pid_t, block: bool) -> Result<Option<ExitStatus>, Reason> {
-    let mut status = 0;
+fn wait_child(pid: sys::pid_t, block: bool) -> Result<Option<ExitStatus>, Reason> {
     loop {
-        let flags = if block { 0 } else { libc::WNOHANG };
-        // SAFETY: waitpid on our own child, writing into a valid int.
-        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+        let status = match sys::wait_status(pid, !block) {
+            Ok(Some(status)) => status,
+            Ok(None) => return Ok(None),
+            Err(Errno(libc::EINTR)) => continue,
+            Err(e) => {
+                return Err(Reason::Setup {
+                    op: "wait",
+                    errno: e,
+                })
             }
-            return Err(setup("wait")(e));
-        }
-        if r == 0 {
-            return Ok(None);
-        }
+        };
         return Ok(Some(if libc::WIFSIGNALED(status) {
             ExitStatus::Signal(libc::WTERMSIG(status))
         } else {
@@ -330,16 +348,12 @@ struct Capture {
 
 impl Capture {
     fn new(fd: OwnedFd) -> io::Result<Capture> {
-        // SAFETY: fcntl on an fd we own.
-        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
-        if flags < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: as above.
-        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK) };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        use nix::fcntl::{fcntl, FcntlArg, OFlag};
+        let flags = fcntl(&fd, FcntlArg::F_GETFL)?;
+        fcntl(
+            &fd,
+            FcntlArg::F_SETFL(OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK),
+        )?;
         Ok(Capture {
             fd: Some(fd),
             data: Vec::new(),
@@ -350,20 +364,16 @@ impl Capture {
     fn drain(&mut self) {
         let mut buf = [0u8; 4096];
         while let Some(fd) = &self.fd {
-            // SAFETY: read into a valid buffer of buf.len() bytes.
-            let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-            if n > 0 {
-                let n = n as usize;
-                let room = CAPTURE_LIMIT.saturating_sub(self.data.len());
-                self.data.extend_from_slice(&buf[..n.min(room)]);
-                continue;
-            }
-            if n < 0 {
-                match io::Error::last_os_error().kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => return,
-                    _ => {}
+            match nix::unistd::read(fd, &mut buf) {
+                Ok(0) => {}
+                Ok(n) => {
+                    let room = CAPTURE_LIMIT.saturating_sub(self.data.len());
+                    self.data.extend_from_slice(&buf[..n.min(room)]);
+                    continue;
                 }
+                Err(NixErrno::EINTR) => continue,
+                Err(NixErrno::EAGAIN) => return,
+                Err(_) => {}
             }
             self.fd = None;
         }
@@ -407,34 +417,29 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), Reason> {
 
     // SAFETY: the child only runs `child`, which makes async-signal-safe
     // calls on data prepared before the fork, and never returns.
-    let pid = unsafe { libc::fork() };
-    if pid < 0 {
-        return Err(setup("fork")(io::Error::last_os_error()));
-    }
-    if pid == 0 {
-        child(
+    let pid = match unsafe { nix::unistd::fork() }.map_err(|e| setup("fork")(e.into()))? {
+        nix::unistd::ForkResult::Child => child(
             &exec,
-            stdin.as_raw_fd(),
-            out_w.as_raw_fd(),
-            err_w.as_raw_fd(),
-            report_w.as_raw_fd(),
-        );
-    }
+            stdin.as_fd(),
+            out_w.as_fd(),
+            err_w.as_fd(),
+            report_w.as_fd(),
+        ),
+        nix::unistd::ForkResult::Parent { child } => child,
+    };
     // Also from this side, so that the group exists before any timeout kill
     // (fails harmlessly once the child has exec'd).
-    // SAFETY: setpgid on our own child.
-    unsafe { libc::setpgid(pid, pid) };
+    let _ = nix::unistd::setpgid(pid, pid);
+    let pid = pid.as_raw();
     drop((stdin, out_w, err_w, report_w));
 
     // The report pipe closes on a successful exec, or carries execve's errno.
     let mut buf = [0u8; 4];
     let n = loop {
-        // SAFETY: read into a valid 4-byte buffer.
-        let n = unsafe { libc::read(report_r.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-        if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-            continue;
+        match nix::unistd::read(&report_r, &mut buf) {
+            Err(NixErrno::EINTR) => continue,
+            r => break r.unwrap_or(0),
         }
-        break n;
     };
     drop(report_r);
     if n == 4 {
@@ -466,22 +471,17 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), Reason> {
                 wait_ms.min(left_ms)
             };
         }
-        let mut fds: Vec<libc::pollfd> = [out.fd.as_ref(), err.fd.as_ref(), pidfd.as_ref()]
+        let mut fds: Vec<PollFd> = [out.fd.as_ref(), err.fd.as_ref(), pidfd.as_ref()]
             .into_iter()
             .flatten()
-            .map(|fd| libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|fd| PollFd::new(fd.as_fd(), PollFlags::POLLIN))
             .collect();
-        // SAFETY: fds is a valid array of fds.len() pollfds.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() != io::ErrorKind::Interrupted {
+        let wait = PollTimeout::try_from(wait_ms).unwrap_or(PollTimeout::NONE);
+        match poll(&mut fds, wait) {
+            Ok(_) | Err(NixErrno::EINTR) => {}
+            Err(e) => {
                 kill_and_reap(pid, pidfd.as_ref());
-                return Err(setup("poll")(e));
+                return Err(setup("poll")(e.into()));
             }
         }
         out.drain();
@@ -505,18 +505,17 @@ fn run_one(hook: &Hook, state: &[u8]) -> Result<(), Reason> {
 }
 
 /// SIGKILL for the hook and its process group, then reap it.
-fn kill_and_reap(pid: libc::pid_t, pidfd: Option<&OwnedFd>) {
-    // SAFETY: pid is our unreaped child, so neither it nor the group it
-    // leads can be a recycled id of an unrelated process.
-    unsafe { libc::killpg(pid, libc::SIGKILL) };
+fn kill_and_reap(pid: sys::pid_t, pidfd: Option<&OwnedFd>) {
+    // pid is our unreaped child, so neither it nor the group it leads can
+    // be a recycled id of an unrelated process.
+    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     match pidfd {
         Some(fd) => {
             let _ = sys::pidfd_send_signal(fd, libc::SIGKILL);
         }
-        // SAFETY: as above.
-        None => unsafe {
-            libc::kill(pid, libc::SIGKILL);
-        },
+        None => {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
     }
     let _ = wait_child(pid, true);
 }

@@ -8,6 +8,7 @@ pub mod cgroups;
 pub mod config;
 pub mod console;
 pub mod container;
+pub mod criu;
 pub mod error;
 pub mod fault;
 pub mod features;
@@ -16,6 +17,7 @@ pub mod hooks;
 pub mod id;
 pub mod namespaces;
 pub mod process;
+pub mod procfs;
 pub mod rootfs;
 pub mod security;
 pub mod signal;
@@ -24,6 +26,10 @@ pub mod state;
 pub mod sys;
 
 pub use error::{Error, Result};
+
+/// Newest runtime-spec version ward implements (and accepts in
+/// `config.json`).
+pub const OCI_VERSION_MAX: &str = "1.2.0";
 
 /// Where warnings go: stderr by default; the binary also routes them to
 /// its --log.
@@ -40,5 +46,24 @@ pub fn warn(msg: &str) {
     match WARN_SINK.get() {
         Some(f) => f(msg),
         None => eprintln!("ward: warning: {msg}"),
+    }
+}
+
+/// Where notes go: nowhere by default; the binary routes them to its --log
+/// (and to stderr with --debug).
+static NOTE_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Routes [`note`]s to `sink` (once, at start-up).
+pub fn set_note_sink(sink: fn(&str)) {
+    let _ = NOTE_SINK.set(sink);
+}
+
+/// Something worth a line in the log that changes nothing the user asked
+/// for (a rootless container without a cgroup of its own, when it asked for
+/// no limits): engines copy the runtime's stderr to their users, so this
+/// must not be a warning on every run.
+pub fn note(msg: &str) {
+    if let Some(f) = NOTE_SINK.get() {
+        f(msg);
     }
 }

@@ -9,6 +9,18 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::error::{Error, Result};
 
+/// A path given for a namespace that is no namespace.
+fn not_a_namespace(path: &std::path::Path, kind: LinuxNamespaceType) -> Error {
+    Error::invalid(
+        "linux.namespaces",
+        format!(
+            "namespace path {} for {}: not a namespace",
+            path.display(),
+            proc_name(kind)
+        ),
+    )
+}
+
 /// The clone flag of a namespace kind.
 pub fn clone_flag(t: LinuxNamespaceType) -> u64 {
     (match t {
@@ -128,11 +140,7 @@ fn open_ns(path: &std::path::Path, kind: LinuxNamespaceType) -> Result<OwnedFd> 
     let fs =
         nix::sys::statfs::fstatfs(&o_path).map_err(|e| Error::path("statfs namespace", path, e))?;
     if fs.filesystem_type().0 as u64 != libc::NSFS_MAGIC as u64 {
-        return Err(Error::Other(format!(
-            "namespace path {} for {}: not a namespace",
-            path.display(),
-            proc_name(kind)
-        )));
+        return Err(not_a_namespace(path, kind));
     }
     let again = format!("/proc/self/fd/{}", o_path.as_raw_fd());
     open(
@@ -146,23 +154,19 @@ fn open_ns(path: &std::path::Path, kind: LinuxNamespaceType) -> Result<OwnedFd> 
 /// Refuses a path that is a namespace of another kind (e.g. a net ns given
 /// as the uts ns), which setns would otherwise reject only in the child.
 fn check_ns_kind(fd: &OwnedFd, kind: LinuxNamespaceType, path: &std::path::Path) -> Result<()> {
-    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
-    use std::os::fd::AsRawFd;
-    // SAFETY: NS_GET_NSTYPE takes no argument and returns an int.
-    let t = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE as _) };
-    if t < 0 {
-        return Err(Error::Other(format!(
-            "namespace path {} for {}: not a namespace",
-            path.display(),
-            proc_name(kind)
-        )));
-    }
-    if t as u64 != clone_flag(kind) {
-        return Err(Error::Other(format!(
-            "namespace path {} is not a {} namespace",
-            path.display(),
-            proc_name(kind)
-        )));
+    use std::os::fd::AsFd;
+    let Ok(t) = crate::sys::ns_type(fd.as_fd()) else {
+        return Err(not_a_namespace(path, kind));
+    };
+    if t != clone_flag(kind) {
+        return Err(Error::invalid(
+            "linux.namespaces",
+            format!(
+                "namespace path {} is not a {} namespace",
+                path.display(),
+                proc_name(kind)
+            ),
+        ));
     }
     Ok(())
 }
@@ -206,13 +210,10 @@ fn write_map(pid: i32, kind: &str, map: &str) -> Result<()> {
 /// set-uid helpers newuidmap/newgidmap (Debian's uidmap), which check the
 /// ranges /etc/subuid and /etc/subgid give the user.
 fn write_map_rootless(pid: i32, kind: &str, map: &str) -> Result<()> {
-    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
-    let own = unsafe {
-        if kind == "uid" {
-            libc::geteuid()
-        } else {
-            libc::getegid()
-        }
+    let own = if kind == "uid" {
+        nix::unistd::geteuid().as_raw()
+    } else {
+        nix::unistd::getegid().as_raw()
     };
     let lines: Vec<Vec<&str>> = map
         .lines()
@@ -234,10 +235,10 @@ fn write_map_rootless(pid: i32, kind: &str, map: &str) -> Result<()> {
         .stdin(std::process::Stdio::null())
         .output()
         .map_err(|e| {
-            Error::Other(format!(
-                "{helper}: {} (a rootless {kind} map other than your own {kind} alone needs it: Debian's uidmap package)",
-                crate::error::Errno::from(e)
-            ))
+            Error::sys(
+                format!("{helper} (a rootless {kind} map other than your own {kind} alone needs it: Debian's uidmap package)"),
+                e,
+            )
         })?;
     if !out.status.success() {
         let why = String::from_utf8_lossy(&out.stderr);
@@ -245,7 +246,7 @@ fn write_map_rootless(pid: i32, kind: &str, map: &str) -> Result<()> {
             Some(c) => format!("exit status {c}"),
             None => out.status.to_string(),
         };
-        return Err(Error::Other(format!(
+        return Err(Error::Protocol(format!(
             "{helper} {pid} {}: {how}: {}",
             lines
                 .iter()

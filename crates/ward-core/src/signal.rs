@@ -60,8 +60,9 @@ fn parse_realtime(name: &str) -> Option<i32> {
     (min..=max).contains(&sig).then_some(sig)
 }
 
-/// Parse a signal given as a number (`"9"`, `1..=SIGRTMAX`, including
-/// real-time signals), as a name with or without the `SIG` prefix in any
+/// Parse a signal given as a number (`"9"`, `0..=SIGRTMAX`, including
+/// real-time signals; 0 is kill(2)'s "is it alive" check, which runc and
+/// crun accept too), as a name with or without the `SIG` prefix in any
 /// letter case (`"KILL"`, `"SIGKILL"`, `"kill"`, `"term"`), or as a real-time
 /// offset (`"RTMIN"`, `"RTMIN+3"`, `"RTMAX-2"`).
 pub fn parse_signal(s: &str) -> Result<i32, SignalError> {
@@ -70,7 +71,7 @@ pub fn parse_signal(s: &str) -> Result<i32, SignalError> {
     };
 
     if let Some(n) = parse_digits(s) {
-        return if (1..=rt_max()).contains(&n) {
+        return if (0..=rt_max()).contains(&n) {
             Ok(n)
         } else {
             Err(invalid())
@@ -123,6 +124,7 @@ mod tests {
 
     #[test]
     fn numbers() {
+        assert_eq!(parse_signal("0"), Ok(0));
         assert_eq!(parse_signal("9"), Ok(9));
         assert_eq!(parse_signal("1"), Ok(1));
         assert_eq!(parse_signal("15"), Ok(15));
@@ -184,7 +186,6 @@ mod tests {
     #[test]
     fn rejects() {
         for bad in [
-            "0",
             "65",
             "",
             "FOO",

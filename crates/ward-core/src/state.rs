@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,10 @@ use crate::id::validate_id;
 pub const STATE_FILE: &str = "state.json";
 pub const START_SOCKET: &str = "start.sock";
 pub const RECOVERY_FILE: &str = "recovery.json";
+/// The spec the container was made with, as validated and with ward's own
+/// additions (the notify mount, LISTEN_FDS): exec, checkpoint and restore
+/// read it instead of a bundle that may have changed or gone.
+pub const SPEC_FILE: &str = "config.json";
 /// The prefix of a container directory being made (`.new-<pid>-<id>`).
 const TMP_PREFIX: &str = ".new-";
 
@@ -80,7 +84,7 @@ impl State {
     /// A state with nothing but the ID, status `creating`.
     pub fn creating(id: &str) -> State {
         State {
-            oci_version: crate::features::OCI_VERSION_MAX.to_string(),
+            oci_version: crate::OCI_VERSION_MAX.to_string(),
             id: id.to_string(),
             status: Status::Creating,
             pid: 0,
@@ -102,7 +106,12 @@ impl State {
     /// The state object of the runtime spec (what `state` prints, and hooks
     /// and seccomp agents read), with `status` as given.
     pub fn spec_json(&self, status: Status) -> Vec<u8> {
-        spec_state_json(
+        serde_json::to_vec(&self.spec_state(status)).expect("a JSON object of strings serializes")
+    }
+
+    /// [`State::spec_json`] as a JSON value (for a seccomp agent).
+    pub fn spec_state(&self, status: Status) -> serde_json::Value {
+        spec_state(
             &self.oci_version,
             &self.id,
             status,
@@ -138,6 +147,25 @@ impl From<&State> for Recovery {
 }
 
 /// The runtime spec's state object, before a [`State`] exists.
+pub fn spec_state(
+    version: &str,
+    id: &str,
+    status: Status,
+    pid: i32,
+    bundle: &Path,
+    annotations: &HashMap<String, String>,
+) -> serde_json::Value {
+    serde_json::json!({
+        "ociVersion": version,
+        "id": id,
+        "status": status,
+        "pid": pid,
+        "bundle": bundle,
+        "annotations": annotations,
+    })
+}
+
+/// [`spec_state`] as the bytes a hook reads on its stdin.
 pub fn spec_state_json(
     version: &str,
     id: &str,
@@ -146,15 +174,8 @@ pub fn spec_state_json(
     bundle: &Path,
     annotations: &HashMap<String, String>,
 ) -> Vec<u8> {
-    serde_json::to_vec(&serde_json::json!({
-        "ociVersion": version,
-        "id": id,
-        "status": status,
-        "pid": pid,
-        "bundle": bundle,
-        "annotations": annotations,
-    }))
-    .expect("a JSON object of strings serializes")
+    serde_json::to_vec(&spec_state(version, id, status, pid, bundle, annotations))
+        .expect("a JSON object of strings serializes")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,10 +271,11 @@ impl Store {
         };
         // Nobody sees the directory before its rename: its first files are
         // written in place, without a temp file and a rename each.
-        encode(initial)
-            .and_then(|d| write_new(&tmp.join(STATE_FILE), &d, 0o600))
-            .and_then(|()| encode(&Recovery::from(initial)))
-            .and_then(|d| write_new(&tmp.join(RECOVERY_FILE), &d, 0o600))
+        let (state, recovery) = (tmp.join(STATE_FILE), tmp.join(RECOVERY_FILE));
+        encode(initial, &state)
+            .and_then(|d| write_new(&state, &d, 0o600))
+            .and_then(|()| encode(&Recovery::from(initial), &recovery))
+            .and_then(|d| write_new(&recovery, &d, 0o600))
             .map_err(fail)?;
         if let Err(e) = rename_noreplace(&tmp, &path) {
             return Err(fail(if e.0 == libc::EEXIST || e.0 == libc::ENOTEMPTY {
@@ -285,7 +307,7 @@ impl Store {
             };
             // The creator may be between its mkdir and its flock: a live
             // pid keeps the directory, a free lock alone doesn't remove it.
-            if pid == std::process::id() as i32 || proc_stat(pid).is_some() {
+            if pid == std::process::id() as i32 || crate::procfs::stat(pid).is_some() {
                 continue;
             }
             let p = e.path();
@@ -335,10 +357,10 @@ impl Store {
                 Err(e) => return Err(Error::path("stat", &path, e)),
             }
         }
-        Err(Error::Other(format!(
-            "{}: replaced 100 times while waiting for its lock",
-            path.display()
-        )))
+        Err(Error::State {
+            path: path.to_path_buf(),
+            why: "replaced 100 times while waiting for its lock".into(),
+        })
     }
 
     /// IDs of every container, in name order.
@@ -366,13 +388,10 @@ fn open_locked(path: &Path, how: i32) -> Result<File> {
         .open(path)
         .map_err(|e| Error::path("open", path, e))?;
     loop {
-        // SAFETY: flock on an fd we own.
-        if unsafe { libc::flock(f.as_raw_fd(), how) } == 0 {
-            return Ok(f);
-        }
-        let e = Errno::last();
-        if e.0 != libc::EINTR {
-            return Err(Error::path("lock", path, e));
+        match crate::sys::flock(f.as_fd(), how) {
+            Ok(()) => return Ok(f),
+            Err(Errno(libc::EINTR)) => {}
+            Err(e) => return Err(Error::path("lock", path, e)),
         }
     }
 }
@@ -387,9 +406,8 @@ pub fn locked_by_other(path: &Path) -> bool {
     else {
         return false;
     };
-    // SAFETY: flock on an fd we own; the lock goes with the file.
-    let r = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) };
-    r != 0 && Errno::last().0 == libc::EWOULDBLOCK
+    // The lock, if we get it, goes with the file.
+    crate::sys::flock(f.as_fd(), libc::LOCK_SH | libc::LOCK_NB) == Err(Errno(libc::EWOULDBLOCK))
 }
 
 fn rename_noreplace(from: &Path, to: &Path) -> std::result::Result<(), Errno> {
@@ -420,12 +438,43 @@ impl ContainerDir {
     /// Writes state.json atomically (temp file, fsync-free rename: the state
     /// lives on a tmpfs in practice, and a torn write is never visible).
     pub fn save(&self, state: &State) -> Result<()> {
-        write_atomic(&self.state_path(), &encode(state)?, 0o600)
+        let path = self.state_path();
+        write_atomic(&path, &encode(state, &path)?, 0o600)
     }
 
     /// Writes recovery.json atomically.
     pub fn save_recovery(&self, r: &Recovery) -> Result<()> {
-        write_atomic(&self.path.join(RECOVERY_FILE), &encode(r)?, 0o600)
+        let path = self.path.join(RECOVERY_FILE);
+        write_atomic(&path, &encode(r, &path)?, 0o600)
+    }
+
+    /// Keeps the container's spec in its directory ([`SPEC_FILE`]).
+    pub fn save_spec(&self, spec: &oci_spec::runtime::Spec) -> Result<()> {
+        let path = self.path.join(SPEC_FILE);
+        write_atomic(&path, &encode(spec, &path)?, 0o600)
+    }
+
+    /// The kept spec, or None for a container made by a ward that kept none.
+    pub fn load_spec(&self) -> Result<Option<oci_spec::runtime::Spec>> {
+        let path = self.path.join(SPEC_FILE);
+        let data = match std::fs::read(&path) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::path("read", &path, e)),
+        };
+        crate::config::parse_spec(&data)
+            .map(Some)
+            .map_err(|e| Error::State {
+                path,
+                why: format!("damaged: {e}"),
+            })
+    }
+
+    /// A path naming `name` in this directory through its open fd: short
+    /// enough for a unix socket's 108-byte sun_path whatever --root is, and
+    /// without changing the process's cwd.
+    pub fn fd_path(&self, name: &str) -> PathBuf {
+        PathBuf::from(format!("/proc/self/fd/{}/{name}", self.lock.as_raw_fd()))
     }
 
     /// What recovery.json says, if it can be read.
@@ -443,7 +492,7 @@ impl ContainerDir {
         // ward puts there are tried, and rmdir says if something remains.
         let names: Vec<std::ffi::OsString> = match std::fs::read_dir(&self.path) {
             Ok(rd) => rd.flatten().map(|e| e.file_name()).collect(),
-            Err(_) => vec![START_SOCKET.into()],
+            Err(_) => vec![START_SOCKET.into(), SPEC_FILE.into()],
         };
         for name in names {
             if last.iter().any(|l| name == *l) {
@@ -492,8 +541,13 @@ pub fn read_state(path: &Path) -> Result<Option<State>> {
         })
 }
 
-fn encode(v: &impl Serialize) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| Error::Other(e.to_string()))
+/// `v` as JSON for the file `path` (a path that is not UTF-8, e.g. a
+/// bundle's, can't be written in JSON).
+fn encode(v: &impl Serialize, path: &Path) -> Result<Vec<u8>> {
+    serde_json::to_vec(v).map_err(|e| Error::State {
+        path: path.to_path_buf(),
+        why: format!("encode: {e}"),
+    })
 }
 
 /// Writes `data` to a new file `path` (which must not exist).
@@ -528,28 +582,12 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
     })
 }
 
-/// The start time (clock ticks since boot) and state letter of a process,
-/// or None if there is no such process.
-pub fn proc_stat(pid: i32) -> Option<(u64, char)> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may hold spaces and parentheses: the fields start after the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
-    let mut fields = rest.split(' ');
-    let state = fields.next()?.chars().next()?;
-    // rest starts at field 3; start time is field 22.
-    let start = fields.nth(22 - 4)?.parse().ok()?;
-    Some((start, state))
-}
-
 /// Whether the container's init (pid and start time) is still alive.
 pub fn init_alive(pid: i32, start_time: u64) -> bool {
     if pid <= 0 {
         return false;
     }
-    match proc_stat(pid) {
-        Some((start, state)) => start == start_time && state != 'Z' && state != 'X',
-        None => false,
-    }
+    crate::procfs::stat(pid).is_some_and(|s| s.start_time == start_time && !s.exited())
 }
 
 /// The status of a container as it is now, from its stored state and the
@@ -627,8 +665,7 @@ fn rfc3339(secs: i64, nanos: u32) -> String {
 
 /// The name of the user running ward, for `list`'s OWNER column.
 pub fn owner_name() -> String {
-    // SAFETY: geteuid has no failure mode.
-    let uid = unsafe { libc::geteuid() };
+    let uid = nix::unistd::geteuid().as_raw();
     crate::security::passwd_field("/etc/passwd", uid, 0).unwrap_or_else(|| format!("#{uid}"))
 }
 
@@ -641,14 +678,6 @@ mod tests {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(951_782_400, 5), "2000-02-29T00:00:00.000000005Z");
         assert_eq!(rfc3339(1_795_000_000, 0), "2026-11-18T11:06:40.000000000Z");
-    }
-
-    #[test]
-    fn proc_stat_of_self() {
-        let (start, state) = proc_stat(std::process::id() as i32).unwrap();
-        assert!(start > 0);
-        assert!("RS".contains(state), "{state}");
-        assert!(proc_stat(i32::MAX).is_none());
     }
 
     #[test]

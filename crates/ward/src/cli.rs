@@ -34,7 +34,7 @@ pub struct Cli {
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility (true, false or auto).
     pub rootless: Option<String>,
-    /// Accepted for runc compatibility: path of the criu binary.
+    /// The criu binary for checkpoint and restore.
     pub criu: Option<PathBuf>,
     pub command: Command,
 }
@@ -105,6 +105,47 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
+/// The flags checkpoint and restore share (runc's).
+#[derive(Debug, Clone)]
+pub struct CrArgs {
+    pub image_path: Option<PathBuf>,
+    pub work_path: Option<PathBuf>,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub manage_cgroups_mode: Option<String>,
+    pub empty_ns: Vec<String>,
+    pub auto_dedup: bool,
+    pub lazy_pages: bool,
+    pub id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckpointArgs {
+    pub parent_path: Option<PathBuf>,
+    pub leave_running: bool,
+    /// -1 for none, as runc.
+    pub status_fd: i32,
+    pub page_server: Option<String>,
+    pub pre_dump: bool,
+    pub common: CrArgs,
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoreArgs {
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub no_subreaper: bool,
+    pub no_pivot: bool,
+    pub lsm_profile: Option<String>,
+    pub lsm_mount_context: Option<String>,
+    pub page_server: Option<String>,
+    pub common: CrArgs,
+}
+
 /// The subcommands; their flags and help are in [`SUBS`].
 #[derive(Debug)]
 pub enum Command {
@@ -156,6 +197,8 @@ pub enum Command {
     },
     Update(Box<UpdateArgs>),
     Exec(Box<ExecArgs>),
+    Checkpoint(Box<CheckpointArgs>),
+    Restore(Box<RestoreArgs>),
 }
 
 impl Cli {
@@ -292,8 +335,6 @@ struct Opt {
     choices: &'static [&'static str],
     /// A second long name.
     alias: &'static str,
-    /// May be given more than once, each value kept.
-    multi: bool,
     /// Takes the next argument as value even if it starts with '-'
     /// (negative numbers, `--memory -1`).
     hyphen: bool,
@@ -313,7 +354,6 @@ impl Opt {
             default: "",
             choices: &[],
             alias: "",
-            multi: false,
             hyphen: false,
             hidden: false,
             equals_only: false,
@@ -333,12 +373,6 @@ impl Opt {
     }
     const fn alias(self, alias: &'static str) -> Opt {
         Opt { alias, ..self }
-    }
-    const fn multi(self) -> Opt {
-        Opt {
-            multi: true,
-            ..self
-        }
     }
     const fn hyphen(self) -> Opt {
         Opt {
@@ -459,13 +493,10 @@ impl Given {
         }
     }
 
+    /// Records option `o` with its value (empty for a flag that is set,
+    /// `false` for one unset with `--flag=false`). Given again, the last
+    /// value wins, as with Go's flag package (runc's).
     fn push(&mut self, o: &'static Opt, v: OsString) -> Result<(), CliError> {
-        if !o.multi && self.vals.iter().any(|(p, _)| p.long == o.long) {
-            return Err(CliError::usage(
-                self.sub,
-                &format!("the argument '{}' cannot be used multiple times", show(o)),
-            ));
-        }
         self.vals.push((o, v));
         Ok(())
     }
@@ -488,8 +519,9 @@ impl Given {
             .map(|(_, v)| v.as_os_str())
     }
 
+    /// Whether the flag is set: given, and not last as `--flag=false`.
     fn flag(&self, long: &str) -> bool {
-        self.given(long).next().is_some()
+        self.given(long).last().is_some_and(|v| v != FLAG_FALSE)
     }
 
     /// The value given last, or the default.
@@ -500,7 +532,7 @@ impl Given {
             .or((!o.default.is_empty()).then(|| OsStr::new(o.default)))
     }
 
-    /// Converts each value given (the last one only unless `multi`).
+    /// Converts one value of option `long`.
     fn convert<T>(
         &self,
         long: &str,
@@ -615,6 +647,34 @@ where
     utf8(v)?.parse().map_err(|e: T::Err| e.to_string())
 }
 
+/// The value a flag unset with `--flag=false` is recorded with.
+const FLAG_FALSE: &str = "false";
+
+/// A boolean as Go's strconv.ParseBool reads it (what runc's flags take
+/// after `=`).
+fn go_bool(v: &[u8]) -> Option<bool> {
+    match v {
+        b"1" | b"t" | b"T" | b"TRUE" | b"true" | b"True" => Some(true),
+        b"0" | b"f" | b"F" | b"FALSE" | b"false" | b"False" => Some(false),
+        _ => None,
+    }
+}
+
+/// Whether `-name` (one dash) is a long option, as Go's flag package (and
+/// so runc) accepts `-root` for `--root`: its name, before any `=`, is a
+/// long name of the scope. Otherwise it is a cluster of short options.
+fn single_dash_long(b: &[u8], sub: Option<&'static Sub>) -> bool {
+    let Some(body) = b.strip_prefix(b"-").filter(|r| !r.starts_with(b"-")) else {
+        return false;
+    };
+    let name = body.split(|&c| c == b'=').next().unwrap_or(body);
+    name.len() > 1
+        && lookup(sub, |o| {
+            o.long.as_bytes() == name || (!o.alias.is_empty() && o.alias.as_bytes() == name)
+        })
+        .is_some()
+}
+
 /// Parses the option `arg` (it starts with '-'), taking its value from
 /// `rest` if it needs the next argument, and gives each option found (a
 /// cluster like `-dt` has several) to `push` with its value (empty for a
@@ -626,7 +686,12 @@ fn option(
     push: &mut impl FnMut(&'static Opt, OsString, bool) -> Result<(), CliError>,
 ) -> Result<(), CliError> {
     let b = arg.as_bytes();
-    if let Some(body) = b.strip_prefix(b"--") {
+    let long = if single_dash_long(b, sub) {
+        Some(&b[1..])
+    } else {
+        b.strip_prefix(b"--")
+    };
+    if let Some(body) = long {
         let (name, inline) = match body.iter().position(|&c| c == b'=') {
             Some(i) => (&body[..i], Some(&body[i + 1..])),
             None => (body, None),
@@ -646,16 +711,20 @@ fn option(
             )
         })?;
         let v = match (inline, o.takes_value) {
-            (Some(v), false) => {
-                return Err(CliError::usage(
-                    sub,
-                    &format!(
-                        "unexpected value '{}' for '--{}' found; no more were expected",
-                        lossy(v),
-                        o.long
-                    ),
-                ))
-            }
+            (Some(v), false) => match go_bool(v) {
+                Some(true) => OsString::new(),
+                Some(false) => OsString::from(FLAG_FALSE),
+                None => {
+                    return Err(CliError::usage(
+                        sub,
+                        &format!(
+                            "invalid value '{}' for '--{}': want true or false",
+                            lossy(v),
+                            o.long
+                        ),
+                    ))
+                }
+            },
             (None, false) => OsString::new(),
             (Some(v), true) => OsStr::from_bytes(v).to_os_string(),
             (None, true) if o.equals_only => OsString::from("true"),

@@ -82,7 +82,22 @@ impl Logger {
                 }
             });
         });
+        ward_core::set_note_sink(|msg| {
+            CURRENT.with(|c| {
+                if let Some(l) = c.get() {
+                    l.info(msg);
+                }
+            });
+        });
         leaked
+    }
+
+    /// A note (ward_core::note): in the --log file, and on stderr with --debug.
+    pub fn info(&self, msg: &str) {
+        self.write("info", msg);
+        if self.debug && self.file.is_none() {
+            eprintln!("{}", self.line("info", msg));
+        }
     }
 
     pub fn debug(&self, msg: &str) {

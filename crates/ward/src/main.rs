@@ -3,11 +3,14 @@
 //! `ward: <command> <id>: <what failed>: <why>`.
 
 mod commands;
+mod front;
 mod log;
 
 use ward::cli;
 
 fn main() {
+    // `ward box ...`, `ward image ...`: exec the front-end that serves them.
+    front::dispatch();
     let cli = cli::Cli::parse();
     let logger = match log::Logger::new(cli.log.as_deref(), cli.log_format, cli.debug) {
         Ok(l) => l.install(),

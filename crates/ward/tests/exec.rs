@@ -244,6 +244,54 @@ fn exec_inherits_seccomp() {
 }
 
 #[test]
+fn exec_uses_the_spec_of_create_not_the_bundle_now() {
+    // The bundle's config.json may change or go after create (engines
+    // rewrite and remove bundles): exec runs the container's own process,
+    // with its seccomp profile, from the spec kept at create.
+    let ctx = Ctx::new("exkept");
+    let mut b = ctx.bundle("b");
+    b.linux()["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+    });
+    let config = b.dir.join("config.json");
+    let target = b.rootfs().join("tmp/blocked");
+    let blocked = |id: &str, what: &str| {
+        let out = exec(&ctx, id, &[], &["mkdir", "/tmp/blocked"]);
+        out.assert_fail();
+        assert!(
+            out.stderr.contains("Operation not permitted"),
+            "{what}: mkdir was not refused by the container's seccomp profile\n{}",
+            out.describe()
+        );
+        assert!(!target.exists(), "{what}");
+    };
+
+    // config.json edited after create: no seccomp, another program.
+    let edited = ctx.id("exkept");
+    long_container(&ctx, &mut b, &edited);
+    let mut other = b.config.clone();
+    other["linux"].as_object_mut().unwrap().remove("seccomp");
+    other["process"]["args"] = json!(["false"]);
+    fs::write(&config, serde_json::to_vec(&other).unwrap()).unwrap();
+    blocked(&edited, "config.json edited");
+    // config.json gone.
+    let gone = ctx.id("exkept");
+    long_container(&ctx, &mut b, &gone);
+    fs::remove_file(&config).unwrap();
+    blocked(&gone, "config.json removed");
+    if testing_ward() {
+        // A container made by a ward that kept no spec: exec reads the
+        // bundle's config.json, as it always did.
+        b.write();
+        let old = ctx.id("exkept");
+        long_container(&ctx, &mut b, &old);
+        fs::remove_file(ctx.root.join(&old).join("config.json")).unwrap();
+        blocked(&old, "no kept spec, bundle in place");
+    }
+}
+
+#[test]
 fn exec_exit_code_and_output() {
     let ctx = Ctx::new("excode");
     let id = ctx.id("excode");

@@ -183,6 +183,54 @@ fn killed_at_every_create_point() {
     }
 }
 
+/// create's stage 1 (validate) finds every mistake in the input before
+/// stage 2 makes anything: with a stop point at the first thing made
+/// (create:dir), bad input must fail with ward's error, never reach it.
+/// linux.resources are checked there too, through the cgroup planners.
+#[test]
+fn bad_input_fails_before_anything_is_made() {
+    if skip_unless_ward("WARD_FAULT stop points") {
+        return;
+    }
+    let ctx = Ctx::new("fault-stage1");
+    let cases: [(&str, serde_json::Value); 4] = [
+        // Valid JSON and spec, refused only when converted for the cgroup.
+        (
+            "swap below memory",
+            serde_json::json!({"memory": {"limit": 67108864, "swap": 1048576}}),
+        ),
+        (
+            "cpu quota without period",
+            serde_json::json!({"cpu": {"quota": 0, "period": 1}}),
+        ),
+        (
+            "unknown unified controller",
+            serde_json::json!({"unified": {"nosuchctl.max": "1"}}),
+        ),
+        (
+            "device rule of a bad type",
+            serde_json::json!({"devices": [{"allow": true, "type": "x"}]}),
+        ),
+    ];
+    for (row, resources) in cases {
+        let mut b = long_bundle(&ctx, &format!("b{}", ctx.id("x")));
+        b.linux()["resources"] = resources;
+        b.write();
+        let id = ctx.id("s1");
+        let mut cmd = ctx.command(&["create", "--bundle", b.path(), &id]);
+        cmd.env("WARD_FAULT", "create:dir");
+        let out = ctx.spawn_cmd(cmd, CMD_TIMEOUT).wait();
+        assert!(
+            !killed(&out),
+            "{row}: create got as far as making the state dir\n{}",
+            out.describe()
+        );
+        out.assert_fail();
+        out.assert_error_line("create", &id);
+        ctx.assert_nothing_left(&[&id]);
+    }
+}
+
 /// A foreground `run` has no start.sock: its init waits on a pair whose
 /// other end dies with ward, so a run killed between its create and its
 /// start leaves no init waiting for a start that can't come.

@@ -177,6 +177,43 @@ fn kill_accepts_names_and_numbers() {
 }
 
 #[test]
+fn kill_zero_tells_whether_init_lives() {
+    // Signal 0 (kill(2)'s liveness check) is delivered to nobody: a created
+    // or running container's processes see nothing and kill exits 0; once
+    // init is gone, kill fails as for any signal (runc and crun agree).
+    let ctx = Ctx::new("kill0");
+    let id = ctx.id("kill0");
+    let mut b = ctx.bundle("b");
+    b.sh(&format!(
+        "for s in HUP INT USR1 USR2 TERM; do trap \"echo GOT-$s\" $s; done; \
+         echo {READY}; while :; do sleep 1; done"
+    ));
+    let (pid, out) = ctx.create_ok(&b, &id);
+    ctx.rt(&["kill", &id, "0"]).assert_ok();
+    assert_eq!(ctx.status(&id).as_deref(), Some("created"));
+    ctx.start_ok(&id);
+    wait_for_marker(&out.stdout_path, READY);
+    ctx.rt(&["kill", &id, "0"]).assert_ok();
+    ctx.rt(&["kill", "--all", &id, "0"]).assert_ok();
+    assert_eq!(ctx.status(&id).as_deref(), Some("running"));
+    assert!(pid_alive(pid));
+    assert!(
+        !out.stdout_now().contains("GOT-"),
+        "signal 0 reached the container: {}",
+        out.stdout_now()
+    );
+    ctx.rt(&["kill", &id, "KILL"]).assert_ok();
+    ctx.wait_status(&id, "stopped");
+    let dead = ctx.rt(&["kill", &id, "0"]);
+    dead.assert_fail();
+    if testing_ward() {
+        dead.assert_error_line("kill", &id);
+    }
+    ctx.rt(&["delete", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
+#[test]
 fn kill_all_flag_stops_container() {
     let ctx = Ctx::new("killall");
     let id = ctx.id("killall");

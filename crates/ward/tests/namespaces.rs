@@ -435,3 +435,100 @@ fn join_persistent_network_namespace_by_path() {
         ["lo".to_string()].into_iter().collect()
     );
 }
+
+/// A bundle whose init is made by an intermediate process (time offsets
+/// need one), for the handshake-order tests below.
+fn two_step_bundle(ctx: &Ctx) -> Bundle {
+    let mut b = ctx.bundle("b");
+    b.add_namespace(json!({"type": "time"}));
+    b.linux()["timeOffsets"] = json!({"monotonic": {"secs": 1000, "nanosecs": 0}});
+    b.long_running("");
+    b
+}
+
+/// `create` with the intermediate held up between forking init and
+/// reporting init's pid (WARD_FAULT_DELAY, debug builds), so that init's
+/// first message would come first if init could speak before that.
+fn create_with_late_init_pid(ctx: &Ctx, b: &Bundle, id: &str) -> Proc {
+    b.write();
+    let mut cmd = ctx.command(&["create", "--bundle", b.path(), id]);
+    cmd.env("WARD_FAULT_DELAY", "spawn:init-pid");
+    ctx.spawn_cmd(cmd, CMD_TIMEOUT)
+}
+
+/// The pid `ward state` reports must be the container's init: in the
+/// container's time namespace, with the offsets.
+#[track_caller]
+fn assert_is_init(ctx: &Ctx, id: &str, pid: i32) {
+    assert_eq!(ctx.pid_of(id), pid, "state's pid");
+    let off = fs::read_to_string(format!("/proc/{pid}/timens_offsets")).unwrap_or_default();
+    assert!(
+        off.lines()
+            .any(|l| l.starts_with("monotonic") && l.contains("1000")),
+        "pid {pid} is not the container's init (timens_offsets {off:?})"
+    );
+}
+
+#[test]
+fn init_ready_before_its_pid_would_arrive() {
+    if skip_unless_ward("WARD_FAULT_DELAY") {
+        return;
+    }
+    let ctx = Ctx::new("hsready");
+    let id = ctx.id("hsready");
+    let b = two_step_bundle(&ctx);
+    let out = create_with_late_init_pid(&ctx, &b, &id).wait();
+    out.assert_ok();
+    assert!(!out.stderr.contains("panicked"), "{}", out.describe());
+    let pid = ctx.pid_of(&id);
+    assert_is_init(&ctx, &id, pid);
+    ctx.start_ok(&id);
+    wait_for_marker(&out.stdout_path, READY);
+}
+
+#[test]
+fn create_runtime_hook_gets_init_pid_not_the_intermediates() {
+    if skip_unless_ward("WARD_FAULT_DELAY") {
+        return;
+    }
+    let ctx = Ctx::new("hshook");
+    let id = ctx.id("hshook");
+    let mut b = two_step_bundle(&ctx);
+    let got = ctx.dir.join("hook-state.json");
+    b.config["hooks"] = json!({"createRuntime": [{
+        "path": "/bin/sh",
+        "args": ["sh", "-c", format!("cat > {}", got.display())]
+    }]});
+    let out = create_with_late_init_pid(&ctx, &b, &id).wait();
+    out.assert_ok();
+    let state: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&got).unwrap()).unwrap();
+    let pid = state["pid"].as_i64().unwrap_or(0) as i32;
+    assert_is_init(&ctx, &id, pid);
+}
+
+#[test]
+fn seccomp_agent_gets_init_pid_not_the_intermediates() {
+    if skip_unless_ward("WARD_FAULT_DELAY") {
+        return;
+    }
+    use std::os::fd::AsFd;
+    let ctx = Ctx::new("hsscmp");
+    let id = ctx.id("hsscmp");
+    let mut b = two_step_bundle(&ctx);
+    let sock = ctx.dir.join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    b.linux()["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock.to_str().unwrap(),
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let create = create_with_late_init_pid(&ctx, &b, &id);
+    let conn = accept_within(&listener, CMD_TIMEOUT).expect("ward never reached the agent");
+    let (bytes, _fds) = recv_with_fds(conn.as_fd());
+    create.wait().assert_ok();
+    let msg: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let pid = msg["pid"].as_i64().unwrap_or(0) as i32;
+    assert_eq!(msg["state"]["pid"], msg["pid"], "{msg}");
+    assert_is_init(&ctx, &id, pid);
+}

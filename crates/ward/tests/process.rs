@@ -25,6 +25,22 @@ fn run_exit_code_is_propagated() {
 }
 
 #[test]
+fn run_exit_code_of_a_real_time_signal() {
+    // 128 + N for a real-time signal too (SIGRTMIN+6 here): the exit
+    // status is decoded by hand, not through a signal type that has none.
+    let ctx = Ctx::new("sigrt");
+    let id = ctx.id("sigrt");
+    let mut b = ctx.bundle("b");
+    let sig = libc::SIGRTMIN() + 6;
+    // Without a pid namespace of its own, so that the process isn't an
+    // init that ignores signals it has no handler for.
+    b.remove_namespace("pid");
+    b.sh(&format!("kill -{sig} $$; sleep 5"));
+    ctx.run(&b, &id).assert_code(128 + sig);
+    ctx.assert_nothing_left(&[&id]);
+}
+
+#[test]
 fn run_exits_137_when_container_is_sigkilled() {
     let ctx = Ctx::new("sigkill");
     let id = ctx.id("sigkill");

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::ffi::CString;
 use std::fs;
 use std::os::unix::fs::{symlink, FileTypeExt, MetadataExt, PermissionsExt};
@@ -280,6 +280,87 @@ fn symlinked_mount_destination_stays_in_rootfs() {
         fs::read_to_string(outside.join("outside-file")).unwrap(),
         "outside\n"
     );
+}
+
+/// (destination, the mount at it, the base config's mounts to drop so that
+/// the rootfs's own path is what the mount meets).
+fn special_mounts() -> Vec<(&'static str, Value, Vec<&'static str>)> {
+    let m = |dest: &str, typ: &str| json!({"destination": dest, "type": typ, "source": typ});
+    vec![
+        ("/proc", m("/proc", "proc"), vec![]),
+        ("/sys", m("/sys", "sysfs"), vec![]),
+        ("/dev", m("/dev", "tmpfs"), vec![]),
+        ("/dev/pts", m("/dev/pts", "devpts"), vec!["/dev"]),
+        ("/dev/shm", m("/dev/shm", "tmpfs"), vec!["/dev"]),
+        ("/dev/mqueue", m("/dev/mqueue", "mqueue"), vec!["/dev"]),
+        (
+            "/sys/fs/cgroup",
+            m("/sys/fs/cgroup", "cgroup"),
+            vec!["/sys"],
+        ),
+    ]
+}
+
+#[test]
+fn special_mount_on_a_symlink_is_refused() {
+    // An image whose /proc (or /sys, /dev, ...) is a symlink must not get
+    // the file system at the link's target and its own files at /proc,
+    // where the runtime later writes LSM labels (CVE-2019-16884,
+    // CVE-2023-28642). runc refuses proc and sysfs there; ward refuses
+    // every special place, whether the link stays inside the rootfs or
+    // points out of it.
+    let ctx = Ctx::new("specialsym");
+    let outside = ctx.dir.join("outside");
+    fs::create_dir(&outside).unwrap();
+    // Mounts under the test's directory (bundles, the outside target):
+    // others may come and go with whatever else runs on the host.
+    let host_mounts = || -> Vec<String> {
+        parse_mountinfo(&fs::read_to_string("/proc/self/mountinfo").unwrap())
+            .into_iter()
+            .map(|m| m.mount_point)
+            .filter(|p| Path::new(p).starts_with(&ctx.dir))
+            .collect()
+    };
+    let before = host_mounts();
+    for (n, (dest, mount, drop)) in special_mounts().into_iter().enumerate() {
+        let inside = format!("/fake{n}");
+        for (kind, target) in [
+            ("inside", inside.clone()),
+            ("outside", outside.display().to_string()),
+        ] {
+            let row = format!("{dest} -> {target} ({kind})");
+            let id = ctx.id("specialsym");
+            let mut b = ctx.bundle(&format!("b{n}{kind}"));
+            let mounts = b.config["mounts"].as_array_mut().unwrap();
+            mounts.retain(|m| {
+                let d = m["destination"].as_str().unwrap_or("");
+                d != dest && !drop.contains(&d)
+            });
+            mounts.push(mount.clone());
+            let link = b.rootfs().join(dest.trim_start_matches('/'));
+            let _ = fs::remove_dir_all(&link);
+            fs::create_dir_all(link.parent().unwrap()).unwrap();
+            fs::create_dir_all(b.rootfs().join(inside.trim_start_matches('/'))).unwrap();
+            symlink(&target, &link).unwrap();
+            b.long_running("");
+            let out = ctx.create(&b, &id);
+            assert!(!out.success(), "{row}: created\n{}", out.describe());
+            if testing_ward() {
+                out.assert_error_line("create", &id);
+                assert!(
+                    out.stderr.contains(dest) && out.stderr.contains("symlink"),
+                    "{row}: the error doesn't name the place and the symlink\n{}",
+                    out.describe()
+                );
+            }
+            ctx.assert_nothing_left(&[&id]);
+            assert!(
+                fs::read_dir(&outside).unwrap().next().is_none(),
+                "{row}: something was made in the host directory"
+            );
+        }
+    }
+    assert_eq!(before, host_mounts(), "host mounts changed");
 }
 
 #[test]

@@ -7,9 +7,34 @@ use oci_spec::runtime::LinuxResources;
 use super::*;
 
 impl Cgroup {
+    /// Checks `resources` against this host without writing anything: every
+    /// value converts, every controller it needs is there, the device rules
+    /// compile. What `create` would refuse is refused here, before the
+    /// container's state or cgroup exists.
+    pub fn check(&self, h: &Hierarchies, resources: &LinuxResources) -> Result<(), CgroupError> {
+        self.plan_writes(h, resources, None)?;
+        let rules = devices::effective_rules(resources.devices().as_deref().unwrap_or(&[]))?;
+        if !rules.is_empty() && !self.v1.contains_key("devices") && self.v2.is_none() {
+            return Err(CgroupError::MissingController("devices".into()));
+        }
+        Ok(())
+    }
+
     /// Makes the container's directories and writes its limits. On error,
     /// whatever was made is removed again.
     pub fn create(
+        &self,
+        h: &Hierarchies,
+        resources: Option<&LinuxResources>,
+    ) -> Result<(), CgroupError> {
+        match self.driver {
+            // systemd's driver is cgroupfs at systemd's path for now (see
+            // Driver::Systemd).
+            Driver::Cgroupfs | Driver::Systemd => self.create_fs(h, resources),
+        }
+    }
+
+    fn create_fs(
         &self,
         h: &Hierarchies,
         resources: Option<&LinuxResources>,
@@ -132,15 +157,17 @@ impl Cgroup {
         Ok(out)
     }
 
+    /// Changes the limits of a running container to `r`.
+    pub fn update(&self, h: &Hierarchies, r: &LinuxResources) -> Result<(), CgroupError> {
+        match self.driver {
+            Driver::Cgroupfs | Driver::Systemd => self.apply(h, r, true),
+        }
+    }
+
     /// Writes `r`. `update`: the container runs with limits already, and
     /// v1's memory and cpu files must be written in an order that works
     /// from the old values.
-    pub fn apply(
-        &self,
-        h: &Hierarchies,
-        r: &LinuxResources,
-        update: bool,
-    ) -> Result<(), CgroupError> {
+    fn apply(&self, h: &Hierarchies, r: &LinuxResources, update: bool) -> Result<(), CgroupError> {
         let memory = if update {
             self.v1.get("memory").map(|p| p.as_path())
         } else {

@@ -28,14 +28,14 @@
 
 use std::fmt;
 use std::fs::OpenOptions;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
 
 use super::{CgroupError, Write};
-use crate::error::Errno;
+use crate::sys::Errno;
 
 /// One checked device rule. `kind` is 'a' (all devices), 'c' (char) or 'b'
 /// (block); `major`/`minor` None means any; `access` is a non-empty subset of
@@ -246,25 +246,8 @@ pub fn v1_writes(rules: &[DeviceRule]) -> Vec<Write> {
 // ---------------------------------------------------------------------------
 // cgroup v2: the eBPF device program
 
-/// One eBPF instruction, as the kernel's `struct bpf_insn` lays it out in 8
-/// bytes:
-///
-/// ```text
-/// byte 0     code: operation class | size or operation | source
-/// byte 1     regs: destination register in the low 4 bits, source register
-///                  in the high 4 bits (little endian; swapped on big endian)
-/// bytes 2-3  off:  signed offset (memory access, or jump distance counted
-///                  in instructions from the next one)
-/// bytes 4-7  imm:  signed 32-bit immediate
-/// ```
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BpfInsn {
-    pub code: u8,
-    pub regs: u8,
-    pub off: i16,
-    pub imm: i32,
-}
+/// One eBPF instruction (the kernel's `struct bpf_insn`).
+pub use crate::sys::BpfInsn;
 
 // Opcode pieces (linux/bpf_common.h, linux/bpf.h).
 const BPF_LDX: u8 = 0x01;
@@ -525,13 +508,6 @@ fn access_bits(access: &str) -> i32 {
 // ---------------------------------------------------------------------------
 // bpf(2)
 
-// Commands (enum bpf_cmd).
-const BPF_PROG_LOAD: libc::c_int = 5;
-const BPF_PROG_ATTACH: libc::c_int = 8;
-const BPF_PROG_DETACH: libc::c_int = 9;
-const BPF_PROG_GET_FD_BY_ID: libc::c_int = 13;
-const BPF_PROG_QUERY: libc::c_int = 16;
-
 const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
 const BPF_CGROUP_DEVICE: u32 = 6; // enum bpf_attach_type
 const BPF_F_ALLOW_OVERRIDE: u32 = 1 << 0;
@@ -540,88 +516,9 @@ const BPF_F_ALLOW_MULTI: u32 = 1 << 1;
 /// The license the program declares. It calls no kernel helpers at all, so
 /// it needs none of the GPL-only ones, and the kernel accepts a non-GPL
 /// license for it (checked by the kernel test below).
-const LICENSE: &[u8] = b"Apache-2.0\0";
+const LICENSE: &std::ffi::CStr = c"Apache-2.0";
 /// Shown by `bpftool prog` (letters, digits, '_' and '.' only).
 const PROG_NAME: &[u8] = b"ward_devices";
-
-/// The start of `union bpf_attr` as BPF_PROG_LOAD reads it (up to
-/// expected_attach_type; the kernel takes the rest as zero). No padding.
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-/// `union bpf_attr` for BPF_PROG_ATTACH and BPF_PROG_DETACH (the fields
-/// every kernel since 5.6 knows).
-#[repr(C)]
-#[derive(Default)]
-struct ProgAttachAttr {
-    target_fd: u32,
-    attach_bpf_fd: u32,
-    attach_type: u32,
-    attach_flags: u32,
-    replace_bpf_fd: u32,
-}
-
-/// `union bpf_attr` for BPF_PROG_QUERY, through `revision`. It must be this
-/// long even though we use only the first fields: kernels since 6.6 (tcx)
-/// and 6.15 (cgroups) write `revision` at offset 56 whatever size we pass.
-#[repr(C)]
-#[derive(Default)]
-struct ProgQueryAttr {
-    target_fd: u32,
-    attach_type: u32,
-    query_flags: u32,
-    attach_flags: u32,
-    prog_ids: u64,
-    prog_cnt: u32,
-    _pad: u32,
-    prog_attach_flags: u64,
-    link_ids: u64,
-    link_attach_flags: u64,
-    revision: u64,
-}
-
-/// `union bpf_attr` for BPF_PROG_GET_FD_BY_ID.
-#[repr(C)]
-#[derive(Default)]
-struct GetFdByIdAttr {
-    prog_id: u32,
-    next_id: u32,
-    open_flags: u32,
-}
-
-/// Calls bpf(2) with `attr`, returning the syscall's non-negative result.
-///
-/// # Safety
-///
-/// `T` must be one of the attr structs above, laid out as the start of
-/// `union bpf_attr` for `cmd`, and every pointer stored in it must point to
-/// memory that is valid (and writable, where the kernel writes) for the
-/// length given next to it, for the duration of the call.
-unsafe fn bpf<T>(cmd: libc::c_int, attr: &mut T) -> Result<libc::c_long, Errno> {
-    let size = std::mem::size_of::<T>() as libc::c_uint;
-    // SAFETY: the caller vouches for the attr's layout and the buffers it
-    // points to; `attr` itself is a live, exclusive borrow of `size` bytes.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut T, size) };
-    if r < 0 {
-        Err(Errno::last())
-    } else {
-        Ok(r)
-    }
-}
 
 fn io_err(op: &'static str, path: &Path, errno: Errno) -> CgroupError {
     CgroupError::Io {
@@ -640,41 +537,24 @@ fn load(cgroup_dir: &Path, prog: &[BpfInsn]) -> Result<OwnedFd, CgroupError> {
             "no instructions",
         ));
     }
-    let Ok(insn_cnt) = u32::try_from(prog.len()) else {
+    if u32::try_from(prog.len()).is_err() {
         return Err(CgroupError::invalid(
             "device cgroup BPF program",
             format!("{} instructions is too many", prog.len()),
         ));
-    };
+    }
     let mut log: Vec<u8> = Vec::new();
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let mut attr = ProgLoadAttr {
-            prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
-            insn_cnt,
-            insns: prog.as_ptr() as u64,
-            license: LICENSE.as_ptr() as u64,
-            log_level: if log.is_empty() { 0 } else { 1 },
-            log_size: log.len() as u32,
-            log_buf: if log.is_empty() {
-                0
-            } else {
-                log.as_mut_ptr() as u64
-            },
-            ..Default::default()
-        };
-        attr.prog_name[..PROG_NAME.len()].copy_from_slice(PROG_NAME);
-        // SAFETY: ProgLoadAttr is the BPF_PROG_LOAD prefix of bpf_attr;
-        // insns points to insn_cnt 8-byte instructions (BpfInsn is
-        // repr(C), 8 bytes), license to a NUL-terminated string, log_buf
-        // (when set) to log_size writable bytes; all outlive the call.
-        match unsafe { bpf(BPF_PROG_LOAD, &mut attr) } {
-            Ok(fd) => {
-                // SAFETY: on success bpf(BPF_PROG_LOAD) returns a new file
-                // descriptor that nothing else owns.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) });
-            }
+        match crate::sys::bpf_prog_load(
+            BPF_PROG_TYPE_CGROUP_DEVICE,
+            prog,
+            LICENSE,
+            PROG_NAME,
+            &mut log,
+        ) {
+            Ok(fd) => return Ok(fd),
             // The verifier can be interrupted; the kernel asks to retry.
             Err(Errno(libc::EAGAIN)) | Err(Errno(libc::EINTR)) if attempt < 5 => continue,
             Err(errno @ (Errno(libc::EACCES) | Errno(libc::EINVAL))) => {
@@ -713,70 +593,21 @@ fn open_cgroup(cgroup_dir: &Path) -> Result<std::fs::File, CgroupError> {
 }
 
 fn attach(cgroup: &std::fs::File, prog: &OwnedFd, flags: u32) -> Result<(), Errno> {
-    let mut attr = ProgAttachAttr {
-        target_fd: cgroup.as_raw_fd() as u32,
-        attach_bpf_fd: prog.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: flags,
-        replace_bpf_fd: 0,
-    };
-    // SAFETY: ProgAttachAttr is the BPF_PROG_ATTACH form of bpf_attr and
-    // holds no pointers; both fds stay open during the call.
-    unsafe { bpf(BPF_PROG_ATTACH, &mut attr) }.map(drop)
+    crate::sys::bpf_prog_attach(cgroup.as_fd(), prog.as_fd(), BPF_CGROUP_DEVICE, flags)
 }
 
 fn detach(cgroup: &std::fs::File, prog: &OwnedFd) -> Result<(), Errno> {
-    let mut attr = ProgAttachAttr {
-        target_fd: cgroup.as_raw_fd() as u32,
-        attach_bpf_fd: prog.as_raw_fd() as u32,
-        attach_type: BPF_CGROUP_DEVICE,
-        ..Default::default()
-    };
-    // SAFETY: ProgAttachAttr is the BPF_PROG_DETACH form of bpf_attr and
-    // holds no pointers; both fds stay open during the call.
-    unsafe { bpf(BPF_PROG_DETACH, &mut attr) }.map(drop)
+    crate::sys::bpf_prog_detach(cgroup.as_fd(), prog.as_fd(), BPF_CGROUP_DEVICE)
 }
 
 /// The device programs attached to this very cgroup (not inherited ones):
 /// the attach flags of the cgroup's device slot and the program ids.
 fn query(cgroup: &std::fs::File) -> Result<(u32, Vec<u32>), Errno> {
-    // At most 64 programs per cgroup and attach type (BPF_CGROUP_MAX_PROGS);
-    // grow anyway if a kernel allows more.
-    let mut ids = vec![0u32; 64];
-    loop {
-        let mut attr = ProgQueryAttr {
-            target_fd: cgroup.as_raw_fd() as u32,
-            attach_type: BPF_CGROUP_DEVICE,
-            prog_ids: ids.as_mut_ptr() as u64,
-            prog_cnt: ids.len() as u32,
-            ..Default::default()
-        };
-        // SAFETY: ProgQueryAttr is the whole BPF_PROG_QUERY form of
-        // bpf_attr (through `revision`, which the kernel writes);
-        // prog_ids points to prog_cnt writable u32s that outlive the call.
-        match unsafe { bpf(BPF_PROG_QUERY, &mut attr) } {
-            Ok(_) => {
-                ids.truncate(attr.prog_cnt as usize);
-                return Ok((attr.attach_flags, ids));
-            }
-            Err(Errno(libc::ENOSPC)) if (attr.prog_cnt as usize) > ids.len() => {
-                ids = vec![0; attr.prog_cnt as usize];
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    crate::sys::bpf_prog_query(cgroup.as_fd(), BPF_CGROUP_DEVICE)
 }
 
 fn prog_fd_by_id(id: u32) -> Result<OwnedFd, Errno> {
-    let mut attr = GetFdByIdAttr {
-        prog_id: id,
-        ..Default::default()
-    };
-    // SAFETY: GetFdByIdAttr is the BPF_PROG_GET_FD_BY_ID form of bpf_attr
-    // and holds no pointers.
-    let fd = unsafe { bpf(BPF_PROG_GET_FD_BY_ID, &mut attr) }?;
-    // SAFETY: on success the call returns a new fd that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+    crate::sys::bpf_prog_get_fd_by_id(id)
 }
 
 /// Loads `prog` and attaches it to the cgroup v2 directory `cgroup_dir`
@@ -1293,9 +1124,6 @@ mod tests {
     #[test]
     fn insn_layout() {
         assert_eq!(std::mem::size_of::<BpfInsn>(), 8);
-        assert_eq!(std::mem::size_of::<ProgLoadAttr>(), 72);
-        assert_eq!(std::mem::size_of::<ProgAttachAttr>(), 20);
-        assert_eq!(std::mem::size_of::<ProgQueryAttr>(), 64);
         let i = ldx_w(R4, R1, CTX_MAJOR);
         assert_eq!((i.code, i.dst(), i.src(), i.off), (0x61, 4, 1, 4));
         #[cfg(target_endian = "little")]

@@ -1,6 +1,12 @@
 //! cgroups: one manager for v1, v2 and hybrid hosts. It finds the host's
 //! hierarchies, makes the container's cgroup in each, writes its limits,
 //! puts init in it, freezes, reads stats, and removes it.
+//!
+//! Who owns the cgroup is the [`Driver`], chosen at create and kept in the
+//! container's state: ward itself through cgroupfs, or systemd. The three
+//! steps where they differ (making the cgroup with its limits, changing the
+//! limits, removing it) dispatch on it in `apply.rs`; everything else
+//! (placement, freezing, stats, signals) is the same cgroupfs work for both.
 
 pub mod convert;
 pub mod devices;
@@ -17,7 +23,7 @@ pub use apply::merge_resources;
 
 use std::path::PathBuf;
 
-use crate::error::Errno;
+use crate::sys::Errno;
 
 /// One write of one cgroup file: the controller that owns it (v1: the
 /// hierarchy it lives in; v2: the controller that must be enabled for it),
@@ -51,7 +57,7 @@ pub enum CgroupError {
         value: String,
         errno: Errno,
     },
-    #[error("cgroup controller {0} is not available on this host")]
+    #[error("cgroup controller {0}: not available on this host")]
     MissingController(String),
     #[error("{op} {path}: {errno}")]
     Io {
@@ -118,30 +124,21 @@ impl Hierarchies {
     /// Reads the layout from /proc/self/mountinfo (the first mount of each
     /// hierarchy wins).
     pub fn detect() -> Result<Hierarchies, CgroupError> {
-        let mi = std::fs::read_to_string("/proc/self/mountinfo").map_err(|e| CgroupError::Io {
+        let mounts = crate::procfs::mountinfo().map_err(|e| CgroupError::Io {
             op: "read",
             path: "/proc/self/mountinfo".into(),
             errno: Errno::from(e),
         })?;
-        Ok(Self::parse(&mi))
+        Ok(Self::from_mounts(&mounts))
     }
 
-    pub fn parse(mountinfo: &str) -> Hierarchies {
+    pub fn from_mounts(mounts: &[crate::procfs::MountInfo]) -> Hierarchies {
         let mut h = Hierarchies::default();
-        for line in mountinfo.lines() {
-            let Some((pre, post)) = line.split_once(" - ") else {
-                continue;
-            };
-            let pre: Vec<&str> = pre.split(' ').collect();
-            let post: Vec<&str> = post.split(' ').collect();
-            if pre.len() < 5 || post.len() < 3 {
-                continue;
-            }
-            let mountpoint = PathBuf::from(pre[4]);
-            match post[0] {
-                "cgroup2" if h.v2.is_none() => h.v2 = Some(mountpoint),
+        for m in mounts {
+            match m.fstype.as_str() {
+                "cgroup2" if h.v2.is_none() => h.v2 = Some(m.mount_point.clone()),
                 "cgroup" => {
-                    for opt in post[2].split(',') {
+                    for opt in m.super_options.split(',') {
                         let is_ctrl = !opt.contains('=')
                             && !matches!(
                                 opt,
@@ -153,7 +150,7 @@ impl Hierarchies {
                             );
                         if is_ctrl || opt.starts_with("name=") {
                             h.v1.entry(opt.to_string())
-                                .or_insert_with(|| mountpoint.clone());
+                                .or_insert_with(|| m.mount_point.clone());
                         }
                     }
                 }
@@ -181,10 +178,27 @@ impl Hierarchies {
     }
 }
 
+/// Who makes, limits and removes a container's cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Driver {
+    /// ward writes cgroupfs itself (runc's fs and fs2 managers).
+    #[default]
+    Cgroupfs,
+    /// systemd owns it: a transient scope in a slice (`--systemd-cgroup`
+    /// with a `slice:prefix:name` cgroupsPath). Until ward talks to systemd
+    /// over D-Bus, it is made through cgroupfs at the path systemd would give
+    /// the scope, which systemd doesn't know of.
+    Systemd,
+}
+
 /// A container's cgroup: its directory in each hierarchy. Stored in the
 /// container's state so every later command finds it again.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cgroup {
+    /// Who owns it (state files of earlier versions: cgroupfs).
+    #[serde(default)]
+    pub driver: Driver,
     /// v1 controller -> directory.
     #[serde(default)]
     pub v1: BTreeMap<String, PathBuf>,
@@ -224,30 +238,6 @@ pub fn container_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf, 
     Ok(p)
 }
 
-/// Our own cgroup in each hierarchy, from /proc/self/cgroup: relative
-/// cgroupsPath values are taken below it, as runc does.
-pub(crate) fn own_cgroups() -> (BTreeMap<String, PathBuf>, Option<PathBuf>) {
-    let mut v1 = BTreeMap::new();
-    let mut v2 = None;
-    for line in std::fs::read_to_string("/proc/self/cgroup")
-        .unwrap_or_default()
-        .lines()
-    {
-        let mut f = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (f.next(), f.next(), f.next()) else {
-            continue;
-        };
-        if ctrls.is_empty() {
-            v2 = Some(PathBuf::from(path));
-        } else {
-            for c in ctrls.split(',') {
-                v1.insert(c.to_string(), PathBuf::from(path));
-            }
-        }
-    }
-    (v1, v2)
-}
-
 fn join_below(mount: &Path, own: Option<&PathBuf>, path: &Path) -> PathBuf {
     let rel = path.strip_prefix("/").unwrap_or(path);
     if path.is_absolute() {
@@ -262,14 +252,16 @@ fn join_below(mount: &Path, own: Option<&PathBuf>, path: &Path) -> PathBuf {
 
 impl Cgroup {
     /// Where the container's cgroup is (or will be) in every hierarchy.
-    pub fn locate(h: &Hierarchies, path: &Path) -> Cgroup {
-        let (own_v1, own_v2) = own_cgroups();
+    pub fn locate(h: &Hierarchies, path: &Path, driver: Driver) -> Cgroup {
+        // Relative cgroupsPath values are taken below our own, as runc does.
+        let (own_v1, own_v2) = crate::procfs::own_cgroups();
         let v1 =
             h.v1.iter()
                 .map(|(ctrl, mount)| (ctrl.clone(), join_below(mount, own_v1.get(ctrl), path)))
                 .collect();
         let v2 = h.v2.as_ref().map(|m| join_below(m, own_v2.as_ref(), path));
         Cgroup {
+            driver,
             v1,
             v2,
             v2_only: h.mode() == Mode::V2,
@@ -464,9 +456,9 @@ impl Cgroup {
     /// Sends `sig` to every process in the cgroup.
     pub fn signal_all(&self, sig: i32) -> Result<(), CgroupError> {
         for pid in self.pids()? {
-            // SAFETY: kill(2) with integer arguments; the pid was listed in the
-            // container's cgroup.procs just now (the usual kill-by-pid window).
-            unsafe { libc::kill(pid, sig) };
+            // The pid was listed in the container's cgroup.procs just now
+            // (the usual kill-by-pid window). Any signal, real-time ones too.
+            let _ = crate::sys::kill(pid, sig);
         }
         if sig == libc::SIGKILL && self.is_frozen() {
             // Frozen tasks die only once thawed.
@@ -491,10 +483,26 @@ impl Cgroup {
         ))
     }
 
+    /// Moves process `pid` (all its threads) into the cgroup, in every
+    /// hierarchy: restore puts CRIU there, so that what it restores is
+    /// born in the container's cgroup.
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        match self.driver {
+            Driver::Cgroupfs | Driver::Systemd => {
+                for d in self.dirs() {
+                    write_file(d, "cgroup.procs", &pid.to_string())?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Kills every process in the cgroup, waits for them, and removes it.
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.kill_all_and_wait()?;
-        self.destroy()
+        match self.driver {
+            Driver::Cgroupfs | Driver::Systemd => self.destroy(),
+        }
     }
 
     /// Removes the directories (the processes must be gone), and a `ward`
@@ -552,6 +560,10 @@ fn rmdir_retry(dir: &Path) -> Result<(), CgroupError> {
 
 #[cfg(test)]
 mod tests {
+    fn parse_hier(text: &str) -> Hierarchies {
+        Hierarchies::from_mounts(&crate::procfs::parse_mountinfo(text))
+    }
+
     use super::*;
 
     const HYBRID: &str = "\
@@ -564,7 +576,7 @@ mod tests {
 
     #[test]
     fn detects_modes() {
-        let h = Hierarchies::parse(HYBRID);
+        let h = parse_hier(HYBRID);
         assert_eq!(h.mode(), Mode::Hybrid);
         assert_eq!(h.v1["cpu"], PathBuf::from("/sys/fs/cgroup/cpu"));
         assert_eq!(
@@ -573,12 +585,10 @@ mod tests {
         );
         assert!(!h.v1.contains_key("xattr"));
         assert_eq!(h.v2.as_deref(), Some(Path::new("/sys/fs/cgroup/unified")));
-        let v2 =
-            Hierarchies::parse("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate");
+        let v2 = parse_hier("30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate");
         assert_eq!(v2.mode(), Mode::V2);
-        let v1 = Hierarchies::parse(
-            "32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct",
-        );
+        let v1 =
+            parse_hier("32 31 0:29 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct");
         assert_eq!(v1.mode(), Mode::V1);
         assert_eq!(
             v1.v1["cpuacct"],

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::CgroupError;
-use crate::error::Errno;
+use crate::sys::Errno;
 
 // ---------------------------------------------------------------------------
 // The JSON types.

@@ -28,7 +28,7 @@ use oci_spec::runtime::{LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxResources};
 
 use super::convert::{self, bad, nz};
 use super::{CgroupError, Write};
-use crate::error::Errno;
+use crate::sys::Errno;
 
 fn w(controller: &str, file: &str, value: impl Into<String>) -> Write {
     Write::new(controller, file, value)

@@ -9,16 +9,16 @@ mod proxy;
 
 pub use proxy::Proxy;
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 
-use crate::error::{Errno, Error, Result};
+use crate::error::{Error, Result};
+use crate::sys;
 
 /// A socket pair for init's console handoff: (ours, theirs). `theirs` goes
 /// to init in place of a connected --console-socket (a stream socket, as
@@ -39,43 +39,13 @@ pub fn handoff_pair() -> Result<(OwnedFd, OwnedFd)> {
 /// returned): the master was sent during setup and waits in the socket.
 pub fn receive_master(ours: &OwnedFd) -> Result<OwnedFd> {
     let mut name = [0u8; 256];
-    let mut iov = [IoSliceMut::new(&mut name)];
-    let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        ours.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(|e| Error::sys("receive the console from init", e))?;
-    let mut master = None;
-    let cmsgs = msg
-        .cmsgs()
+    let (_, master) = sys::recv_with_fd(ours.as_fd(), &mut name)
         .map_err(|e| Error::sys("receive the console from init", e))?;
-    for c in cmsgs {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for fd in fds {
-                // SAFETY: the kernel installed this fd in our table for this
-                // message; nothing else knows it, so we own it.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                if master.is_none() {
-                    master = Some(fd);
-                }
-            }
-        }
-    }
     let master = master.ok_or_else(|| {
-        Error::Other("receive the console from init: no fd in the message".into())
+        Error::Protocol("receive the console from init: no fd in the message".into())
     })?;
-    let mut num: libc::c_uint = 0;
-    // SAFETY: TIOCGPTN writes an unsigned int to the pointer we pass; on an
-    // fd that isn't a pty master it fails without writing.
-    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTN, &mut num) } < 0 {
-        return Err(Error::sys(
-            "the console init sent is not a pty master",
-            Errno::last(),
-        ));
-    }
+    sys::pty_number(master.as_fd())
+        .map_err(|e| Error::sys("the console init sent is not a pty master", e))?;
     Ok(master)
 }
 
@@ -104,9 +74,8 @@ pub fn setup_stdio(
             .map(drop)
             .map_err(|e| Error::sys("setsid", e));
     }
-    let sock = console_socket.ok_or_else(|| {
-        Error::Other("process.terminal is set but there is no console socket".into())
-    })?;
+    let sock = console_socket
+        .ok_or_else(|| Error::invalid("process.terminal", "set, but there is no console socket"))?;
     let size = process
         .console_size()
         .map(|b| (b.height() as u16, b.width() as u16));
@@ -120,32 +89,13 @@ fn setup_pty(console_socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) 
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| Error::path("open", "/dev/ptmx", e))?;
-    let m = master.as_raw_fd();
-    let mut unlock: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK reads an int from the pointer we pass.
-    if unsafe { libc::ioctl(m, libc::TIOCSPTLCK, &mut unlock) } < 0 {
-        return Err(Error::sys("unlock pty", Errno::last()));
-    }
-    let mut num: libc::c_uint = 0;
-    // SAFETY: TIOCGPTN writes an unsigned int to the pointer we pass.
-    if unsafe { libc::ioctl(m, libc::TIOCGPTN, &mut num) } < 0 {
-        return Err(Error::sys("get pty number", Errno::last()));
-    }
+    let m = master.as_fd();
+    sys::pty_unlock(m).map_err(|e| Error::sys("unlock pty", e))?;
+    let num = sys::pty_number(m).map_err(|e| Error::sys("get pty number", e))?;
     // TIOCGPTPEER opens the slave through the master itself: no path lookup
     // the container could redirect.
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new fd.
-    let slave = unsafe {
-        libc::ioctl(
-            m,
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if slave < 0 {
-        return Err(Error::sys("open pty slave", Errno::last()));
-    }
-    // SAFETY: the kernel returned a new fd that nothing else owns.
-    let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    let slave = sys::pty_open_peer(m, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .map_err(|e| Error::sys("open pty slave", e))?;
     if let Some((h, w)) = size {
         let ws = libc::winsize {
             ws_row: h,
@@ -153,21 +103,20 @@ fn setup_pty(console_socket: &OwnedFd, size: Option<(u16, u16)>, console: bool) 
             ws_xpixel: 0,
             ws_ypixel: 0,
         };
-        // SAFETY: TIOCSWINSZ reads a winsize from the pointer we pass.
-        if unsafe { libc::ioctl(m, libc::TIOCSWINSZ, &ws) } < 0 {
-            return Err(Error::sys("set console size", Errno::last()));
-        }
+        sys::set_window_size(m, &ws).map_err(|e| Error::sys("set console size", e))?;
     }
     if console {
         bind_console(&slave)?;
     }
-    send_fd(console_socket.as_raw_fd(), &format!("/dev/pts/{num}"), m)?;
+    send_fd(
+        console_socket.as_raw_fd(),
+        &format!("/dev/pts/{num}"),
+        m.as_raw_fd(),
+    )?;
     drop(master);
     nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
-    // SAFETY: TIOCSCTTY with argument 0 on a terminal fd we own.
-    if unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSCTTY, 0) } < 0 {
-        return Err(Error::sys("set controlling terminal", Errno::last()));
-    }
+    sys::set_controlling_terminal(slave.as_fd())
+        .map_err(|e| Error::sys("set controlling terminal", e))?;
     nix::unistd::dup2_stdin(&slave)
         .and_then(|_| nix::unistd::dup2_stdout(&slave))
         .and_then(|_| nix::unistd::dup2_stderr(&slave))

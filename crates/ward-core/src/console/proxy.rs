@@ -3,13 +3,16 @@
 //! terminal (when stdin is one) in raw mode meanwhile and its window size
 //! copied to the pty. `foreground::wait` drives it from its poll loop.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno as NixErrno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::termios::{self, SetArg, Termios};
 
-use crate::error::{Errno, Error, Result};
+use crate::error::{Error, Result};
+use crate::sys::{self, stdin, stdout};
 
 /// After the process has exited, output of processes that still hold the
 /// slave (a container without a pid namespace of its own) is copied until
@@ -39,26 +42,6 @@ pub struct Proxy {
     pending: Vec<u8>,
 }
 
-fn stdin() -> BorrowedFd<'static> {
-    // SAFETY: fds 0 and 1 are the process's stdio for its whole life, as std
-    // itself assumes; ward never closes them. (Closed from the start, every
-    // call on them just fails with EBADF.)
-    unsafe { BorrowedFd::borrow_raw(libc::STDIN_FILENO) }
-}
-
-fn stdout() -> BorrowedFd<'static> {
-    // SAFETY: as for stdin() above.
-    unsafe { BorrowedFd::borrow_raw(libc::STDOUT_FILENO) }
-}
-
-fn pollfd(fd: i32, events: i16) -> libc::pollfd {
-    libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    }
-}
-
 impl Proxy {
     /// Takes over the master received from init. If stdin is a terminal:
     /// copies its window size to the pty (it overrides process.consoleSize;
@@ -66,20 +49,17 @@ impl Proxy {
     /// mode, so that every key, ^C and ^Z included, goes to the container's
     /// terminal, which does the echo and the line editing.
     pub fn attach(master: OwnedFd) -> Result<Proxy> {
-        let fd = master.as_raw_fd();
-        // SAFETY: fcntl on an fd we own, with integer arguments only.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        // SAFETY: as above. The master is our own open file description
-        // (init closed its copy), so O_NONBLOCK affects nobody else; stdin
-        // and stdout are shared with the caller and stay as they are.
-        if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-            return Err(Error::sys(
-                "make the pty master non-blocking",
-                Errno::last(),
-            ));
-        }
-        // SAFETY: F_GETFD only asks whether fd 0 is open.
-        let stdin_open = unsafe { libc::fcntl(0, libc::F_GETFD) } >= 0;
+        // The master is our own open file description (init closed its
+        // copy), so O_NONBLOCK affects nobody else; stdin and stdout are
+        // shared with the caller and stay as they are.
+        fcntl(&master, FcntlArg::F_GETFL)
+            .and_then(|flags| {
+                let flags = OFlag::from_bits_retain(flags) | OFlag::O_NONBLOCK;
+                fcntl(&master, FcntlArg::F_SETFL(flags))
+            })
+            .map_err(|e| Error::sys("make the pty master non-blocking", e))?;
+        // F_GETFD only asks whether fd 0 is open.
+        let stdin_open = fcntl(stdin(), FcntlArg::F_GETFD).is_ok();
         let mut p = Proxy {
             master,
             saved: None,
@@ -114,54 +94,42 @@ impl Proxy {
         if self.saved.is_none() {
             return Ok(());
         }
-        // SAFETY: winsize is plain data; all-zero bytes are a valid value.
-        let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-        // SAFETY: TIOCGWINSZ writes a winsize to the pointer we pass.
-        if unsafe { libc::ioctl(stdin().as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } < 0 {
-            return Err(Error::sys("get the terminal's window size", Errno::last()));
-        }
+        let ws = sys::window_size(stdin())
+            .map_err(|e| Error::sys("get the terminal's window size", e))?;
         // 0x0 is a terminal whose size nobody set: it says nothing, and the
         // config's consoleSize (or the pty's default) is better than it.
         if ws.ws_row == 0 && ws.ws_col == 0 {
             return Ok(());
         }
-        // SAFETY: TIOCSWINSZ reads a winsize from the pointer we pass.
-        if unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
-            return Err(Error::sys("set the console's window size", Errno::last()));
-        }
-        Ok(())
+        sys::set_window_size(self.master.as_fd(), &ws)
+            .map_err(|e| Error::sys("set the console's window size", e))
     }
 
-    /// What to poll for: [stdin, master]; fd -1 where there is nothing to
-    /// wait for (poll skips it).
-    pub(crate) fn interest(&self) -> [libc::pollfd; 2] {
-        let stdin = if self.stdin_open && self.pending.is_empty() {
-            pollfd(stdin().as_raw_fd(), libc::POLLIN)
-        } else {
-            pollfd(-1, 0)
-        };
-        let master = if self.master_open {
+    /// What to poll for: [stdin, master]; None where there is nothing to
+    /// wait for.
+    pub(crate) fn interest(&self) -> [Option<PollFd<'_>>; 2] {
+        let stdin = (self.stdin_open && self.pending.is_empty())
+            .then(|| PollFd::new(stdin(), PollFlags::POLLIN));
+        let master = self.master_open.then(|| {
             let out = if self.pending.is_empty() {
-                0
+                PollFlags::empty()
             } else {
-                libc::POLLOUT
+                PollFlags::POLLOUT
             };
-            pollfd(self.master.as_raw_fd(), libc::POLLIN | out)
-        } else {
-            pollfd(-1, 0)
-        };
+            PollFd::new(self.master.as_fd(), PollFlags::POLLIN | out)
+        });
         [stdin, master]
     }
 
     /// Acts on what poll reported for [`Proxy::interest`]'s fds.
-    pub(crate) fn on_ready(&mut self, stdin: i16, master: i16) {
-        if master & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+    pub(crate) fn on_ready(&mut self, stdin: PollFlags, master: PollFlags) {
+        if master.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             self.copy_output();
         }
-        if master & libc::POLLOUT != 0 {
+        if master.contains(PollFlags::POLLOUT) {
             self.send_pending();
         }
-        if stdin != 0 {
+        if !stdin.is_empty() {
             self.read_input();
         }
     }
@@ -178,17 +146,13 @@ impl Proxy {
                 break;
             }
             let wait = DRAIN_QUIET_MS.min(left.as_millis() as i32 + 1);
-            let mut fds = [pollfd(self.master.as_raw_fd(), libc::POLLIN)];
-            // SAFETY: fds is a valid array of one pollfd.
-            let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, wait) };
-            if r == 0 {
-                break;
-            }
-            if r < 0 && Errno::last().0 != libc::EINTR {
-                break;
-            }
-            if r > 0 {
-                self.copy_output();
+            let wait = PollTimeout::try_from(wait).unwrap_or(PollTimeout::ZERO);
+            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, wait) {
+                Ok(0) => break,
+                Ok(_) => self.copy_output(),
+                Err(NixErrno::EINTR) => {}
+                Err(_) => break,
             }
         }
     }
@@ -221,9 +185,8 @@ impl Proxy {
                 Ok(n) => buf = &buf[n..],
                 Err(NixErrno::EINTR) => {}
                 Err(NixErrno::EAGAIN) => {
-                    let mut fds = [pollfd(stdout().as_raw_fd(), libc::POLLOUT)];
-                    // SAFETY: fds is a valid array of one pollfd.
-                    unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+                    let mut fds = [PollFd::new(stdout(), PollFlags::POLLOUT)];
+                    let _ = poll(&mut fds, PollTimeout::NONE);
                 }
                 Err(_) => self.stdout_open = false,
             }

@@ -4,11 +4,13 @@
 
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use std::str::FromStr;
 
 use oci_spec::runtime::{Capability, LinuxCapabilities, Process};
 
-use super::{compile_seccomp, init_pidfd, load, open_cgroup_dir, reap};
+use super::{compile_seccomp, open_cgroup_dir, reap, Container};
 use crate::config;
 use crate::console::{self, Proxy};
 use crate::error::{Error, Result};
@@ -43,46 +45,42 @@ pub struct ExecOptions {
 /// Runs the process; returns its exit code in the foreground (128 + N when
 /// signal N killed it), 0 once it runs when detached.
 pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
-    let dir = store.open_shared(id)?;
-    let st = load(&dir)?;
-    match st.status {
-        Status::Stopped | Status::Creating => {
-            return Err(Error::Status {
-                op: "exec",
-                status: st.status.to_string(),
-            })
-        }
-        Status::Paused if !opts.ignore_paused => {
-            return Err(Error::Other(
-                "cannot exec container: it is paused (use --ignore-paused to override)".into(),
-            ))
-        }
-        _ => {}
+    super::single_threaded("exec")?;
+    let c = Container::open_shared(store, id)?;
+    if c.state.status == Status::Paused && !opts.ignore_paused {
+        return Err(Error::invalid(
+            "exec",
+            "cannot exec container: it is paused (use --ignore-paused to override)",
+        ));
     }
+    c.require("exec", &[Status::Created, Status::Running, Status::Paused])?;
+    // The spec it was made with (not the bundle's config.json, which may
+    // have changed or gone since).
+    let spec = c.spec()?;
+    let pidfd = c.init_pidfd()?;
     // The lock is only for reading the state: held during the spawn, a
     // process born into a frozen cgroup (--ignore-paused) would keep
     // `resume` from ever getting it.
-    drop(dir);
-    let bundle = config::load_bundle(&st.bundle)?;
-    let process = build_process(bundle.spec.process().as_ref(), opts)?;
+    let st = c.into_state();
+    let process = build_process(spec.process().as_ref(), opts)?;
     config::validate_process(&process)
-        .map_err(|e| Error::Other(format!("invalid process: {e}")))?;
+        .map_err(|e| Error::invalid("exec: process", e.to_string()))?;
     // runc's rules and words: a detached terminal needs a console socket;
     // a socket needs a detached terminal (in the foreground ward is it).
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.detach && opts.console_socket.is_none() {
-        return Err(Error::Other(
-            "process.terminal: cannot allocate tty if ward will detach without setting console socket"
-                .into(),
+        return Err(Error::invalid(
+            "process.terminal",
+            "cannot allocate tty if ward will detach without setting console socket",
         ));
     }
     if opts.console_socket.is_some() && !(terminal && opts.detach) {
-        return Err(Error::Other(
-            "--console-socket: cannot use console socket if ward will not detach or allocate tty"
-                .into(),
+        return Err(Error::invalid(
+            "--console-socket",
+            "cannot use console socket if ward will not detach or allocate tty",
         ));
     }
-    let seccomp = compile_seccomp(&bundle.spec)?;
+    let seccomp = compile_seccomp(&spec)?;
     // A foreground terminal: ward takes the pty master itself.
     let (handoff, theirs) = match (terminal, &opts.console_socket) {
         (true, None) => {
@@ -99,7 +97,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         ),
         None => theirs,
     };
-    let Some(pidfd) = init_pidfd(&st)? else {
+    let Some(pidfd) = pidfd else {
         return Err(Error::Status {
             op: "exec",
             status: Status::Stopped.to_string(),
@@ -117,23 +115,20 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         let Some(path) = f.listener_path() else {
             return Ok(());
         };
-        let metadata = bundle
-            .spec
+        let metadata = spec
             .linux()
             .as_ref()
             .and_then(|l| l.seccomp().as_ref())
             .and_then(|s| s.listener_metadata().clone())
             .unwrap_or_default();
-        let state = serde_json::json!({
-            "ociVersion": st.oci_version,
-            "id": st.id,
-            "status": st.status.to_string(),
-            "pid": st.pid,
-            "bundle": st.bundle,
-            "annotations": st.annotations,
-        });
-        crate::security::seccomp::send_listener_fd(path, &metadata, pid, &state, fd.as_fd())
-            .map_err(|e| Error::Other(e.to_string()))
+        let state = st.spec_state(st.status);
+        Ok(crate::security::seccomp::send_listener_fd(
+            path,
+            &metadata,
+            pid,
+            &state,
+            fd.as_fd(),
+        )?)
     };
     // Blocked before the clone: a signal meant for the process is pending,
     // not lost, and doesn't kill ward in between.
@@ -155,17 +150,13 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
     })
     .and_then(|pid| {
         if let Some(p) = &opts.pid_file {
-            state::write_atomic(&absolute(p), pid.to_string().as_bytes(), 0o644)?;
+            state::write_atomic(&super::absolute(p), pid.to_string().as_bytes(), 0o644)?;
         }
         match &signals {
             None => Ok(0),
             Some(s) => wait_foreground(pid, s, handoff.as_ref()),
         }
     })
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
 }
 
 /// Forwards signals (and with a terminal, the caller's stdio) to the
@@ -187,12 +178,18 @@ fn wait_foreground(pid: i32, signals: &Signals, handoff: Option<&OwnedFd>) -> Re
 fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
     if let Some(path) = &o.process {
         let data = std::fs::read(path).map_err(|e| Error::path("read process", path, e))?;
-        return config::parse_process(&data)
-            .map_err(|e| Error::Other(format!("parse process {}: {e}", path.display())));
+        return config::parse_process(&data).map_err(|invalid| {
+            crate::config::ConfigError::Parse {
+                path: path.clone(),
+                invalid,
+            }
+            .into()
+        });
     }
     if o.args.is_empty() {
-        return Err(Error::Other(
-            "exec: no command given (args, or --process)".into(),
+        return Err(Error::invalid(
+            "exec",
+            "no command given (args, or --process)",
         ));
     }
     let mut p = base.cloned().unwrap_or_default();
@@ -211,8 +208,9 @@ fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
             None => (u.as_str(), None),
         };
         let num = |s: &str| {
-            s.parse::<u32>()
-                .map_err(|_| Error::Other(format!("exec --user {u:?}: want uid[:gid], as numbers")))
+            s.parse::<u32>().map_err(|_| {
+                Error::invalid(format!("exec --user {u:?}"), "want uid[:gid], as numbers")
+            })
         };
         user.set_uid(num(uid)?);
         if let Some(g) = gid {
@@ -228,10 +226,10 @@ fn build_process(base: Option<&Process>, o: &ExecOptions) -> Result<Process> {
     if !o.caps.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &o.caps {
-            let cap: Capability = serde_json::from_value(serde_json::Value::String(
-                name.to_uppercase(),
-            ))
-            .map_err(|_| Error::Other(format!("exec --cap {name:?}: unknown capability")))?;
+            let upper = name.to_uppercase();
+            let cap = Capability::from_str(upper.trim_start_matches("CAP_")).map_err(|_| {
+                Error::invalid(format!("exec --cap {name:?}"), "unknown capability")
+            })?;
             add_cap(&mut caps, cap);
         }
         p.set_capabilities(Some(caps));

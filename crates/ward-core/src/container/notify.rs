@@ -10,6 +10,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{MountBuilder, Spec};
 
 use crate::error::{Error, Result};
@@ -18,30 +19,37 @@ const DIR: &str = "notify";
 const SOCKET: &str = "notify.sock";
 const IN_CONTAINER: &str = "/run/notify";
 
-/// Socket activation: when LISTEN_FDS=N is meant for ward (LISTEN_PID is
-/// ward's pid), fds 3..3+N go to the process, ahead of --preserve-fds ones,
-/// and it gets LISTEN_FDS=N and LISTEN_PID=1 (as runc). Returns N.
-fn listen_fds(process: &mut oci_spec::runtime::Process) -> u32 {
-    let n: u32 = match std::env::var("LISTEN_FDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        Some(n) if n > 0 => n,
-        _ => return 0,
-    };
-    let ours = std::env::var("LISTEN_PID")
-        .ok()
-        .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|p| p == std::process::id());
-    if !ours {
-        return 0;
+/// Socket activation: the caller's `n` fds from 3 go to the process, ahead
+/// of --preserve-fds ones, and it gets LISTEN_FDS=N and LISTEN_PID=1 (as
+/// runc).
+fn listen_fds(process: &mut oci_spec::runtime::Process, n: u32) {
+    if n == 0 {
+        return;
     }
     let mut env = process.env().clone().unwrap_or_default();
     env.retain(|e| !e.starts_with("LISTEN_FDS=") && !e.starts_with("LISTEN_PID="));
     env.push(format!("LISTEN_FDS={n}"));
     env.push("LISTEN_PID=1".into());
     process.set_env(Some(env));
-    n
+}
+
+/// The number of socket-activation fds in the environment that are meant
+/// for this process (LISTEN_FDS, when LISTEN_PID is its pid), for callers
+/// that take them from there (the `ward` binary).
+pub fn listen_fds_from_env() -> u32 {
+    let n: u32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|p| p == std::process::id());
+    if ours {
+        n
+    } else {
+        0
+    }
 }
 
 /// What of systemd's environment reaches the container.
@@ -55,23 +63,26 @@ pub(super) struct Passthrough {
 /// Lays systemd's environment into the spec: the LISTEN_FDS variables, and
 /// for NOTIFY_SOCKET the notify directory of the state dir `state_dir` and
 /// the variable pointing into it.
-pub(super) fn setup_spec(state_dir: &Path, spec: &mut Spec) -> Result<Passthrough> {
-    let mut listen = 0;
+pub(super) fn setup_spec(
+    state_dir: &Path,
+    spec: &mut Spec,
+    opts: &super::CreateOptions,
+) -> Result<Passthrough> {
     if let Some(mut p) = spec.process().clone() {
-        listen = listen_fds(&mut p);
+        listen_fds(&mut p, opts.listen_fds);
         spec.set_process(Some(p));
     }
-    let notify = setup_notify(state_dir, spec)?;
+    let notify = match opts.notify_socket.as_deref() {
+        Some(host) if !host.as_os_str().is_empty() => Some(setup_notify(state_dir, spec, host)?),
+        _ => None,
+    };
     Ok(Passthrough {
         notify,
-        listen_fds: listen,
+        listen_fds: opts.listen_fds,
     })
 }
 
-fn setup_notify(state_dir: &Path, spec: &mut Spec) -> Result<Option<PathBuf>> {
-    let Some(host) = std::env::var_os("NOTIFY_SOCKET").filter(|v| !v.is_empty()) else {
-        return Ok(None);
-    };
+fn setup_notify(state_dir: &Path, spec: &mut Spec, host: &Path) -> Result<PathBuf> {
     let dir = state_dir.join(DIR);
     std::fs::create_dir(&dir).map_err(|e| Error::path("mkdir", &dir, e))?;
     let mount = MountBuilder::default()
@@ -84,7 +95,7 @@ fn setup_notify(state_dir: &Path, spec: &mut Spec) -> Result<Option<PathBuf>> {
                 .to_vec(),
         )
         .build()
-        .map_err(|e| Error::Other(format!("notify socket mount: {e}")))?;
+        .map_err(|e| Error::Other(format!("build the notify socket mount: {e}")))?;
     let mut mounts = spec.mounts().clone().unwrap_or_default();
     mounts.push(mount);
     spec.set_mounts(Some(mounts));
@@ -95,15 +106,23 @@ fn setup_notify(state_dir: &Path, spec: &mut Spec) -> Result<Option<PathBuf>> {
         p.set_env(Some(env));
         spec.set_process(Some(p));
     }
-    Ok(Some(PathBuf::from(host)))
+    Ok(host.to_path_buf())
 }
 
 /// Binds the container's side (before its program runs, so no message is
-/// lost), by a short relative name: sun_path holds 108 bytes.
+/// lost), through an fd of its directory: sun_path holds 108 bytes.
 pub(super) fn bind(state_dir: &Path) -> Result<UnixDatagram> {
-    let path = state_dir.join(DIR).join(SOCKET);
+    let dir = state_dir.join(DIR);
+    let path = dir.join(SOCKET);
     let _ = std::fs::remove_file(&path);
-    super::in_dir(&state_dir.join(DIR), SOCKET, |n| UnixDatagram::bind(n))
+    let fd = nix::fcntl::open(
+        &dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::path("open", &dir, e))?;
+    UnixDatagram::bind(format!("/proc/self/fd/{}/{SOCKET}", fd.as_raw_fd()))
+        .map_err(|e| Error::path("socket", path, e))
 }
 
 /// Waits for READY=1 from the container (or for its init to exit), then
@@ -118,27 +137,17 @@ pub(super) fn forward(
     let mut buf = vec![0u8; 4096];
     loop {
         let mut fds = [
-            libc::pollfd {
-                fd: sock.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: init.as_fd().as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
+            PollFd::new(sock.as_fd(), PollFlags::POLLIN),
+            PollFd::new(init.as_fd(), PollFlags::POLLIN),
         ];
-        // SAFETY: fds is a valid array of two pollfd structs.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
-        if r < 0 {
-            let e = crate::error::Errno::last();
-            if e.0 == libc::EINTR {
-                continue;
-            }
-            return Err(Error::sys("wait for the container's notification", e));
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(Error::sys("wait for the container's notification", e)),
         }
-        if fds[0].revents & libc::POLLIN != 0 {
+        // Flags nix doesn't know (the kernel sets none) count as anything.
+        let ready = |i: usize| fds[i].revents().unwrap_or(PollFlags::all());
+        if ready(0).contains(PollFlags::POLLIN) {
             let n = sock
                 .recv(&mut buf)
                 .map_err(|e| Error::sys("read the container's notification", e))?;
@@ -156,7 +165,7 @@ pub(super) fn forward(
             if ready {
                 return Ok(());
             }
-        } else if fds[1].revents != 0 {
+        } else if !ready(1).is_empty() {
             // The container ended without saying it was ready.
             return Ok(());
         }

@@ -1,8 +1,10 @@
 //! The parent <-> init channel: a SOCK_SEQPACKET socket pair carrying one
 //! typed message per packet.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
+use nix::errno::Errno as NixErrno;
+use nix::sys::socket::{recv, send, MsgFlags};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Errno, Error, Result};
@@ -32,7 +34,7 @@ pub enum Msg {
     /// child -> parent: setup failed; the text says what and why.
     Error(String),
     /// init -> parent: a createContainer hook failed (so poststop runs).
-    HookFailed(String),
+    HookFailed(crate::hooks::HookReport),
 }
 
 #[derive(Debug)]
@@ -59,31 +61,22 @@ impl Channel {
     }
 
     pub fn send(&self, msg: &Msg) -> Result<()> {
-        let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
+        let data =
+            serde_json::to_vec(msg).map_err(|e| Error::Protocol(format!("encode {msg:?}: {e}")))?;
         loop {
-            // SAFETY: data is a valid buffer of the given length.
-            let r = unsafe {
-                libc::send(
-                    self.fd.as_raw_fd(),
-                    data.as_ptr().cast(),
-                    data.len(),
-                    libc::MSG_NOSIGNAL,
-                )
-            };
-            if r >= 0 {
-                return Ok(());
-            }
-            let e = Errno::last();
-            if e.0 != libc::EINTR {
-                return Err(Error::sys("send to init channel", e));
+            match send(self.fd.as_raw_fd(), &data, MsgFlags::MSG_NOSIGNAL) {
+                Ok(_) => return Ok(()),
+                Err(NixErrno::EINTR) => {}
+                Err(e) => return Err(Error::sys("send to init channel", e)),
             }
         }
     }
 
     /// Sends `msg` with `fd` attached (SCM_RIGHTS).
     pub fn send_fd(&self, msg: &Msg, fd: std::os::fd::BorrowedFd) -> Result<()> {
-        use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
-        let data = serde_json::to_vec(msg).map_err(|e| Error::Other(e.to_string()))?;
+        use nix::sys::socket::{sendmsg, ControlMessage};
+        let data =
+            serde_json::to_vec(msg).map_err(|e| Error::Protocol(format!("encode {msg:?}: {e}")))?;
         let fds = [fd.as_raw_fd()];
         let iov = [std::io::IoSlice::new(&data)];
         let cmsg = [ControlMessage::ScmRights(&fds)];
@@ -104,47 +97,22 @@ impl Channel {
 
     /// The next message and the fd that came with it, if any.
     pub fn recv_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
-        use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
-        use std::os::fd::FromRawFd;
         let mut buf = vec![0u8; 64 * 1024];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
         loop {
-            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-            let r = recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            );
-            let msg = match r {
-                Ok(m) => m,
-                Err(nix::errno::Errno::EINTR) => continue,
+            let (n, fd) = match crate::sys::recv_with_fd(self.fd.as_fd(), &mut buf) {
+                Ok(r) => r,
+                Err(Errno(libc::EINTR)) => continue,
                 // The peer died with a message of ours unread (an init
                 // OOM-killed before it read Go): as good as EOF.
-                Err(nix::errno::Errno::ECONNRESET) => return Ok(None),
+                Err(Errno(libc::ECONNRESET)) => return Ok(None),
                 Err(e) => return Err(Error::sys("receive from init channel", e)),
             };
-            let mut fd = None;
-            for c in msg
-                .cmsgs()
-                .map_err(|e| Error::sys("receive from init channel", e))?
-            {
-                if let ControlMessageOwned::ScmRights(fds) = c {
-                    for f in fds {
-                        // SAFETY: the kernel installed this fd for us just
-                        // now; nothing else owns it.
-                        let owned = unsafe { OwnedFd::from_raw_fd(f) };
-                        fd.get_or_insert(owned);
-                    }
-                }
-            }
-            let n = msg.bytes;
             if n == 0 {
                 return Ok(None);
             }
             return serde_json::from_slice(&buf[..n])
                 .map(|m| Some((m, fd)))
-                .map_err(|e| Error::Other(format!("bad message from init: {e}")));
+                .map_err(|e| Error::Protocol(format!("bad message from init: {e}")));
         }
     }
 
@@ -152,20 +120,15 @@ impl Channel {
     pub fn recv(&self) -> Result<Option<Msg>> {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            // SAFETY: buf is a valid writable buffer of the given length.
-            let r =
-                unsafe { libc::recv(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
-            if r > 0 {
-                return serde_json::from_slice(&buf[..r as usize])
-                    .map(Some)
-                    .map_err(|e| Error::Other(format!("bad message from init: {e}")));
-            }
-            let e = Errno::last();
-            if r == 0 || e.0 == libc::ECONNRESET {
-                return Ok(None);
-            }
-            if e.0 != libc::EINTR {
-                return Err(Error::sys("receive from init channel", e));
+            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+                Ok(0) | Err(NixErrno::ECONNRESET) => return Ok(None),
+                Ok(n) => {
+                    return serde_json::from_slice(&buf[..n])
+                        .map(Some)
+                        .map_err(|e| Error::Protocol(format!("bad message from init: {e}")))
+                }
+                Err(NixErrno::EINTR) => {}
+                Err(e) => return Err(Error::sys("receive from init channel", e)),
             }
         }
     }
@@ -175,10 +138,10 @@ impl Channel {
         match self.recv()? {
             Some(m) if m == want => Ok(()),
             Some(Msg::Error(e)) => Err(Error::Init(e)),
-            Some(m) => Err(Error::Other(format!(
+            Some(m) => Err(Error::Protocol(format!(
                 "unexpected message {m:?}, wanted {want:?}"
             ))),
-            None => Err(Error::Other(format!(
+            None => Err(Error::Protocol(format!(
                 "channel closed while waiting for {want:?}"
             ))),
         }

@@ -21,13 +21,15 @@
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxNamespaceType, Process};
 
 use super::channel::{Channel, Msg};
 use super::setup;
 use crate::cgroups::Cgroup;
 use crate::error::{Error, Result};
-use crate::namespaces::clone_flag;
+use crate::namespaces::{clone_flag, proc_name};
 use crate::security::seccomp::Filter;
 use crate::{console, sys};
 
@@ -50,31 +52,32 @@ pub struct ExecConfig<'a> {
 
 /// The namespace kinds ward can join, in no particular order (setns with a
 /// pidfd orders them itself, user namespace first).
-const KINDS: [(LinuxNamespaceType, &str); 8] = [
-    (LinuxNamespaceType::User, "user"),
-    (LinuxNamespaceType::Mount, "mnt"),
-    (LinuxNamespaceType::Pid, "pid_for_children"),
-    (LinuxNamespaceType::Time, "time_for_children"),
-    (LinuxNamespaceType::Network, "net"),
-    (LinuxNamespaceType::Ipc, "ipc"),
-    (LinuxNamespaceType::Uts, "uts"),
-    (LinuxNamespaceType::Cgroup, "cgroup"),
+const KINDS: [LinuxNamespaceType; 8] = [
+    LinuxNamespaceType::User,
+    LinuxNamespaceType::Mount,
+    LinuxNamespaceType::Pid,
+    LinuxNamespaceType::Time,
+    LinuxNamespaceType::Network,
+    LinuxNamespaceType::Ipc,
+    LinuxNamespaceType::Uts,
+    LinuxNamespaceType::Cgroup,
 ];
 
 /// The clone flags of the namespaces in which `pid` differs from us.
 fn foreign_namespaces(pid: i32) -> Result<u64> {
     use std::os::unix::fs::MetadataExt;
     let mut flags = 0;
-    for (kind, name) in KINDS {
+    for kind in KINDS {
         // The container's pid and time namespaces are those its init is in
         // (its *_for_children may differ); ours are what our children get.
-        let theirs_name = match name {
-            "pid_for_children" => "pid",
-            "time_for_children" => "time",
-            n => n,
+        let name = proc_name(kind);
+        let ours = match kind {
+            LinuxNamespaceType::Pid | LinuxNamespaceType::Time => {
+                format!("/proc/self/ns/{name}_for_children")
+            }
+            _ => format!("/proc/self/ns/{name}"),
         };
-        let theirs = format!("/proc/{pid}/ns/{theirs_name}");
-        let ours = format!("/proc/self/ns/{name}");
+        let theirs = format!("/proc/{pid}/ns/{name}");
         let (Ok(a), Ok(b)) = (std::fs::metadata(&theirs), std::fs::metadata(&ours)) else {
             // A kernel without this namespace kind.
             continue;
@@ -132,19 +135,19 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
                 1
             }
         };
-        // SAFETY: _exit ends the child without running the parent's atexit
-        // handlers or destructors.
-        unsafe { libc::_exit(e) }
+        // _exit: no atexit handlers or destructors, which belong to the
+        // parent.
+        sys::_exit(e)
     }
     drop(child);
     let mut kids = vec![pid];
-    match wait_exec(cfg, &parent, &mut kids) {
+    match wait_exec(cfg, &parent, &mut kids, two_step) {
         Ok(()) => Ok(*kids.last().expect("the process")),
         Err(e) => {
             for p in &kids {
-                // SAFETY: p is our own unreaped child (the grandchild too,
-                // by CLONE_PARENT).
-                unsafe { libc::kill(*p, libc::SIGKILL) };
+                // p is our own unreaped child (the grandchild too, by
+                // CLONE_PARENT), so its pid can't have been reused.
+                let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
             }
             for p in kids {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
@@ -156,26 +159,43 @@ pub fn spawn(cfg: &ExecConfig) -> Result<i32> {
 
 /// `kids`: the first child, then (two steps) the process it forked, which
 /// replaces it once the first is reaped.
-fn wait_exec(cfg: &ExecConfig, chan: &Channel, kids: &mut Vec<i32>) -> Result<()> {
+///
+/// In two steps, the process's pid (InitPid) always comes before its own
+/// messages (fork_reported): a listener never gets the first child's pid.
+fn wait_exec(cfg: &ExecConfig, chan: &Channel, kids: &mut Vec<i32>, two_step: bool) -> Result<()> {
     let mut ready = false;
+    let mut known = !two_step;
     loop {
         let pid = *kids.last().expect("a child");
-        match chan.recv_fd()? {
+        let msg = chan.recv_fd()?;
+        if let Some((m @ (Msg::SeccompFd | Msg::Ready), _)) = &msg {
+            if !known {
+                return Err(Error::Protocol(format!(
+                    "the exec'd process sent {m:?} before its pid was known"
+                )));
+            }
+        }
+        match msg {
             Some((Msg::InitPid(p), _)) => {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid), None);
                 *kids = vec![p];
+                known = true;
             }
             Some((Msg::SeccompFd, Some(fd))) => (cfg.on_listener)(pid, fd)?,
             Some((Msg::Ready, _)) => ready = true,
             Some((Msg::Error(e), _)) => return Err(Error::Init(e)),
             Some((m, _)) => {
-                return Err(Error::Other(format!(
+                return Err(Error::Protocol(format!(
                     "unexpected message from the exec'd process: {m:?}"
                 )))
             }
             // The channel is close-on-exec: EOF after Ready is the execve.
             None if ready => return Ok(()),
-            None => return Err(Error::Other("the process died before it could exec".into())),
+            None => {
+                return Err(Error::Protocol(
+                    "the process died before it could exec".into(),
+                ))
+            }
         }
     }
 }
@@ -215,14 +235,9 @@ fn child_main(
         enter_root(cfg.init_pid)?;
     }
     if two_step {
-        // SAFETY: single-threaded, as in the parent.
-        let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
-            .map_err(|e| Error::fork("clone3 into the pid namespace", e))?;
-        if pid != 0 {
-            chan.send(&Msg::InitPid(pid))?;
-            // SAFETY: as in spawn.
-            unsafe { libc::_exit(0) }
-        }
+        // SAFETY: single-threaded, as in the parent. Returns in the new
+        // process only, once ward has its pid.
+        unsafe { super::fork_reported(chan, "clone3 into the pid namespace") }?;
         sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0)
             .map_err(|e| Error::sys("set parent death signal", e))?;
     }

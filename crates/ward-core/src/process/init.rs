@@ -5,7 +5,7 @@
 use std::convert::Infallible;
 use std::ffi::CString;
 use std::io::Write;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use oci_spec::runtime::LinuxNamespaceType;
 
@@ -48,9 +48,8 @@ pub(crate) fn child_main(cfg: &InitConfig, chan: Channel, single: bool) -> ! {
     if let Err(e) = res {
         let _ = chan.send(&error_msg(e));
     }
-    // SAFETY: _exit ends this process without running the parent's atexit
-    // handlers or destructors, which belong to the parent.
-    unsafe { libc::_exit(1) }
+    // _exit: no atexit handlers or destructors, which belong to the parent.
+    sys::_exit(1)
 }
 
 /// Joins the namespaces given by path, makes the new ones, and forks init
@@ -80,24 +79,17 @@ fn intermediate(cfg: &InitConfig, chan: &Channel) -> Result<()> {
         std::fs::write("/proc/self/timens_offsets", off)
             .map_err(|e| Error::path("write", "/proc/self/timens_offsets", e))?;
     }
-    // SAFETY: single-threaded, as in the parent.
-    let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
-        .map_err(|e| Error::fork("clone3 init", e))?;
-    if pid == 0 {
-        let Err(e) = init_main(cfg, chan, false);
-        let _ = chan.send(&error_msg(e));
-        // SAFETY: as in child_main.
-        unsafe { libc::_exit(1) }
-    }
-    chan.send(&Msg::InitPid(pid))?;
-    // SAFETY: as in child_main.
-    unsafe { libc::_exit(0) }
+    // SAFETY: single-threaded, as in the parent. Returns in init only.
+    unsafe { super::fork_reported(chan, "clone3 init") }?;
+    let Err(e) = init_main(cfg, chan, false);
+    let _ = chan.send(&error_msg(e));
+    sys::_exit(1)
 }
 
 /// The message that carries `e` to the parent.
 fn error_msg(e: Error) -> Msg {
     match e {
-        Error::Hook(h) => Msg::HookFailed(h),
+        Error::Hook(h) => Msg::HookFailed((&h).into()),
         e => Msg::Error(e.to_string()),
     }
 }
@@ -141,7 +133,7 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
     }
     if let Some(adj) = process.oom_score_adj() {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string())
-            .map_err(|e| Error::Other(format!("set oom_score_adj {adj}: {}", Errno::from(e))))?;
+            .map_err(|e| Error::sys(format!("set oom_score_adj {adj}"), e))?;
     }
     let ctx = rootfs::Context {
         spec,
@@ -157,10 +149,7 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
         nix::unistd::sethostname(h).map_err(|e| Error::sys(format!("sethostname {h:?}"), e))?;
     }
     if let Some(d) = spec.domainname().as_ref().filter(|d| !d.is_empty()) {
-        // SAFETY: d's bytes are valid for the length passed.
-        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
-            return Err(Error::sys(format!("setdomainname {d:?}"), Errno::last()));
-        }
+        sys::setdomainname(d).map_err(|e| Error::sys(format!("setdomainname {d:?}"), e))?;
     }
     // The prestart and createRuntime hooks run in the parent, then the
     // createContainer ones here, in the container's namespaces with the
@@ -184,7 +173,7 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
         chan.send(&Msg::Hooks)?;
         let state = match chan.recv()? {
             Some(Msg::HooksDone(s)) => s,
-            m => return Err(Error::Other(format!("unexpected {m:?} for the hooks"))),
+            m => return Err(Error::Protocol(format!("unexpected {m:?} for the hooks"))),
         };
         crate::hooks::run(
             Kind::CreateContainer,
@@ -229,8 +218,7 @@ fn wait_and_exec(
             if e.0 != 0 {
                 eprintln!("ward init: waiting for start: {e}");
             }
-            // SAFETY: as in child_main.
-            unsafe { libc::_exit(1) }
+            sys::_exit(1)
         }
     };
     if let (false, Some(state)) = (start_hooks.is_empty(), hook_state) {
@@ -238,8 +226,7 @@ fn wait_and_exec(
         // the state says "created" until the program runs.
         if let Err(e) = crate::hooks::run(Kind::StartContainer, start_hooks, state.as_bytes()) {
             let _ = f.write_all(e.to_string().as_bytes());
-            // SAFETY: as in child_main.
-            unsafe { libc::_exit(1) }
+            sys::_exit(1)
         }
     }
     sys::reset_signals();
@@ -249,29 +236,17 @@ fn wait_and_exec(
     let _ = sys::cloexec_from(3 + cfg.preserve_fds);
     let (e, code) = prepared.exec();
     let _ = f.write_all(e.to_string().as_bytes());
-    // SAFETY: as in child_main.
-    unsafe { libc::_exit(code) }
+    sys::_exit(code)
 }
 
 /// The first connection to the start socket.
 fn accept(listener: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
+    use nix::sys::socket::{accept4, SockFlag};
     loop {
-        // SAFETY: accept4 on our listening socket with null address pointers.
-        let fd = unsafe {
-            libc::accept4(
-                listener.as_raw_fd(),
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                libc::SOCK_CLOEXEC,
-            )
-        };
-        if fd >= 0 {
-            // SAFETY: a new fd from the kernel that nothing else owns.
-            return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
-        }
-        let e = Errno::last();
-        if e.0 != libc::EINTR {
-            return Err(e);
+        match accept4(listener, SockFlag::SOCK_CLOEXEC) {
+            Ok(fd) => return Ok(fd),
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -281,21 +256,15 @@ fn accept(listener: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
 fn go(pair: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
     let mut b = [0u8; 1];
     loop {
-        // SAFETY: a read of at most 1 byte into a live 1-byte buffer.
-        let n = unsafe { libc::read(pair.as_raw_fd(), b.as_mut_ptr().cast(), 1) };
-        match n {
-            1 => {
+        match nix::unistd::read(pair, &mut b) {
+            Ok(0) => return Err(Errno(0)),
+            Ok(_) => {
                 return pair
                     .try_clone()
                     .map_err(|e| Errno(e.raw_os_error().unwrap_or(0)))
             }
-            0 => return Err(Errno(0)),
-            _ => {
-                let e = Errno::last();
-                if e.0 != libc::EINTR {
-                    return Err(e);
-                }
-            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -303,19 +272,10 @@ fn go(pair: &OwnedFd) -> std::result::Result<OwnedFd, Errno> {
 /// A fresh session keyring per container, so containers can't see each
 /// other's keys (or the host's).
 fn join_session_keyring(id: &str) -> Result<()> {
-    const KEYCTL_JOIN_SESSION_KEYRING: libc::c_long = 1;
     let name = CString::new(format!("_ses.{id}")).expect("ids have no NUL");
-    // SAFETY: keyctl with a valid C string argument.
-    let r = unsafe { libc::syscall(libc::SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name.as_ptr()) };
-    if r < 0 {
-        let e = Errno::last();
+    match sys::join_session_keyring(&name) {
         // Kernels without keys, or user namespaces where the quota is out.
-        if !matches!(
-            e.0,
-            libc::ENOSYS | libc::EACCES | libc::EDQUOT | libc::EPERM
-        ) {
-            return Err(Error::sys("join session keyring", e));
-        }
+        Ok(()) | Err(Errno(libc::ENOSYS | libc::EACCES | libc::EDQUOT | libc::EPERM)) => Ok(()),
+        Err(e) => Err(Error::sys("join session keyring", e)),
     }
-    Ok(())
 }

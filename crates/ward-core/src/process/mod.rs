@@ -25,7 +25,10 @@
 //!  other end in place of the connect.
 //!
 //!  With joined namespaces, the intermediate sends NeedIdMaps (when it made
-//!  the user ns) and InitPid(pid) of the init it forked, then exits.
+//!  the user ns) and InitPid(pid) of the init it forked, then exits. init
+//!  says nothing before that: it waits on a pipe that the intermediate
+//!  writes only once InitPid is sent (fork_reported), so the parent
+//!  always knows init's pid before init's first message.
 //! ```
 
 pub mod channel;
@@ -41,9 +44,10 @@ use crate::config::Bundle;
 use crate::error::{Error, Result};
 use crate::hooks::Kind;
 use crate::namespaces::{write_id_maps, Plan};
-use crate::state::proc_stat;
 use crate::sys;
 use channel::{Channel, Msg};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use oci_spec::runtime::LinuxNamespaceType;
 
 /// What init needs; built by the parent before the clone, read by the child
@@ -101,6 +105,55 @@ impl InitConfig<'_> {
     }
 }
 
+/// Forks a child with CLONE_PARENT (ward's child, not the caller's) and
+/// reports its pid to ward with `InitPid` before the child may run on: the
+/// child blocks on a pipe that is written only after the report is sent.
+/// Otherwise the child's first message (Ready, Hooks, SeccompFd) could
+/// reach ward before its pid, which ward must have by then: it records it,
+/// gives it to hooks and to the seccomp agent, and waits for it.
+///
+/// Returns in the child only; the caller (the intermediate) exits here,
+/// with 0 once the pid is reported. If the report fails, the child reads
+/// EOF and exits too, so nothing runs that ward doesn't know of.
+///
+/// # Safety
+/// The process must be single-threaded (the child runs arbitrary code).
+pub(crate) unsafe fn fork_reported(chan: &Channel, what: &str) -> Result<()> {
+    let (rd, wr) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe", e))?;
+    // SAFETY: single-threaded, per this function's contract.
+    let pid = unsafe { sys::clone3_fork(libc::CLONE_PARENT as u64, None) }
+        .map_err(|e| Error::fork(what, e))?;
+    if pid == 0 {
+        drop(wr);
+        let mut b = [0u8; 1];
+        let go = loop {
+            match nix::unistd::read(&rd, &mut b) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r == Ok(1),
+            }
+        };
+        if !go {
+            // _exit: no atexit handlers or destructors, which belong to the
+            // parent.
+            sys::_exit(1)
+        }
+        return Ok(());
+    }
+    drop(rd);
+    crate::fault::delay("spawn:init-pid");
+    let code = match chan.send(&Msg::InitPid(pid)) {
+        Ok(()) => match nix::unistd::write(&wr, &[1]) {
+            Ok(1) => 0,
+            _ => 1,
+        },
+        Err(_) => 1,
+    };
+    // Exiting closes the pipe, releasing the child with EOF if the byte
+    // wasn't written.
+    sys::_exit(code)
+}
+
 /// A set-up init, waiting for `start`.
 #[derive(Debug, Clone, Copy)]
 pub struct Spawned {
@@ -134,22 +187,23 @@ pub fn spawn(cfg: &InitConfig) -> Result<Spawned> {
     };
     match handshake(cfg, &parent, single, &mut kids) {
         Ok(()) => {
+            // handshake returns Ok only once init's pid is known.
             let p = if single {
                 pid
             } else {
-                kids.init.expect("init pid known once ready")
+                kids.init.unwrap_or(pid)
             };
-            let start_time = proc_stat(p)
-                .map(|s| s.0)
-                .ok_or_else(|| Error::Other(format!("init {p} vanished after setup")))?;
+            let start_time = crate::procfs::stat(p)
+                .map(|s| s.start_time)
+                .ok_or_else(|| Error::Protocol(format!("init {p} vanished after setup")))?;
             Ok(Spawned { pid: p, start_time })
         }
         Err(e) => {
             let left: Vec<i32> = [kids.init, kids.first].into_iter().flatten().collect();
             for p in &left {
-                // SAFETY: p is our own child (CLONE_PARENT makes init one too),
-                // not yet reaped, so its pid can't have been reused.
-                unsafe { libc::kill(*p, libc::SIGKILL) };
+                // p is our own child (CLONE_PARENT makes init one too), not
+                // yet reaped, so its pid can't have been reused.
+                let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
             }
             for p in left {
                 let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(p), None);
@@ -188,7 +242,7 @@ fn send(chan: &Channel, msg: &Msg, kids: &mut Kids) -> Result<()> {
         } else {
             Kids::reap(&mut kids.first)
         };
-        Error::Other(format!("{e} (container init died during setup: {how})"))
+        Error::Protocol(format!("{e} (container init died during setup: {how})"))
     })
 }
 
@@ -197,6 +251,16 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
     if single {
         (cfg.record_init)(first)?;
     }
+    // init's pid, which every message of init's needs: fork_reported makes
+    // InitPid come first; anything else is a broken protocol, not a panic.
+    let init_pid = |kids: &Kids, what: &Msg| {
+        let known = if single { Some(first) } else { kids.init };
+        known.ok_or_else(|| {
+            Error::Protocol(format!(
+                "container init sent {what:?} before its pid was known"
+            ))
+        })
+    };
     if single && cfg.plan.creates(LinuxNamespaceType::User) {
         write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
     }
@@ -209,13 +273,13 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
             None => (None, None),
         };
         match msg {
-            Some(Msg::SeccompFd) => {
-                let fd = fd.ok_or_else(|| Error::Other("seccomp listener fd missing".into()))?;
-                let pid = kids.init.unwrap_or(first);
+            Some(m @ Msg::SeccompFd) => {
+                let pid = init_pid(kids, &m)?;
+                let fd = fd.ok_or_else(|| Error::Protocol("seccomp listener fd missing".into()))?;
                 forward_listener(cfg, pid, fd)?;
             }
-            Some(Msg::Hooks) => {
-                let state = hook_state(cfg, kids.init.unwrap_or(first));
+            Some(m @ Msg::Hooks) => {
+                let state = hook_state(cfg, init_pid(kids, &m)?);
                 if let Some(h) = cfg.bundle.spec.hooks() {
                     for kind in [Kind::Prestart, Kind::CreateRuntime] {
                         crate::hooks::run(kind, kind.list(h), &state)?;
@@ -233,10 +297,14 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
                 (cfg.record_init)(p)?;
                 Kids::reap(&mut kids.first);
             }
-            Some(Msg::Ready) => return Ok(()),
+            Some(m @ Msg::Ready) => return init_pid(kids, &m).map(drop),
             Some(Msg::Error(e)) => return Err(Error::Init(e)),
-            Some(Msg::HookFailed(e)) => return Err(Error::Hook(e)),
-            Some(m) => return Err(Error::Other(format!("unexpected message from init: {m:?}"))),
+            Some(Msg::HookFailed(r)) => return Err(Error::Hook(r.into())),
+            Some(m) => {
+                return Err(Error::Protocol(format!(
+                    "unexpected message from init: {m:?}"
+                )))
+            }
             None => {
                 let how = if kids.init.is_some() {
                     Kids::reap(&mut kids.init)
@@ -255,11 +323,11 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
                         .and_then(|r| r.memory().as_ref())
                         .and_then(|m| m.limit());
                     let limit = limit.map_or(String::new(), |l| format!(" of {l} bytes"));
-                    return Err(Error::Other(format!(
+                    return Err(Error::Protocol(format!(
                         "container init died during setup ({how}): out of memory ({n} OOM kills in its cgroup): the memory limit{limit} is too small"
                     )));
                 }
-                return Err(Error::Other(format!(
+                return Err(Error::Protocol(format!(
                     "container init died during setup ({how})"
                 )));
             }
@@ -272,10 +340,12 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
 fn forward_listener(cfg: &InitConfig, pid: i32, fd: OwnedFd) -> Result<()> {
     use std::os::fd::AsFd;
     let Some(filter) = cfg.seccomp else {
-        return Err(Error::Other("seccomp listener fd without a filter".into()));
+        return Err(Error::Protocol(
+            "seccomp listener fd without a filter".into(),
+        ));
     };
     let Some(path) = filter.listener_path() else {
-        return Err(Error::Other(
+        return Err(Error::Protocol(
             "seccomp listener fd without listenerPath".into(),
         ));
     };
@@ -286,15 +356,9 @@ fn forward_listener(cfg: &InitConfig, pid: i32, fd: OwnedFd) -> Result<()> {
         .and_then(|l| l.seccomp().as_ref())
         .and_then(|s| s.listener_metadata().clone())
         .unwrap_or_default();
-    let state: serde_json::Value = serde_json::from_slice(&creating_state(cfg, pid))
-        .map_err(|e| Error::Other(e.to_string()))?;
+    let state = state_json(cfg, pid, crate::state::Status::Creating);
     crate::security::seccomp::send_listener_fd(path, &metadata, pid, &state, fd.as_fd())
-        .map_err(|e| Error::Other(e.to_string()))
-}
-
-/// The spec's state object while the container is being created.
-fn creating_state(cfg: &InitConfig, pid: i32) -> Vec<u8> {
-    state_json(cfg, pid, crate::state::Status::Creating)
+        .map_err(Error::from)
 }
 
 /// The state the prestart, createRuntime and createContainer hooks get:
@@ -302,12 +366,14 @@ fn creating_state(cfg: &InitConfig, pid: i32) -> Vec<u8> {
 /// step 2 is made, and "created" is the status "after step 2" (crun agrees;
 /// runc says "creating"; runtime-tools' hooks_stdin checks for "created").
 fn hook_state(cfg: &InitConfig, pid: i32) -> Vec<u8> {
-    state_json(cfg, pid, crate::state::Status::Created)
+    serde_json::to_vec(&state_json(cfg, pid, crate::state::Status::Created))
+        .expect("a JSON object of strings serializes")
 }
 
-fn state_json(cfg: &InitConfig, pid: i32, status: crate::state::Status) -> Vec<u8> {
+/// The spec's state object of the container being made.
+fn state_json(cfg: &InitConfig, pid: i32, status: crate::state::Status) -> serde_json::Value {
     let spec = &cfg.bundle.spec;
-    crate::state::spec_state_json(
+    crate::state::spec_state(
         &cfg.bundle.version(),
         cfg.id,
         status,

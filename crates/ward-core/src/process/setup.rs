@@ -43,12 +43,12 @@ pub(crate) fn prepare<'a>(
         .flatten()
         .map(|a| CString::new(a.as_bytes()))
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Other("process.args: contains a NUL byte".into()))?;
+        .map_err(|_| Error::invalid("process.args", "contains a NUL byte"))?;
     let name = process
         .args()
         .as_ref()
         .and_then(|a| a.first())
-        .ok_or_else(|| Error::Other("process.args: empty".into()))?;
+        .ok_or_else(|| Error::invalid("process.args", "empty"))?;
     std::env::set_current_dir(process.cwd())
         .map_err(|e| Error::path("chdir to cwd", process.cwd(), e))?;
     let exe = find_executable(name, &env)?;
@@ -85,7 +85,7 @@ pub(crate) fn prepare<'a>(
         .into_iter()
         .map(CString::new)
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| Error::Other("process.env: contains a NUL byte".into()))?;
+        .map_err(|_| Error::invalid("process.env", "contains a NUL byte"))?;
     Ok(Prepared {
         exe,
         args,
@@ -152,8 +152,12 @@ impl Prepared<'_> {
 /// opened and checked the same way.
 pub(crate) mod guard {
     use std::ffi::{CStr, CString};
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::fd::OwnedFd;
     use std::sync::OnceLock;
+
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{fstat, Mode};
+    use nix::sys::uio::pread;
 
     use crate::error::Errno;
 
@@ -179,16 +183,13 @@ pub(crate) mod guard {
     }
 
     fn open(path: &CStr) -> Result<OwnedFd, Errno> {
-        let flags = [libc::O_RDONLY, libc::O_PATH];
+        let flags = [OFlag::O_RDONLY, OFlag::O_PATH];
         let mut last = Errno(libc::ENOENT);
         for f in flags {
-            // SAFETY: path is a valid C string; the flags are plain ints.
-            let fd = unsafe { libc::open(path.as_ptr(), f | libc::O_CLOEXEC) };
-            if fd >= 0 {
-                // SAFETY: a new fd that nothing else owns.
-                return Ok(unsafe { OwnedFd::from_raw_fd(fd) });
+            match nix::fcntl::open(path, f | OFlag::O_CLOEXEC, Mode::empty()) {
+                Ok(fd) => return Ok(fd),
+                Err(e) => last = e.into(),
             }
-            last = Errno::last();
             // Only a file we may not read (exec-only) is opened O_PATH.
             if last.0 != libc::EACCES {
                 break;
@@ -209,20 +210,14 @@ pub(crate) mod guard {
         let mut argv = args.to_vec();
         for _ in 0..MAX_DEPTH {
             let fd = open(&path).map_err(Refused::Errno)?;
-            // SAFETY: st is written by fstat before it is read.
-            let mut st: libc::stat = unsafe { std::mem::zeroed() };
-            // SAFETY: fd is open; st is a valid out pointer.
-            if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } != 0 {
-                return Err(Refused::Errno(Errno::last()));
-            }
+            let st = fstat(&fd).map_err(|e| Refused::Errno(e.into()))?;
             if runtime == Some((st.st_dev, st.st_ino)) {
                 return Err(Refused::RuntimeBinary(path));
             }
             let mut head = [0u8; 256];
-            // SAFETY: head is a valid buffer of the length passed; an O_PATH
-            // fd just fails with EBADF, read as "not a script".
-            let n = unsafe { libc::pread(fd.as_raw_fd(), head.as_mut_ptr().cast(), head.len(), 0) };
-            let head = &head[..n.max(0) as usize];
+            // An O_PATH fd just fails with EBADF, read as "not a script".
+            let n = pread(&fd, &mut head, 0).unwrap_or(0);
+            let head = &head[..n];
             let Some(line) = head.strip_prefix(b"#!") else {
                 return Ok((fd, argv));
             };
@@ -252,24 +247,9 @@ pub(crate) mod guard {
 
     /// Execs exactly `image`; returns only on failure.
     pub(crate) fn execveat(image: &OwnedFd, argv: &[CString], env: &[CString]) -> Errno {
-        let mut a: Vec<*const libc::c_char> = argv.iter().map(|s| s.as_ptr()).collect();
-        a.push(std::ptr::null());
-        let mut e: Vec<*const libc::c_char> = env.iter().map(|s| s.as_ptr()).collect();
-        e.push(std::ptr::null());
-        // SAFETY: the argv and envp arrays are NULL-terminated arrays of
-        // pointers to C strings that outlive the call; "" with AT_EMPTY_PATH
-        // names the fd itself.
-        unsafe {
-            libc::syscall(
-                libc::SYS_execveat,
-                image.as_raw_fd(),
-                c"".as_ptr(),
-                a.as_ptr(),
-                e.as_ptr(),
-                libc::AT_EMPTY_PATH,
-            )
-        };
-        Errno::last()
+        // "" with AT_EMPTY_PATH names the fd itself.
+        let Err(e) = nix::unistd::execveat(image, c"", argv, env, AtFlags::AT_EMPTY_PATH);
+        e.into()
     }
 }
 
@@ -330,16 +310,12 @@ fn find_executable(name: &str, env: &[String]) -> Result<CString> {
 /// syscall, which seccomp profiles list, where glibc would turn AT_EACCESS
 /// into faccessat2, which older profiles deny with EPERM.
 fn check_executable(name: &str, exe: &CString) -> Result<()> {
-    // SAFETY: exe is a valid C string.
-    let r = unsafe { libc::access(exe.as_ptr(), libc::X_OK) };
+    let r = nix::unistd::access(exe.as_c_str(), nix::unistd::AccessFlags::X_OK);
     let meta = std::fs::metadata(std::ffi::OsStr::from_bytes(exe.as_bytes()));
-    if r != 0 || meta.is_ok_and(|m| m.is_dir()) {
-        let e = if r != 0 {
-            Errno::last()
-        } else {
-            Errno(libc::EACCES)
-        };
-        return Err(Error::Init(format!("exec: {name:?}: {e}")));
-    }
-    Ok(())
+    let e = match r {
+        Err(e) => Errno::from(e),
+        Ok(()) if meta.is_ok_and(|m| m.is_dir()) => Errno(libc::EACCES),
+        Ok(()) => return Ok(()),
+    };
+    Err(Error::Init(format!("exec: {name:?}: {e}")))
 }

@@ -43,24 +43,27 @@ pub fn setup(root: &Root, extra: &[LinuxDevice], has_devpts: bool) -> Result<()>
             0,
             0,
         )
-        .map_err(|e| e.context(&format!("device /dev/{name}")))?;
+        .map_err(|e| e.context(format!("device /dev/{name}")))?;
     }
     for d in extra {
         let path = d.path();
         let parent_path = path.parent().unwrap_or(Path::new("/"));
         let parent = root.ensure(parent_path, Kind::Dir)?;
-        let name = path
-            .file_name()
-            .ok_or_else(|| Error::Other(format!("linux.devices: bad path {}", path.display())))?;
+        let name = path.file_name().ok_or_else(|| {
+            Error::invalid("linux.devices", format!("bad path {}", path.display()))
+        })?;
         let kind = match d.typ() {
             LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => {
-                return Err(Error::Other(format!(
-                    "linux.devices: {} has type 'a', which only device rules may use",
-                    path.display()
-                )))
+                return Err(Error::invalid(
+                    "linux.devices",
+                    format!(
+                        "{} has type 'a', which only device rules may use",
+                        path.display()
+                    ),
+                ))
             }
         };
         let mode = d.file_mode().unwrap_or(0o666);
@@ -75,7 +78,7 @@ pub fn setup(root: &Root, extra: &[LinuxDevice], has_devpts: bool) -> Result<()>
             d.uid().unwrap_or(0),
             d.gid().unwrap_or(0),
         )
-        .map_err(|e| e.context(&format!("device {}", path.display())))?;
+        .map_err(|e| e.context(format!("device {}", path.display())))?;
     }
     let mut links = vec![
         ("fd", "/proc/self/fd"),

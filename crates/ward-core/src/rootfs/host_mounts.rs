@@ -17,10 +17,21 @@ pub struct HostMount {
 
 /// The mounts at or below `rootfs`, in mountinfo's order (parents first).
 pub fn under(rootfs: &Path) -> Vec<HostMount> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    parse(&text)
+    current()
         .into_iter()
         .filter(|m| m.path.starts_with(rootfs))
+        .collect()
+}
+
+/// Every mount of ward's mount namespace, as ids and places.
+fn current() -> Vec<HostMount> {
+    crate::procfs::mountinfo()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| HostMount {
+            id: m.id,
+            path: m.mount_point,
+        })
         .collect()
 }
 
@@ -38,67 +49,10 @@ pub fn unmount(mounts: &[HostMount]) {
     if mounts.is_empty() {
         return;
     }
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let now = parse(&text);
+    let now = current();
     for m in now.iter().rev().filter(|m| mounts.contains(m)) {
         if let Err(e) = nix::mount::umount2(&m.path, nix::mount::MntFlags::MNT_DETACH) {
             crate::warn(&format!("unmount {}: {e}", m.path.display()));
         }
-    }
-}
-
-fn parse(text: &str) -> Vec<HostMount> {
-    text.lines()
-        .filter_map(|l| {
-            let mut f = l.split(' ');
-            let id = f.next()?.parse().ok()?;
-            let path = unescape(f.nth(3)?);
-            Some(HostMount { id, path })
-        })
-        .collect()
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> PathBuf {
-    use std::os::unix::ffi::OsStringExt;
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    PathBuf::from(std::ffi::OsString::from_vec(out))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_ids_and_escaped_paths() {
-        let text = "60 27 254:0 /tmp/b /tmp/b rw - ext4 /dev/vda rw\n\
-                    61 60 0:42 / /tmp/b/my\\040dir rw - proc proc rw\n";
-        assert_eq!(
-            parse(text),
-            vec![
-                HostMount {
-                    id: 60,
-                    path: "/tmp/b".into()
-                },
-                HostMount {
-                    id: 61,
-                    path: "/tmp/b/my dir".into()
-                },
-            ]
-        );
     }
 }

@@ -141,11 +141,7 @@ pub fn finalize(spec: &Spec) -> Result<()> {
         for (key, value) in sysctl {
             let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
             std::fs::write(&path, value).map_err(|e| {
-                Error::Other(format!(
-                    "sysctl {key}={value}: write {}: {}",
-                    path.display(),
-                    Errno::from(e)
-                ))
+                Error::path("write", &path, e).context(format!("sysctl {key}={value}"))
             })?;
         }
     }
@@ -236,9 +232,10 @@ fn mask_paths(paths: &[String]) -> Result<()> {
             .map_err(|e| mount_err("mask tmpfs", path, e))?;
         } else {
             let null = null.as_ref().ok_or_else(|| {
-                Error::Other(format!(
-                    "mask {p}: /dev/null in the container is not the null device"
-                ))
+                Error::invalid(
+                    format!("mask {p}"),
+                    "/dev/null in the container is not the null device",
+                )
             })?;
             mount(
                 Some(fd_path(null).as_str()),
@@ -253,6 +250,39 @@ fn mask_paths(paths: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The mount points the kernel, the container's programs and ward's own
+/// later steps (LSM labels through /proc, sysctls, masks) find by path.
+const SPECIAL_PLACES: [&str; 7] = [
+    "/proc",
+    "/sys",
+    "/dev",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/sys/fs/cgroup",
+];
+
+/// Whether a mount must land exactly at its destination, never at the
+/// target of a symlink the image put there.
+fn is_special(dest: &Path, typ: &str) -> bool {
+    matches!(
+        typ,
+        "proc" | "sysfs" | "devpts" | "mqueue" | "cgroup" | "cgroup2"
+    ) || SPECIAL_PLACES.iter().any(|p| dest == Path::new(p))
+}
+
+/// The directory a mount goes on: for a special mount, the destination
+/// itself with no symlink on the way (or a clear refusal, as runc's).
+fn mount_target(root: &Root, dest: &Path, typ: &str, kind: Kind) -> Result<std::os::fd::OwnedFd> {
+    if kind == Kind::Dir && is_special(dest, typ) {
+        let what = if typ.is_empty() { "bind" } else { typ };
+        root.ensure_plain_dir(dest)
+            .map_err(|e| e.context(format!("mount {what} on {}", dest.display())))
+    } else {
+        root.ensure(dest, kind)
+    }
+}
+
 /// Mounts one entry of config.json's `mounts`.
 fn mount_one(ctx: &Context, root: &Root, m: &Mount) -> Result<()> {
     let dest = m.destination();
@@ -262,16 +292,16 @@ fn mount_one(ctx: &Context, root: &Root, m: &Mount) -> Result<()> {
         return bind_mount(ctx, root, m, &opts);
     }
     match typ {
-        "cgroup" | "cgroup2" => return cgroup_mount(ctx, root, dest, &opts),
+        "cgroup" | "cgroup2" => return cgroup_mount(ctx, root, dest, typ, &opts),
         "" => {
-            return Err(Error::Other(format!(
-                "mount {}: no type and not a bind mount",
-                dest.display()
-            )));
+            return Err(Error::invalid(
+                format!("mount {}", dest.display()),
+                "no type and not a bind mount",
+            ));
         }
         _ => {}
     }
-    let target = root.ensure(dest, Kind::Dir)?;
+    let target = mount_target(root, dest, typ, Kind::Dir)?;
     let source = m
         .source()
         .as_ref()
@@ -333,10 +363,10 @@ fn apply_propagation(root: &Root, dest: &Path, opts: &MountOptions) -> Result<()
 fn bind_mount(ctx: &Context, root: &Root, m: &Mount, opts: &MountOptions) -> Result<()> {
     let dest = m.destination();
     let source = m.source().as_ref().ok_or_else(|| {
-        Error::Other(format!(
-            "mount {}: bind mount without source",
-            dest.display()
-        ))
+        Error::invalid(
+            format!("mount {}", dest.display()),
+            "bind mount without source",
+        )
     })?;
     let source = if source.is_absolute() {
         source.clone()
@@ -346,7 +376,7 @@ fn bind_mount(ctx: &Context, root: &Root, m: &Mount, opts: &MountOptions) -> Res
     let meta =
         std::fs::metadata(&source).map_err(|e| Error::path("bind mount source", &source, e))?;
     let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
-    let target = root.ensure(dest, kind)?;
+    let target = mount_target(root, dest, "", kind)?;
     let mut flags = MsFlags::MS_BIND;
     if opts.recursive {
         flags |= MsFlags::MS_REC;
@@ -379,9 +409,15 @@ fn bind_mount(ctx: &Context, root: &Root, m: &Mount, opts: &MountOptions) -> Res
 /// container gets fresh mounts that show only its own subtree; without one it
 /// gets binds of the host's directories of the cgroups it is in. On v1 and
 /// hybrid hosts `dest` is a tmpfs holding one mount per hierarchy, as on the host.
-fn cgroup_mount(ctx: &Context, root: &Root, dest: &Path, opts: &MountOptions) -> Result<()> {
+fn cgroup_mount(
+    ctx: &Context,
+    root: &Root,
+    dest: &Path,
+    typ: &str,
+    opts: &MountOptions,
+) -> Result<()> {
     let hier = host_cgroup_mounts(ctx.hierarchies);
-    let target = root.ensure(dest, Kind::Dir)?;
+    let target = mount_target(root, dest, typ, Kind::Dir)?;
     let flags = ms(opts.flags & !(libc::MS_RDONLY as u64))
         | MsFlags::MS_NOSUID
         | MsFlags::MS_NODEV
@@ -404,7 +440,7 @@ fn cgroup_mount(ctx: &Context, root: &Root, dest: &Path, opts: &MountOptions) ->
         } else {
             dest.join(h.mountpoint.file_name().unwrap_or_default())
         };
-        let t = root.ensure(&sub, Kind::Dir)?;
+        let t = mount_target(root, &sub, typ, Kind::Dir)?;
         let res = if ctx.new_cgroupns {
             mount(
                 Some("cgroup"),
@@ -453,7 +489,7 @@ struct Hierarchy {
 }
 
 fn host_cgroup_mounts(h: &crate::cgroups::Hierarchies) -> Vec<Hierarchy> {
-    let (own_v1, own_v2) = crate::cgroups::own_cgroups();
+    let (own_v1, own_v2) = crate::procfs::own_cgroups();
     // Co-mounted v1 controllers (cpu,cpuacct) share one mount.
     let mut v1: std::collections::BTreeMap<&PathBuf, Vec<&str>> = Default::default();
     for (ctrl, mp) in &h.v1 {

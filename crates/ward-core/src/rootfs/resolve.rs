@@ -29,7 +29,7 @@ pub struct Root {
 
 fn cstr(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| Error::Other(format!("path {:?} contains a NUL byte", p)))
+        .map_err(|_| Error::invalid(format!("path {p:?}"), "contains a NUL byte"))
 }
 
 /// Relative form of a container path: "/a/b" -> "a/b", "/" -> ".".
@@ -83,6 +83,72 @@ impl Root {
             sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_MAGICLINKS,
         )
         .map_err(Errno::from)
+    }
+
+    /// Like [`Root::ensure`] (a directory at the end), but no component of
+    /// `path` may be a symlink: for the file systems whose place the
+    /// kernel and ward's own later steps rely on (/proc, /sys, /dev, ...).
+    /// An image whose `/proc` is a symlink would otherwise get procfs at
+    /// the link's target and its own files at /proc, where ward later
+    /// writes LSM labels and reads fds (the class of CVE-2019-16884 and
+    /// CVE-2023-28642). runc refuses these too ("must be mounted on
+    /// ordinary directory").
+    pub fn ensure_plain_dir(&self, path: &Path) -> Result<OwnedFd> {
+        let rel = relative(path);
+        let mut parent = self
+            .open_in(Path::new("/"), 0)
+            .map_err(|e| Error::path("open", &self.path, e))?;
+        let mut prefix = PathBuf::from("/");
+        for comp in rel.components() {
+            let name = comp.as_os_str();
+            if comp == Component::ParentDir {
+                return Err(Error::invalid(
+                    path.display().to_string(),
+                    "\"..\" in the path of a special mount",
+                ));
+            }
+            prefix.push(name);
+            let c = cstr(Path::new(name))?;
+            // One component, beneath its parent, no symlink followed.
+            let open = |parent: &OwnedFd| -> std::result::Result<OwnedFd, Errno> {
+                sys::openat2(
+                    parent.as_raw_fd(),
+                    &c,
+                    libc::O_PATH | libc::O_DIRECTORY,
+                    0,
+                    sys::RESOLVE_NO_SYMLINKS | sys::RESOLVE_NO_MAGICLINKS | sys::RESOLVE_BENEATH,
+                )
+                .map_err(Errno::from)
+            };
+            let next = match open(&parent) {
+                Ok(fd) => fd,
+                Err(Errno(libc::ENOENT)) => {
+                    match make(&parent, name, Kind::Dir) {
+                        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                        Err(e) => return Err(Error::path("create", self.display(&prefix), e)),
+                    }
+                    open(&parent).map_err(|e| self.not_plain(&parent, name, &prefix, e))?
+                }
+                Err(e) => return Err(self.not_plain(&parent, name, &prefix, e)),
+            };
+            parent = next;
+        }
+        Ok(parent)
+    }
+
+    /// The error for a component of a special mount's path that is not a
+    /// directory: a symlink is named with its target.
+    fn not_plain(&self, parent: &OwnedFd, name: &std::ffi::OsStr, at: &Path, e: Errno) -> Error {
+        match nix::fcntl::readlinkat(parent.as_fd(), name) {
+            Ok(target) => Error::invalid(
+                format!("{} in the rootfs", at.display()),
+                format!(
+                    "a symlink to {}, not an ordinary directory",
+                    Path::new(&target).display()
+                ),
+            ),
+            Err(_) => Error::path("open", self.display(at), e),
+        }
     }
 
     /// Makes sure `path` exists inside the root, creating missing directories

@@ -8,6 +8,7 @@
 //! calls do nothing when SELinux is disabled; and linux.mountLabel likewise).
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use oci_spec::runtime::Process;
@@ -33,9 +34,7 @@ pub fn validate(process: &Process) -> std::result::Result<(), String> {
         .filter(|p| !p.is_empty())
     {
         if !apparmor_enabled() {
-            return Err(format!(
-                "process.apparmorProfile {p:?}: AppArmor is not enabled on this host"
-            ));
+            return Err(format!("{p:?}: AppArmor is not enabled on this host"));
         }
     }
     Ok(())
@@ -64,10 +63,21 @@ pub fn set_exec_labels(process: &Process) -> Result<()> {
     Ok(())
 }
 
-/// Writes /proc/thread-self/attr/<name> in one write(2), as the kernel wants.
+/// Writes /proc/thread-self/attr/<name> in one write(2), as the kernel wants,
+/// after checking that the file opened is procfs's: a label written into
+/// an image's own file would leave the process unconfined without a word
+/// (CVE-2019-16884). rootfs setup already refuses a /proc that isn't a
+/// directory; this holds whatever else is mounted on top.
 fn write_attr(name: &str, value: &str) -> std::io::Result<()> {
     let path = format!("/proc/thread-self/attr/{name}");
-    let mut f = std::fs::OpenOptions::new().write(true).open(path)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&path)?;
+    let fs = nix::sys::statfs::fstatfs(&f).map_err(std::io::Error::from)?;
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+        return Err(std::io::Error::other(format!("{path} is not on procfs")));
+    }
     f.write_all(value.as_bytes())
 }
 

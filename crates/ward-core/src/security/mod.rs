@@ -5,8 +5,7 @@
 pub mod lsm;
 pub mod seccomp;
 
-use std::str::FromStr;
-
+use nix::sys::resource::{setrlimit, Resource};
 use oci_spec::runtime::{
     Capabilities, Capability, LinuxCapabilities, PosixRlimit, PosixRlimitType, User,
 };
@@ -17,7 +16,7 @@ use crate::sys;
 /// A capability set of the spec as a kernel bitmask. Names the running kernel
 /// doesn't know are left out, as runc does (a spec may list newer ones).
 pub fn cap_mask(set: Option<&Capabilities>) -> u64 {
-    let last = sys::cap_last_cap();
+    let last = crate::procfs::cap_last_cap();
     let mut mask = 0u64;
     for cap in set.into_iter().flatten() {
         if let Some(idx) = cap_index(cap) {
@@ -29,11 +28,56 @@ pub fn cap_mask(set: Option<&Capabilities>) -> u64 {
     mask
 }
 
+/// The kernel's number of a capability of the spec.
 fn cap_index(cap: &Capability) -> Option<u32> {
-    let name = serde_json::to_value(cap).ok()?;
-    caps::Capability::from_str(name.as_str()?)
-        .ok()
-        .map(|c| c.index() as u32)
+    use caps::Capability as K;
+    use Capability as C;
+    #[allow(unreachable_patterns)]
+    let k = match cap {
+        C::AuditControl => K::CAP_AUDIT_CONTROL,
+        C::AuditRead => K::CAP_AUDIT_READ,
+        C::AuditWrite => K::CAP_AUDIT_WRITE,
+        C::BlockSuspend => K::CAP_BLOCK_SUSPEND,
+        C::Bpf => K::CAP_BPF,
+        C::CheckpointRestore => K::CAP_CHECKPOINT_RESTORE,
+        C::Chown => K::CAP_CHOWN,
+        C::DacOverride => K::CAP_DAC_OVERRIDE,
+        C::DacReadSearch => K::CAP_DAC_READ_SEARCH,
+        C::Fowner => K::CAP_FOWNER,
+        C::Fsetid => K::CAP_FSETID,
+        C::IpcLock => K::CAP_IPC_LOCK,
+        C::IpcOwner => K::CAP_IPC_OWNER,
+        C::Kill => K::CAP_KILL,
+        C::Lease => K::CAP_LEASE,
+        C::LinuxImmutable => K::CAP_LINUX_IMMUTABLE,
+        C::MacAdmin => K::CAP_MAC_ADMIN,
+        C::MacOverride => K::CAP_MAC_OVERRIDE,
+        C::Mknod => K::CAP_MKNOD,
+        C::NetAdmin => K::CAP_NET_ADMIN,
+        C::NetBindService => K::CAP_NET_BIND_SERVICE,
+        C::NetBroadcast => K::CAP_NET_BROADCAST,
+        C::NetRaw => K::CAP_NET_RAW,
+        C::Perfmon => K::CAP_PERFMON,
+        C::Setgid => K::CAP_SETGID,
+        C::Setfcap => K::CAP_SETFCAP,
+        C::Setpcap => K::CAP_SETPCAP,
+        C::Setuid => K::CAP_SETUID,
+        C::SysAdmin => K::CAP_SYS_ADMIN,
+        C::SysBoot => K::CAP_SYS_BOOT,
+        C::SysChroot => K::CAP_SYS_CHROOT,
+        C::SysModule => K::CAP_SYS_MODULE,
+        C::SysNice => K::CAP_SYS_NICE,
+        C::SysPacct => K::CAP_SYS_PACCT,
+        C::SysPtrace => K::CAP_SYS_PTRACE,
+        C::SysRawio => K::CAP_SYS_RAWIO,
+        C::SysResource => K::CAP_SYS_RESOURCE,
+        C::SysTime => K::CAP_SYS_TIME,
+        C::SysTtyConfig => K::CAP_SYS_TTY_CONFIG,
+        C::Syslog => K::CAP_SYSLOG,
+        C::WakeAlarm => K::CAP_WAKE_ALARM,
+        _ => return None,
+    };
+    Some(k.index() as u32)
 }
 
 /// The five sets as masks.
@@ -62,24 +106,24 @@ impl CapSets {
     }
 }
 
-fn rlimit_resource(t: PosixRlimitType) -> Option<u32> {
+fn rlimit_resource(t: PosixRlimitType) -> Option<Resource> {
     Some(match t {
-        PosixRlimitType::RlimitCpu => libc::RLIMIT_CPU,
-        PosixRlimitType::RlimitFsize => libc::RLIMIT_FSIZE,
-        PosixRlimitType::RlimitData => libc::RLIMIT_DATA,
-        PosixRlimitType::RlimitStack => libc::RLIMIT_STACK,
-        PosixRlimitType::RlimitCore => libc::RLIMIT_CORE,
-        PosixRlimitType::RlimitRss => libc::RLIMIT_RSS,
-        PosixRlimitType::RlimitNproc => libc::RLIMIT_NPROC,
-        PosixRlimitType::RlimitNofile => libc::RLIMIT_NOFILE,
-        PosixRlimitType::RlimitMemlock => libc::RLIMIT_MEMLOCK,
-        PosixRlimitType::RlimitAs => libc::RLIMIT_AS,
-        PosixRlimitType::RlimitLocks => libc::RLIMIT_LOCKS,
-        PosixRlimitType::RlimitSigpending => libc::RLIMIT_SIGPENDING,
-        PosixRlimitType::RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
-        PosixRlimitType::RlimitNice => libc::RLIMIT_NICE,
-        PosixRlimitType::RlimitRtprio => libc::RLIMIT_RTPRIO,
-        PosixRlimitType::RlimitRttime => libc::RLIMIT_RTTIME,
+        PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
         #[allow(unreachable_patterns)]
         _ => return None,
     })
@@ -87,23 +131,15 @@ fn rlimit_resource(t: PosixRlimitType) -> Option<u32> {
 
 pub fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
     for r in rlimits {
-        let name = serde_json::to_value(r.typ())
-            .ok()
-            .and_then(|v| v.as_str().map(String::from))
-            .unwrap_or_default();
+        let name = r.typ();
         let res = rlimit_resource(r.typ())
-            .ok_or_else(|| Error::Other(format!("rlimit {name}: not supported")))?;
-        let lim = libc::rlimit {
-            rlim_cur: r.soft(),
-            rlim_max: r.hard(),
-        };
-        // SAFETY: lim is a valid rlimit; the resource number comes from libc.
-        if unsafe { libc::setrlimit(res as _, &lim) } != 0 {
-            return Err(Error::sys(
+            .ok_or_else(|| Error::invalid("process.rlimits", format!("{name}: not supported")))?;
+        setrlimit(res, r.soft(), r.hard()).map_err(|e| {
+            Error::sys(
                 format!("setrlimit {name} soft {} hard {}", r.soft(), r.hard()),
-                crate::error::Errno::last(),
-            ));
-        }
+                e,
+            )
+        })?;
     }
     Ok(())
 }
@@ -113,7 +149,7 @@ pub fn apply_rlimits(rlimits: &[PosixRlimit]) -> Result<()> {
 /// setuid to a non-root user clears the effective set (KEEPCAPS keeps the
 /// permitted one, from which capset then picks).
 pub fn switch_user(user: &User, caps: &CapSets) -> Result<()> {
-    let last = sys::cap_last_cap();
+    let last = crate::procfs::cap_last_cap();
     for cap in 0..=last {
         if caps.bounding & (1u64 << cap) == 0 {
             sys::prctl(libc::PR_CAPBSET_DROP, cap as u64, 0).map_err(|e| {
@@ -193,6 +229,21 @@ pub fn set_no_new_privs() -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_spec_capability_has_its_kernel_number() {
+        use std::str::FromStr;
+        // The spec's names, as the spec writes them, against caps' table.
+        for name in caps::all().iter().map(|c| c.to_string()) {
+            let Ok(spec) = Capability::from_str(name.trim_start_matches("CAP_")) else {
+                continue;
+            };
+            let kernel = caps::Capability::from_str(&name).unwrap();
+            assert_eq!(cap_index(&spec), Some(kernel.index() as u32), "{name}");
+        }
+        assert_eq!(cap_index(&Capability::Chown), Some(0));
+        assert_eq!(cap_index(&Capability::CheckpointRestore), Some(40));
+    }
 
     #[test]
     fn passwd_lookup() {

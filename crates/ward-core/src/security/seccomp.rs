@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::io::{IoSlice, Read, Seek, SeekFrom};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -23,7 +23,7 @@ use oci_spec::runtime::{
 };
 use serde_json::{json, Value};
 
-use crate::error::Errno;
+use crate::sys::Errno;
 
 /// Linux syscalls take at most six arguments.
 const MAX_ARGS: usize = 6;
@@ -158,29 +158,7 @@ impl Filter {
     /// CAP_SYS_ADMIN in the user namespace. Returns the notify listener when a
     /// rule is SCMP_ACT_NOTIFY. One raw syscall: no allocation, no lock.
     pub fn load(&self) -> Result<Option<OwnedFd>, Errno> {
-        let prog = libc::sock_fprog {
-            len: self.prog.len() as libc::c_ushort,
-            filter: self.prog.as_ptr() as *mut libc::sock_filter,
-        };
-        // SAFETY: prog points at self.prog, alive and unmoved for the call;
-        // the kernel copies the program before returning.
-        let ret = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-                self.flags as libc::c_ulong,
-                &prog as *const libc::sock_fprog,
-            )
-        };
-        if ret < 0 {
-            return Err(Errno::last());
-        }
-        if self.flags & FLAG_NEW_LISTENER == 0 {
-            return Ok(None);
-        }
-        // SAFETY: with NEW_LISTENER the kernel returned a new fd that nothing
-        // else owns.
-        Ok(Some(unsafe { OwnedFd::from_raw_fd(ret as RawFd) }))
+        crate::sys::seccomp_set_filter(&self.prog, self.flags)
     }
 
     /// Whether [`Filter::load`] returns a listener to hand to the agent.
@@ -359,17 +337,7 @@ fn kernel_knows_flag(bit: u32) -> bool {
     } else {
         bit
     };
-    // SAFETY: a NULL program is never dereferenced by userspace; the kernel
-    // checks the flags, then fails copying the program, and returns.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            bit as libc::c_ulong,
-            std::ptr::null::<libc::sock_fprog>(),
-        )
-    };
-    ret < 0 && Errno::last().0 == libc::EFAULT
+    crate::sys::seccomp_knows_flags(bit)
 }
 
 /// The seccomp(2) flags of a profile.
@@ -573,13 +541,10 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>, SeccompErro
             errno: e.into(),
         }
     };
-    // SAFETY: the name is a NUL-terminated literal; the flags are valid.
-    let fd = unsafe { libc::memfd_create(c"ward-seccomp".as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(sys("memfd_create")(std::io::Error::last_os_error()));
-    }
-    // SAFETY: memfd_create returned a new fd that nothing else owns.
-    let mut file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    let fd = memfd_create(c"ward-seccomp", MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| sys("memfd_create")(e.into()))?;
+    let mut file = File::from(fd);
     ctx.export_bpf(file.as_fd())
         .map_err(|source| SeccompError::Libseccomp {
             field: "linux.seccomp".into(),
@@ -647,7 +612,7 @@ pub fn send_listener_fd(
     connect(sock.as_raw_fd(), &addr).map_err(connect_err)?;
 
     let mut msg = json!({
-        "ociVersion": crate::features::OCI_VERSION_MAX,
+        "ociVersion": crate::OCI_VERSION_MAX,
         "fds": [oci_spec::runtime::SECCOMP_FD_NAME],
         "pid": pid,
         "state": state,
@@ -732,6 +697,7 @@ pub fn features() -> Features {
 mod tests {
     use super::*;
     use std::ffi::CStr;
+    use std::os::fd::{FromRawFd, RawFd};
     use std::os::unix::net::UnixListener;
 
     fn profile(v: Value) -> LinuxSeccomp {
@@ -1220,7 +1186,7 @@ mod tests {
         sender.join().unwrap().unwrap();
         assert_eq!(
             msg,
-            json!({"ociVersion": crate::features::OCI_VERSION_MAX, "fds": ["seccompFd"],
+            json!({"ociVersion": crate::OCI_VERSION_MAX, "fds": ["seccompFd"],
                    "pid": 42, "metadata": "meta", "state": state})
         );
         nix::unistd::write(&w, b"hi").unwrap();

@@ -1,10 +1,9 @@
-use ward_core::container;
+use ward_core::container::{self, CreateOptions};
 use ward_core::state::Store;
 
-use super::{create_options, CmdResult};
-use crate::cli::CreateArgs;
+use super::CmdResult;
 
-pub fn run(store: &Store, a: &CreateArgs) -> CmdResult {
-    container::create(store, &a.id, &create_options(a))?;
+pub fn run(store: &Store, id: &str, opts: &CreateOptions) -> CmdResult {
+    container::create(store, id, opts)?;
     Ok(0)
 }

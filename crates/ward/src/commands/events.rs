@@ -2,62 +2,42 @@
 //! once with --stats, or every --interval with OOM kills reported as they
 //! happen, until the container stops.
 
+use std::io::Write;
 use std::time::Duration;
 
-use ward_core::state::{Status, Store};
+use ward_core::state::Store;
 use ward_core::{container, Error};
 
 use super::CmdResult;
 
 pub fn run(store: &Store, id: &str, once: bool, interval: &str) -> CmdResult {
     let every = parse_duration(interval)?;
-    let st = container::live_state(store, id)?;
-    if st.status == Status::Stopped {
-        return Err(Error::Status {
-            op: "watch events of",
-            status: st.status.to_string(),
-        });
-    }
-    let cg = st
-        .cgroup
-        .clone()
-        .ok_or_else(|| Error::Other("container has no cgroup".into()))?;
-    let stats_event = || -> Result<serde_json::Value, Error> {
-        let data = serde_json::to_value(cg.stats()?).map_err(|e| Error::Other(e.to_string()))?;
-        Ok(serde_json::json!({"type": "stats", "id": id, "data": data}))
+    let line = |ev: &container::Event| {
+        let mut out = std::io::stdout().lock();
+        let _ = serde_json::to_writer(&mut out, ev);
+        let _ = out.write_all(b"\n");
+        let _ = out.flush();
     };
     if once {
-        println!("{}", stats_event()?);
+        let data = container::stats(store, id)?;
+        line(&container::Event {
+            kind: "stats",
+            id,
+            data: Some(data),
+        });
         return Ok(0);
     }
-    let mut ooms = cg.oom_kills();
-    loop {
-        if container::live_state(store, id)
-            .map(|s| s.status == Status::Stopped)
-            .unwrap_or(true)
-        {
-            return Ok(0);
-        }
-        let now = cg.oom_kills();
-        if now > ooms {
-            println!("{}", serde_json::json!({"type": "oom", "id": id}));
-            ooms = now;
-        }
-        match stats_event() {
-            Ok(ev) => println!("{ev}"),
-            // The container may have gone between the check and the read.
-            Err(_) => return Ok(0),
-        }
-        std::thread::sleep(every);
-    }
+    container::events(store, id, every, &mut |ev| line(ev))?;
+    Ok(0)
 }
 
 /// Go-style durations as runc takes them: "5s", "500ms", "1m30s", "1.5s".
 fn parse_duration(s: &str) -> Result<Duration, Error> {
     let bad = || {
-        Error::Other(format!(
-            "invalid --interval {s:?}: want a duration such as 5s or 500ms"
-        ))
+        Error::invalid(
+            format!("--interval {s:?}"),
+            "want a duration such as 5s or 500ms",
+        )
     };
     let mut total = 0f64;
     let mut rest = s.trim();

@@ -2,6 +2,7 @@
 //! `dispatch` names the command and container for the error line.
 
 mod cgroup_verbs;
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -9,6 +10,7 @@ mod exec;
 mod features;
 mod kill;
 mod list;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -43,6 +45,8 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
         Command::Events { id, .. } => ("events", Some(id)),
         Command::Update(a) => ("update", Some(&a.id)),
         Command::Exec(a) => ("exec", Some(&a.id)),
+        Command::Checkpoint(a) => ("checkpoint", Some(&a.common.id)),
+        Command::Restore(a) => ("restore", Some(&a.common.id)),
     };
     let what = match id {
         Some(id) => format!("{name} {id}"),
@@ -50,7 +54,7 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
     };
     log.debug(&format!("{what}: root {}", root.display()));
     let res = match &cli.command {
-        Command::Create(a) => create::run(&store, a),
+        Command::Create(a) => create::run(&store, &a.id, &create_options(cli, a)),
         Command::Start { id } => start::run(&store, id),
         Command::State { id } => state::run(&store, id),
         Command::Kill { id, signal, all } => kill::run(&store, id, signal, *all),
@@ -59,7 +63,13 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
             create,
             detach,
             keep,
-        } => run::run(&store, create, *detach, *keep),
+        } => run::run(
+            &store,
+            &create.id,
+            &create_options(cli, create),
+            *detach,
+            *keep,
+        ),
         Command::List { format, quiet } => list::run(&store, *format, *quiet),
         Command::Spec { bundle, rootless } => spec::run(bundle, *rootless),
         Command::Features => features::run(),
@@ -77,12 +87,19 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
         } => events::run(&store, id, *stats, interval),
         Command::Update(a) => update::run(&store, a),
         Command::Exec(a) => exec::run(&store, a),
+        Command::Checkpoint(a) => checkpoint::run(&store, a, cli.criu.as_deref()),
+        Command::Restore(a) => restore::run(&store, a, cli.criu.as_deref()),
     };
     (what, res)
 }
 
-/// The create options of `create` and `run`.
-pub fn create_options(a: &crate::cli::CreateArgs) -> ward_core::container::CreateOptions {
+/// The create options of `create` and `run`, with what systemd passed in
+/// ward's environment (NOTIFY_SOCKET, LISTEN_FDS): the library reads no
+/// environment of its own.
+pub fn create_options(
+    cli: &Cli,
+    a: &crate::cli::CreateArgs,
+) -> ward_core::container::CreateOptions {
     ward_core::container::CreateOptions {
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
@@ -90,6 +107,11 @@ pub fn create_options(a: &crate::cli::CreateArgs) -> ward_core::container::Creat
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
+        systemd_cgroup: cli.systemd_cgroup,
+        notify_socket: std::env::var_os("NOTIFY_SOCKET")
+            .filter(|v| !v.is_empty())
+            .map(Into::into),
+        listen_fds: ward_core::container::listen_fds_from_env(),
     }
 }
 

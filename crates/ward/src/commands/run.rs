@@ -1,9 +1,8 @@
-use ward_core::container;
+use ward_core::container::{self, CreateOptions};
 use ward_core::state::Store;
 
-use super::{create_options, CmdResult};
-use crate::cli::CreateArgs;
+use super::CmdResult;
 
-pub fn run(store: &Store, a: &CreateArgs, detach: bool, keep: bool) -> CmdResult {
-    container::run(store, &a.id, &create_options(a), detach, keep)
+pub fn run(store: &Store, id: &str, opts: &CreateOptions, detach: bool, keep: bool) -> CmdResult {
+    container::run(store, id, opts, detach, keep)
 }

@@ -2,15 +2,16 @@
 
 use std::io::Read;
 
-use ward_core::cgroups::update::{apply_flags, parse_resources_json, UpdateFlags};
+use ward_core::cgroups::update::UpdateFlags;
+use ward_core::container::{self, UpdateRequest};
 use ward_core::state::Store;
-use ward_core::{container, Error};
+use ward_core::Error;
 
 use super::CmdResult;
 use crate::cli::UpdateArgs;
 
 pub fn run(store: &Store, a: &UpdateArgs) -> CmdResult {
-    let from_json = match &a.resources {
+    let resources_json = match &a.resources {
         None => None,
         Some(src) => {
             let mut data = Vec::new();
@@ -20,7 +21,7 @@ pub fn run(store: &Store, a: &UpdateArgs) -> CmdResult {
                 std::fs::read(src).map(|d| data = d)
             };
             res.map_err(|e| Error::path("read resources", src, e))?;
-            Some(parse_resources_json(&data)?)
+            Some(data)
         }
     };
     let flags = UpdateFlags {
@@ -40,13 +41,13 @@ pub fn run(store: &Store, a: &UpdateArgs) -> CmdResult {
         blkio_weight: a.blkio_weight,
         cpu_idle: a.cpu_idle,
     };
-    container::update(store, &a.id, |current| {
-        // --resources names the new values; flags go on top, as runc does.
-        let base = match from_json {
-            Some(new) => ward_core::cgroups::merge_resources(current, &new)?,
-            None => current,
-        };
-        Ok(apply_flags(base, &flags)?)
-    })?;
+    container::update(
+        store,
+        &a.id,
+        &UpdateRequest {
+            resources_json,
+            flags,
+        },
+    )?;
     Ok(0)
 }

@@ -33,7 +33,10 @@ pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time bound for a foreground `run` of a short-lived container.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for a container to reach a state or print a marker.
-pub const WAIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Generous: in the test VM (qemu TCG, on a loaded 2-core host) a busybox
+/// shell building a 24 MiB string took over 20 s; a wait that succeeds
+/// returns as soon as it can.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The marker long-running test containers print once they are set up.
 pub const READY: &str = "WARD-READY";

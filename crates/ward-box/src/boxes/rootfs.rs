@@ -1,0 +1,180 @@
+//! A box's root: the overlay of an image's layers with the box's own upper
+//! dir, or the skeleton of the host view (symlinks as on the host, empty
+//! mount points for the read-only binds the spec adds).
+
+use crate::digest::Digest;
+use rustix::mount::{self as rmount, MountFlags, UnmountFlags};
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+
+/// Host directories the host view binds read-only (those present).
+pub const HOST_RO: &[&str] = &[
+    "usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc", "opt",
+];
+/// Empty directories the host view gets (mount points and writable places
+/// in the box's own root).
+const HOST_EMPTY: &[&str] = &[
+    "proc", "dev", "sys", "tmp", "run", "var", "var/tmp", "root", "home", "mnt",
+];
+
+/// The overlay options for `layers` (bottom first) under the box's dir.
+pub fn overlay_data(
+    store_layers: &Path,
+    layers: &[Digest],
+    boxdir: &Path,
+    rootless: bool,
+) -> String {
+    let lower: Vec<String> = layers
+        .iter()
+        .rev()
+        .map(|d| store_layers.join(d.hex()).to_string_lossy().into_owned())
+        .collect();
+    let mut data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lower.join(":"),
+        boxdir.join("upper").display(),
+        boxdir.join("work").display()
+    );
+    if rootless {
+        data.push_str(",userxattr");
+    }
+    data
+}
+
+/// Makes upper, work and merged, and mounts the overlay on merged.
+pub fn mount_overlay(
+    store_layers: &Path,
+    layers: &[Digest],
+    boxdir: &Path,
+    rootless: bool,
+) -> Result<PathBuf, String> {
+    for d in ["upper", "work", "merged"] {
+        let p = boxdir.join(d);
+        match fs::create_dir(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("mkdir {}: {e}", p.display())),
+        }
+    }
+    let merged = boxdir.join("merged");
+    let mut data = overlay_data(store_layers, layers, boxdir, rootless);
+    // The mount data is one page: deep images get their lower dirs through
+    // a short /proc/self/fd path of the store's layers directory.
+    let _keep;
+    if data.len() > 3800 {
+        let fd = rustix::fs::open(
+            store_layers,
+            rustix::fs::OFlags::PATH | rustix::fs::OFlags::DIRECTORY | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(|e| format!("open {}: {e}", store_layers.display()))?;
+        let short = PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            rustix::fd::AsRawFd::as_raw_fd(&fd)
+        ));
+        _keep = fd;
+        data = overlay_data(&short, layers, boxdir, rootless);
+        if data.len() > 4000 {
+            return Err(format!(
+                "{} layers: more than one overlay mount can stack",
+                layers.len()
+            ));
+        }
+    }
+    if layers.is_empty() {
+        return Err("an image without layers".into());
+    }
+    let cdata =
+        std::ffi::CString::new(data).map_err(|_| "a NUL in the overlay options".to_string())?;
+    rmount::mount(
+        "overlay",
+        &merged,
+        "overlay",
+        MountFlags::NODEV,
+        Some(cdata.as_c_str()),
+    )
+    .map_err(|e| {
+        format!(
+            "mount the overlay on {}: {}",
+            merged.display(),
+            crate::unpack::errno_text(e)
+        )
+    })?;
+    Ok(merged)
+}
+
+/// Unmounts a box's overlay if it is mounted (detaching it if busy).
+pub fn unmount(boxdir: &Path) {
+    let merged = boxdir.join("merged");
+    if merged.exists() {
+        let _ = rmount::unmount(&merged, UnmountFlags::DETACH | UnmountFlags::NOFOLLOW);
+    }
+}
+
+/// For a box whose overlay isn't mounted here (rootless): a directory
+/// holding the image's etc/passwd and etc/group, taken from the topmost
+/// layer that has each (a whiteout ends the search), so that -u NAME can
+/// be resolved before the box exists.
+pub fn etc_view(store_layers: &Path, layers: &[Digest], boxdir: &Path) -> Result<PathBuf, String> {
+    let view = boxdir.join("etc-view");
+    fs::create_dir_all(view.join("etc")).map_err(|e| format!("mkdir {}: {e}", view.display()))?;
+    for f in ["etc/passwd", "etc/group"] {
+        for l in layers.iter().rev() {
+            let p = store_layers.join(l.hex()).join(f);
+            let Ok(m) = fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if m.is_file() {
+                let _ = fs::copy(&p, view.join(f));
+            }
+            break;
+        }
+    }
+    Ok(view)
+}
+
+/// Whether `p` is a mount point (mountinfo, so it works for overlays too).
+pub fn is_mounted(p: &Path) -> bool {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let want = p.to_string_lossy();
+    info.lines().any(|l| l.split(' ').nth(4) == Some(&want))
+}
+
+/// The host view's skeleton in `root`: the host's top-level symlinks
+/// (merged /usr: bin → usr/bin), mount points for the read-only binds
+/// (returned), and empty writable directories.
+pub fn host_skeleton(root: &Path) -> Result<Vec<String>, String> {
+    let mk = |p: &Path| fs::create_dir_all(p).map_err(|e| format!("mkdir {}: {e}", p.display()));
+    mk(root)?;
+    let mut binds = Vec::new();
+    for name in HOST_RO {
+        let host = Path::new("/").join(name);
+        let Ok(meta) = fs::symlink_metadata(&host) else {
+            continue;
+        };
+        let here = root.join(name);
+        if meta.file_type().is_symlink() {
+            let target =
+                fs::read_link(&host).map_err(|e| format!("readlink {}: {e}", host.display()))?;
+            symlink(&target, &here).map_err(|e| format!("symlink {}: {e}", here.display()))?;
+        } else if meta.is_dir() {
+            mk(&here)?;
+            binds.push(format!("/{name}"));
+        }
+    }
+    for name in HOST_EMPTY {
+        mk(&root.join(name))?;
+    }
+    let _ = fs::set_permissions(
+        root.join("tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    );
+    let _ = fs::set_permissions(
+        root.join("var/tmp"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    );
+    Ok(binds)
+}

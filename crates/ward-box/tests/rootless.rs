@@ -1,0 +1,253 @@
+//! ward box without root: a host user made for the test (useradd, removed
+//! afterwards) runs ward-box through setpriv, with its own store. Layers
+//! unpack without chown and without device nodes; the overlay (whiteouts,
+//! `user.overlay.opaque`) is mounted in the box's user namespace; nothing
+//! is mounted on the host.
+
+mod common;
+use common::*;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command;
+use std::sync::Mutex;
+
+static USERS: Mutex<()> = Mutex::new(());
+
+struct TestUser {
+    name: String,
+    uid: u32,
+    gid: u32,
+}
+
+impl TestUser {
+    fn new() -> TestUser {
+        let _g = USERS.lock().unwrap_or_else(|p| p.into_inner());
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("wbx{}x{n}", std::process::id() % 100000);
+        let _ = Command::new("userdel").arg(&name).output();
+        let st = Command::new("useradd")
+            .args(["-M", "-U", "-s", "/bin/sh", &name])
+            .status()
+            .unwrap();
+        assert!(st.success(), "useradd");
+        let id = |flag: &str| -> u32 {
+            String::from_utf8(
+                Command::new("id")
+                    .args([flag, &name])
+                    .output()
+                    .unwrap()
+                    .stdout,
+            )
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+        };
+        TestUser {
+            uid: id("-u"),
+            gid: id("-g"),
+            name,
+        }
+    }
+
+    /// ward-box as this user, on `env`'s store.
+    fn wb(&self, env: &Env, args: &[&str]) -> Out {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={}", self.uid))
+            .arg(format!("--regid={}", self.gid))
+            .arg("--clear-groups");
+        c.arg(ward_box_bin())
+            .arg("--root")
+            .arg(&env.store)
+            .arg("--runroot")
+            .arg(&env.run)
+            .args(args);
+        c.env("WARD_BOX_RUNTIME", ward_bin())
+            .env("HOME", &env.dir)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("XDG_DATA_HOME");
+        c.current_dir(&env.dir);
+        run_cmd(c, *TIMEOUT)
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        let _g = USERS.lock().unwrap_or_else(|p| p.into_inner());
+        // Processes of this user (a supervisor, a box) go first.
+        for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let status = fs::read_to_string(e.path().join("status")).unwrap_or_default();
+            let uid = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|v| v.split_whitespace().next().map(str::to_string));
+            if uid == Some(self.uid.to_string()) {
+                // SAFETY: kill(2) on a process of the user this test made.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let _ = Command::new("userdel").arg(&self.name).output();
+    }
+}
+
+fn setup(name: &str) -> Option<(Env, TestUser)> {
+    if skip_unless_root("making a test user") {
+        return None;
+    }
+    let env = Env::new(name);
+    if !user_xattrs_work(&env.dir) {
+        // Rootless opaque directories are user.overlay.opaque xattrs.
+        eprintln!(
+            "SKIP: {name}: {} takes no user.* xattrs (a tmpfs before Linux 6.6, as in the test VM)",
+            env.dir.display()
+        );
+        return None;
+    }
+    let user = TestUser::new();
+    for d in [&env.dir, &env.store, &env.run] {
+        fs::create_dir_all(d).unwrap();
+        std::os::unix::fs::chown(d, Some(user.uid), Some(user.gid)).unwrap();
+    }
+    Some((env, user))
+}
+
+#[test]
+fn rootless_image_box_with_whiteouts_opaque_dirs_and_no_device_nodes() {
+    let Some((env, user)) = setup("rl-image") else {
+        return;
+    };
+    let mut l1 = busybox_entries();
+    l1.extend([
+        Entry::dir("o"),
+        Entry::file("o/old", b"old"),
+        Entry::file("gone", b"x"),
+        Entry::chardev("dev-null-copy", 1, 3),
+        Entry::file("owned", b"o").owner(1234, 4321),
+    ]);
+    let l2 = vec![
+        Entry::dir("o"),
+        Entry::file("o/.wh..wh..opq", b""),
+        Entry::file("o/new", b"new"),
+        Entry::file(".wh.gone", b""),
+    ];
+    let img = Image::new(vec![tar(&l1), tar(&l2)]);
+    let layout = env.dir.join("layout");
+    img.write_layout(&layout, "t");
+    let mut c = Command::new("chown");
+    c.arg("-R")
+        .arg(format!("{}:{}", user.uid, user.gid))
+        .arg(&layout);
+    run_cmd(c, *TIMEOUT).assert_ok();
+    let out = user.wb(
+        &env,
+        &["image", "import", "-q", layout.to_str().unwrap(), "rl"],
+    );
+    out.assert_ok();
+    assert!(
+        out.stderr
+            .contains("skipped 1 device node(s) without root (first: dev-null-copy)"),
+        "{}",
+        out.describe()
+    );
+    // Every file of the store is the user's.
+    for l in env.layers() {
+        let md = fs::metadata(env.store.join("layers").join(&l).join("owned"))
+            .or_else(|_| fs::metadata(env.store.join("layers").join(&l)));
+        assert_eq!(md.unwrap().uid(), user.uid);
+    }
+    let script = "id -u; ls /o; test -e /gone || echo gone-is-gone; test -e /dev-null-copy || echo no-dev; echo hi > /made";
+    let out = user.wb(
+        &env,
+        &["box", "run", "-q", "--name", "rl", "rl", "sh", "-c", script],
+    );
+    out.assert_ok();
+    assert_eq!(
+        out.stdout,
+        "0\nnew\ngone-is-gone\nno-dev\n",
+        "{}",
+        out.describe()
+    );
+    // The box's writes land in its upper dir, owned by the user; nothing
+    // was mounted on the host.
+    let id = env.box_ids().pop().unwrap();
+    let made = env.store.join("boxes").join(&id).join("upper/made");
+    assert_eq!(fs::metadata(&made).unwrap().uid(), user.uid);
+    assert!(env.mounts_below().is_empty(), "{:?}", env.mounts_below());
+    user.wb(&env, &["box", "rm", "rl"]).assert_ok();
+    env.assert_no_boxes_left(&[]);
+}
+
+#[test]
+fn rootless_host_view_and_detached_box() {
+    let Some((env, user)) = setup("rl-host") else {
+        return;
+    };
+    let out = user.wb(
+        &env,
+        &[
+            "box",
+            "run",
+            "--rm",
+            "--",
+            "/bin/sh",
+            "-c",
+            "id -u; touch /usr/x 2>/dev/null || echo usr-ro; ls /proc | grep -c '^[0-9]'",
+        ],
+    );
+    out.assert_ok();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&lines[..2], &["0", "usr-ro"], "{}", out.describe());
+    assert!(lines[2].parse::<u32>().unwrap() <= 4);
+    // Detached, without root: supervisor, logs, stop, rm.
+    let img = Image::busybox();
+    let layout = env.dir.join("layout");
+    img.write_layout(&layout, "t");
+    let mut c = Command::new("chown");
+    c.arg("-R")
+        .arg(format!("{}:{}", user.uid, user.gid))
+        .arg(&layout);
+    run_cmd(c, *TIMEOUT).assert_ok();
+    user.wb(
+        &env,
+        &["image", "import", "-q", layout.to_str().unwrap(), "bb"],
+    )
+    .assert_ok();
+    user.wb(
+        &env,
+        &[
+            "box",
+            "run",
+            "-d",
+            "-q",
+            "--name",
+            "d",
+            "bb",
+            "sh",
+            "-c",
+            "echo up; exec sleep 1000",
+        ],
+    )
+    .assert_ok();
+    assert!(wait_until(std::time::Duration::from_secs(10), || user
+        .wb(&env, &["box", "logs", "d"])
+        .stdout
+        .contains("up")));
+    let e = user.wb(&env, &["box", "exec", "d", "cat", "/etc/passwd"]);
+    e.assert_ok();
+    assert!(e.stdout.starts_with("root:"));
+    user.wb(&env, &["box", "stop", "-t", "1", "d"]).assert_ok();
+    user.wb(&env, &["box", "rm", "d"]).assert_ok();
+    env.assert_no_boxes_left(&[]);
+    // Limits need a cgroup the user may not have: refused, not dropped.
+    let out = user.wb(
+        &env,
+        &["box", "run", "--rm", "-q", "--memory", "64m", "bb", "true"],
+    );
+    assert!(!out.ok(), "{}", out.describe());
+    env.assert_no_boxes_left(&[]);
+}

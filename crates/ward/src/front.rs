@@ -1,0 +1,76 @@
+//! Verbs ward doesn't own. `ward box ...` runs the people's front-end, a
+//! binary of its own, as git runs `git-foo`: the runtime binary stays free
+//! of what the fronts need (HTTP, clap, progress bars), and pays for this
+//! check only one comparison of argv[1] against a short table.
+
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
+
+/// Front verb → the binary that serves it. The verb is passed along as the
+/// binary's first argument (`ward-box box run ...`), so one binary can serve
+/// several verbs. Later fronts (`network`, `migrate`, `cluster`) go here.
+pub const FRONTS: &[(&str, &str)] = &[("box", "ward-box"), ("image", "ward-box")];
+
+/// If argv[1] is a front verb, execs its binary and never returns (on
+/// failure: one line on stderr, exit 127). Otherwise returns, having done
+/// nothing but compare strings.
+pub fn dispatch() {
+    let mut args = std::env::args_os();
+    args.next();
+    let Some(verb) = args.next() else { return };
+    let Some(&(name, bin)) = FRONTS.iter().find(|(v, _)| OsStr::new(v) == verb) else {
+        return;
+    };
+    let Some(path) = find(bin) else {
+        eprintln!(
+            "ward: {name}: {bin} not found next to ward or on PATH: install ward's front-ends (cargo build -p {bin})"
+        );
+        std::process::exit(127);
+    };
+    let mut argv: Vec<CString> = vec![cstring(OsString::from(bin))];
+    argv.push(cstring(verb));
+    argv.extend(args.map(cstring));
+    let mut ptrs: Vec<*const libc::c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+    ptrs.push(std::ptr::null());
+    let cpath = cstring(path.clone().into_os_string());
+    // SAFETY: cpath and every argv string are NUL-terminated CStrings that
+    // outlive the call, and ptrs ends with a null pointer as execv requires.
+    unsafe { libc::execv(cpath.as_ptr(), ptrs.as_ptr()) };
+    let err = std::io::Error::last_os_error();
+    eprintln!("ward: {name}: exec {}: {err}", path.display());
+    std::process::exit(127);
+}
+
+fn cstring(s: OsString) -> CString {
+    // An argument can't hold a NUL byte (the kernel splits argv on them).
+    CString::new(s.into_vec()).unwrap_or_default()
+}
+
+/// The binary next to the running ward (the directory of /proc/self/exe)
+/// first, then the first executable of that name on PATH.
+fn find(bin: &str) -> Option<PathBuf> {
+    if let Ok(exe) = std::fs::read_link("/proc/self/exe") {
+        if let Some(dir) = exe.parent() {
+            let p = dir.join(bin);
+            if executable(&p) {
+                return Some(p);
+            }
+        }
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|d| d.is_absolute())
+        .map(|d| d.join(bin))
+        .find(|p| executable(p))
+}
+
+fn executable(p: &Path) -> bool {
+    let Ok(c) = CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let c: &CStr = &c;
+    // SAFETY: c is a valid NUL-terminated path; access(2) only reads it.
+    let ok = unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0;
+    ok && std::fs::metadata(p).is_ok_and(|m| m.is_file())
+}
