@@ -12,7 +12,8 @@
 # engine and no other run of the engine tests is running: wiping state under
 # a live engine would break it; such an engine is named and its state kept):
 #   podman      /dev/shm/libpod_lock (its shared lock segment), /run/libpod,
-#               /run/containers (netavark's networks and IPAM database), the
+#               /run/containers (netavark's IPAM database; root podman's default
+#               runroot, per-boot state as after a reboot), the
 #               iptables chains NETAVARK* and the rules that jump to them,
 #               the podman0 bridge
 #   containerd  /run/containerd (shim sockets in /run/containerd/s),
