@@ -37,7 +37,12 @@ for line in sys.stdin:
 [ ${#bins[@]} -gt 0 ] || { echo "vm-test: no test binary was built" >&2; exit 1; }
 
 # In the guest: each binary in turn; every failure is reported at the end.
-exec tests/vm/run --timeout "${WARD_VM_TEST_TIMEOUT:-1800}" --mem 2048 --env RUST_BACKTRACE=1 -- \
+# WARD_TEST_TIME_SCALE: every test's time bounds times that (common::
+# time_scale): under emulation, on a machine shared with other work, a
+# container that allocates 32 MiB or a cc run can take many times its
+# host's time.
+exec tests/vm/run --timeout "${WARD_VM_TEST_TIMEOUT:-1800}" --mem 2048 --env RUST_BACKTRACE=1 \
+  --env WARD_TEST_TIME_SCALE="${WARD_TEST_TIME_SCALE:-2}" -- \
   bash -c '
 n=$1; shift
 args=("${@:1:n}"); shift "$n"

@@ -160,8 +160,16 @@ fn killed_at_every_create_point() {
     for point in CREATE_POINTS {
         let id = ctx.id("cp");
         run_to_point(&ctx, point, &["create", "--bundle", b.path(), &id]);
-        // A killed create is never left "creating" for ever.
-        if let Some(s) = ctx.status(&id) {
+        // A killed create is never left "creating" for ever. From
+        // create:cloned on, the child it cloned holds the container's lock
+        // (an inherited descriptor) until it dies of its parent's death,
+        // which on a loaded machine is not at once: "creating" until then.
+        let mut status = None;
+        wait_until(WAIT_TIMEOUT, || {
+            status = ctx.status(&id);
+            status.as_deref() != Some("creating")
+        });
+        if let Some(s) = status {
             assert!(
                 s == "stopped" || (point == "create:saved" && s == "created"),
                 "{point}: status {s}"
@@ -663,14 +671,22 @@ fn pid_exhaustion() {
     fs::write(parent.join("pids.max"), "1").unwrap();
     b.write();
     let id = ctx.id("pids");
-    let script = format!(
-        "echo $$ > {}/cgroup.procs && exec {} --root {} create --bundle {} {id}",
-        own.display(),
-        runtime_bin().display(),
-        ctx.root.display(),
-        b.path()
+    // The paths as arguments, not in the script: a checkout's may hold
+    // white space.
+    let procs = own.join("cgroup.procs");
+    let (bin, root) = (runtime_bin(), ctx.root.clone());
+    let out = ctx.host(
+        "sh",
+        &[
+            "-c",
+            "echo $$ > \"$0\" && exec \"$1\" --root \"$2\" create --bundle \"$3\" \"$4\"",
+            procs.to_str().unwrap(),
+            bin.to_str().unwrap(),
+            root.to_str().unwrap(),
+            b.path(),
+            &id,
+        ],
     );
-    let out = ctx.host("sh", &["-c", &script]);
     // Cleanup first, so that an assertion failure leaves nothing.
     let _ = fs::write(parent.join("pids.max"), "max");
     ctx.rt(&["delete", "--force", &id]);
