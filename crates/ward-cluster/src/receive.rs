@@ -1,0 +1,472 @@
+//! The destination's half of `ward migrate` (`ward cluster __receive`,
+//! started by sshd for the source): the preflight, the images written
+//! under a work directory of its own, the restore, and the guard that
+//! deletes what was restored if this process dies before the source has
+//! let go. See migrate.rs for the conversation.
+
+use crate::runtime::Runtime;
+use crate::wire::{self, Frame, Msg};
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+pub const DEFAULT_WORK: &str = "/var/lib/ward/migrate-in";
+
+struct Conn {
+    frames: Receiver<std::io::Result<Frame>>,
+    out: BufWriter<std::io::Stdout>,
+}
+
+impl Conn {
+    fn send(&mut self, m: &Msg) {
+        // The source may be gone; what it missed it learns from the
+        // channel's end.
+        let _ = wire::write_msg(&mut self.out, m);
+    }
+    fn next(&mut self, t: Duration) -> Result<Frame, String> {
+        match self.frames.recv_timeout(t) {
+            Ok(Ok(f)) => Ok(f),
+            Ok(Err(e)) => Err(format!("the channel broke: {e}")),
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                Err(format!("nothing from the source for {} s", t.as_secs()))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Ok(Frame::Eof),
+        }
+    }
+}
+
+/// The work directory, removed on every way out.
+struct Work(PathBuf);
+impl Drop for Work {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn die_here(fault: &Option<String>, at: &str) {
+    if cfg!(debug_assertions) && fault.as_deref() == Some(at) {
+        let _ = nix_kill_self();
+    }
+}
+
+fn nix_kill_self() -> std::io::Result<()> {
+    // SAFETY: kill(2) on our own pid with SIGKILL has no memory effects.
+    let r = unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+pub fn receive(rt: &Runtime, work_base: &Path) -> i32 {
+    let (tx, frames) = mpsc::sync_channel(64);
+    std::thread::spawn(move || {
+        let mut inp = std::io::stdin().lock();
+        loop {
+            let f = wire::read_frame(&mut inp);
+            let end = !matches!(f, Ok(Frame::Msg(_)) | Ok(Frame::Data(_)));
+            if tx.send(f).is_err() || end {
+                break;
+            }
+        }
+    });
+    let mut c = Conn {
+        frames,
+        out: BufWriter::new(std::io::stdout()),
+    };
+    match session(rt, work_base, &mut c) {
+        Ok(()) => 0,
+        Err(why) => {
+            c.send(&Msg::Failed { why: why.clone() });
+            eprintln!("ward: migrate (receiving): {why}");
+            1
+        }
+    }
+}
+
+struct Hello {
+    id: String,
+    bundle: PathBuf,
+    strategy: String,
+    tcp: bool,
+    fault: Option<String>,
+    stdio: Vec<String>,
+}
+
+fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
+    let h = match c.next(Duration::from_secs(60))? {
+        Frame::Msg(Msg::Hello {
+            version,
+            id,
+            bundle,
+            strategy,
+            tcp,
+            copy_rootfs: _,
+            fault,
+            stdio,
+        }) => {
+            if version != crate::VERSION {
+                return Err(format!(
+                    "ward {version} on the source, ward {} here: both ends must be the same version",
+                    crate::VERSION
+                ));
+            }
+            Hello {
+                id,
+                bundle: PathBuf::from(bundle),
+                strategy,
+                tcp,
+                fault: fault.filter(|_| cfg!(debug_assertions)),
+                stdio,
+            }
+        }
+        Frame::Eof => return Err("the source left before saying hello".into()),
+        f => return Err(format!("expected hello, got {f:?}")),
+    };
+    let (kernel, criu) = preflight(rt, &h)?;
+    fs::create_dir_all(work_base).map_err(|e| format!("{}: {e}", work_base.display()))?;
+    let dir = work_base.join(&h.id);
+    if let Err(e) = fs::create_dir(&dir) {
+        return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+            format!(
+                "{} exists: a migration of {} is already arriving here",
+                dir.display(),
+                h.id
+            )
+        } else {
+            format!("{}: {e}", dir.display())
+        });
+    }
+    let work = Work(dir);
+    c.send(&Msg::Ready { kernel, criu });
+    let _ = c.out.flush();
+
+    let mut file: Option<(File, u64, PathBuf)> = None;
+    loop {
+        match c.next(Duration::from_secs(3600))? {
+            Frame::Eof => return Err("the source went away before the restore".into()),
+            Frame::Data(d) => {
+                let Some((f, left, p)) = file.as_mut() else {
+                    return Err("data out of turn".into());
+                };
+                if d.len() as u64 > *left {
+                    return Err(format!("{}: more data than announced", p.display()));
+                }
+                f.write_all(&d)
+                    .map_err(|e| format!("writing {}: {e}", p.display()))?;
+                *left -= d.len() as u64;
+                if *left == 0 {
+                    let (f, _, p) = file.take().unwrap();
+                    f.sync_data()
+                        .map_err(|e| format!("writing {}: {e}", p.display()))?;
+                }
+            }
+            Frame::Msg(m) => {
+                if file.is_some() {
+                    return Err("a file was cut short".into());
+                }
+                match m {
+                    Msg::Dir { path, mode } => {
+                        let p = work.0.join(wire::safe_rel(&path)?);
+                        fs::create_dir(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                        let _ = fs::set_permissions(&p, fs::Permissions::from_mode(mode & 0o755));
+                    }
+                    Msg::File { path, size, mode } => {
+                        let p = work.0.join(wire::safe_rel(&path)?);
+                        let f = OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(mode & 0o644)
+                            .custom_flags(libc::O_NOFOLLOW)
+                            .open(&p)
+                            .map_err(|e| format!("{}: {e}", p.display()))?;
+                        if size == 0 {
+                            continue;
+                        }
+                        file = Some((f, size, p));
+                    }
+                    Msg::Symlink { path, target } => {
+                        // Only CRIU's parent link: ../<a sibling>.
+                        let ok = target
+                            .strip_prefix("../")
+                            .is_some_and(|t| wire::safe_rel(t).is_ok() && !t.contains('/'));
+                        if !ok {
+                            return Err(format!("the source sent a symlink to {target:?}"));
+                        }
+                        let p = work.0.join(wire::safe_rel(&path)?);
+                        std::os::unix::fs::symlink(&target, &p)
+                            .map_err(|e| format!("{}: {e}", p.display()))?;
+                    }
+                    Msg::Sent { what } => {
+                        if what.starts_with("pre") {
+                            die_here(&h.fault, "receiver@precopy");
+                        } else {
+                            die_here(&h.fault, "receiver@dumped");
+                        }
+                    }
+                    Msg::Restore => return restore(rt, &h, &work.0, work_base, c),
+                    m => return Err(format!("unexpected {m:?}")),
+                }
+            }
+        }
+    }
+}
+
+fn preflight(rt: &Runtime, h: &Hello) -> Result<(String, String), String> {
+    ward_core::id::validate_id(&h.id).map_err(|e| e.to_string())?;
+    let root = rt
+        .root
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/run/ward"));
+    fs::create_dir_all(&root).map_err(|e| format!("{}: {e}", root.display()))?;
+    let criu = ward_core::criu::Criu::probe(
+        rt.criu.as_deref(),
+        Some(&root.join(".criu-check.json")),
+        &root,
+    )
+    .map_err(|e| e.to_string())?;
+    criu.usable().map_err(|e| e.to_string())?;
+    if h.strategy == "pre-copy" {
+        criu.needs(ward_core::criu::Need::MemTrack("pre-copy"))
+            .map_err(|e| e.to_string())?;
+    }
+    match rt.state(&h.id) {
+        Ok(_) => return Err(format!("container {} exists here already", h.id)),
+        Err(e) if e.contains("does not exist") => {}
+        Err(e) => return Err(e),
+    }
+    let cfg = h.bundle.join("config.json");
+    let data = fs::read(&cfg).map_err(|e| format!("bundle {}: {e}", cfg.display()))?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&data).map_err(|e| format!("bundle {}: {e}", cfg.display()))?;
+    let rootfs = v["root"]["path"].as_str().unwrap_or("rootfs");
+    let rootfs = h.bundle.join(rootfs);
+    if !rootfs.is_dir() {
+        return Err(format!(
+            "the bundle's rootfs {} is not here (copy it, or migrate with --copy-rootfs)",
+            rootfs.display()
+        ));
+    }
+    for s in &h.stdio {
+        if !(s == "null" || s == "closed" || s.starts_with("file:")) {
+            return Err(format!("stdio {s:?} can't be re-made here"));
+        }
+    }
+    Ok((
+        ward_core::criu::kernel_release(),
+        criu.info.version_text.clone(),
+    ))
+}
+
+/// The restored container's stdio: the null device, or a file of the
+/// same mode under the work base (`<id>.fdN.log`, appended to).
+fn stdio_for(work_base: &Path, id: &str, fd: usize, kind: &str) -> Result<File, String> {
+    if let Some(mode) = kind.strip_prefix("file:") {
+        let mode = u32::from_str_radix(mode, 8).map_err(|_| format!("bad mode {mode}"))? & 0o777;
+        let p = work_base.join(format!("{id}.fd{fd}.log"));
+        let f = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .mode(mode)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        return Ok(f);
+    }
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| format!("/dev/null: {e}"))
+}
+
+/// `ward cluster __guard ID`: waits on its stdin; if that ends without
+/// the byte `c` (the receiver died before the source let go), deletes
+/// the container.
+fn start_guard(rt: &Runtime, id: &str) -> Result<Child, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let mut c = Command::new(exe);
+    c.args(["cluster", "__guard"]);
+    c.arg("--ward").arg(&rt.bin);
+    if let Some(r) = &rt.root {
+        c.arg("--root").arg(r);
+    }
+    c.arg(id);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0);
+    c.spawn().map_err(|e| format!("starting the guard: {e}"))
+}
+
+pub fn guard(rt: &Runtime, id: &str) -> i32 {
+    let mut b = [0u8; 1];
+    let got = std::io::Read::read(&mut std::io::stdin(), &mut b).unwrap_or(0);
+    if got == 1 && b[0] == b'c' {
+        return 0;
+    }
+    let _ = rt.run(&["delete", "--force", id], Duration::from_secs(120));
+    0
+}
+
+fn restore(
+    rt: &Runtime,
+    h: &Hello,
+    work: &Path,
+    work_base: &Path,
+    c: &mut Conn,
+) -> Result<(), String> {
+    let mut guard = start_guard(rt, &h.id)?;
+    let release = |g: &mut Child| {
+        if let Some(mut i) = g.stdin.take() {
+            let _ = i.write_all(b"c");
+        }
+        let _ = g.wait();
+    };
+    let t = Instant::now();
+    let log = work.join("restore-ward.log");
+    let fin = work.join("final");
+    let mut args: Vec<String> = vec![
+        "--log".into(),
+        log.to_string_lossy().into_owned(),
+        "restore".into(),
+        "-d".into(),
+        "--image-path".into(),
+        fin.to_string_lossy().into_owned(),
+        "--bundle".into(),
+        h.bundle.to_string_lossy().into_owned(),
+    ];
+    if h.tcp {
+        args.push("--tcp-established".into());
+    }
+    args.push(h.id.clone());
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = rt.command(&a);
+    let kinds: Vec<&str> = (0..3)
+        .map(|i| h.stdio.get(i).map(String::as_str).unwrap_or("null"))
+        .collect();
+    cmd.stdin(stdio_for(work_base, &h.id, 0, kinds[0])?)
+        .stdout(stdio_for(work_base, &h.id, 1, kinds[1])?)
+        .stderr(stdio_for(work_base, &h.id, 2, kinds[2])?);
+    if h.fault.as_deref() == Some("ward@restore") {
+        cmd.env("WARD_FAULT", "restore:saved");
+    }
+    // SAFETY: prctl(PR_SET_PDEATHSIG) in the child between fork and exec
+    // is async-signal-safe and touches no memory of ours: the restore
+    // dies with this receiver, so that nothing restores behind its back.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            Ok(())
+        });
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("{}: {e}", rt.bin.display()))?;
+    let status = loop {
+        if h.fault.as_deref() == Some("criu@restore") {
+            kill_criu_below(child.id() as i32);
+        }
+        match child.try_wait() {
+            Ok(Some(s)) => break Some(s),
+            Ok(None) if t.elapsed() < Duration::from_secs(3600) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+        }
+    };
+    if !status.is_some_and(|s| s.success()) {
+        // Whatever half-made (a ward killed after saving its state).
+        let _ = rt.run(&["delete", "--force", &h.id], Duration::from_secs(120));
+        release(&mut guard);
+        let why = fs::read_to_string(&log)
+            .ok()
+            .and_then(|l| {
+                l.lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| match status {
+                Some(s) => format!("ward restore exited with {s}"),
+                None => "ward restore took more than an hour and was killed".into(),
+            });
+        return Err(format!("restore: {}", why.trim()));
+    }
+    let restore_ms = t.elapsed().as_millis() as u64;
+    let pid = rt
+        .state(&h.id)
+        .ok()
+        .and_then(|v| v["pid"].as_i64())
+        .unwrap_or(0);
+    die_here(&h.fault, "receiver@restore");
+    c.send(&Msg::Running { pid, restore_ms });
+    let _ = c.out.flush();
+    match c.next(Duration::from_secs(60)) {
+        Ok(Frame::Msg(Msg::Commit)) => {
+            release(&mut guard);
+            c.send(&Msg::Committed);
+            let _ = c.out.flush();
+            Ok(())
+        }
+        other => {
+            let _ = rt.run(&["delete", "--force", &h.id], Duration::from_secs(120));
+            release(&mut guard);
+            Err(format!(
+                "the source did not let go ({}): the restored copy was removed here",
+                match other {
+                    Ok(f) => format!("{f:?}"),
+                    Err(e) => e,
+                }
+            ))
+        }
+    }
+}
+
+/// Test-only: SIGKILLs a `criu` process below `pid` once one exists.
+fn kill_criu_below(pid: i32) {
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return;
+    };
+    for e in rd.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let comm = fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+        if comm.trim() != "criu" {
+            continue;
+        }
+        // Walk up its parents to ours.
+        let mut q = p;
+        for _ in 0..16 {
+            let stat = fs::read_to_string(format!("/proc/{q}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().nth(1))
+                .and_then(|s| s.parse::<i32>().ok())
+                .unwrap_or(0);
+            if ppid == pid {
+                // SAFETY: kill(2) of a pid we just found below our child.
+                unsafe { libc::kill(p, libc::SIGKILL) };
+                return;
+            }
+            if ppid <= 1 {
+                break;
+            }
+            q = ppid;
+        }
+    }
+}

@@ -1,0 +1,816 @@
+//! `ward migrate` and `ward cluster` (crates/ward-cluster), in the cheap
+//! one-guest form: a second ward root and an sshd of the test's own on the
+//! guest's loopback stand for the destination host, reached through real
+//! ssh (keys and known_hosts the test makes, BatchMode). CRIU works in the
+//! test VM only, so on the host every test says SKIP.
+//!
+//! Each test prints `TIME <name> <seconds>`. The fault matrix runs a
+//! representative case per fault in CI; `WARD_MIGRATE_FULL=1` runs every
+//! fault at every step.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// One migration under emulation (boot of criu, two dumps, a restore).
+const MIGRATE_TIMEOUT: Duration = Duration::from_secs(300);
+
+fn criu_broken() -> Option<String> {
+    static WHY: OnceLock<Option<String>> = OnceLock::new();
+    WHY.get_or_init(|| {
+        // SAFETY: geteuid(2) has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            return Some("needs root".into());
+        }
+        if !Path::new("/usr/sbin/sshd").is_file() {
+            return Some(
+                "sshd is not installed (openssh-server; scripts/vm-test.sh installs it)".into(),
+            );
+        }
+        let out = run_host(&std::env::temp_dir(), "/usr/sbin/criu", &["check"]);
+        if out.success() {
+            None
+        } else {
+            Some(format!(
+                "criu check fails on this kernel ({})",
+                fs::read_to_string("/proc/sys/kernel/osrelease")
+                    .unwrap_or_default()
+                    .trim()
+            ))
+        }
+    })
+    .clone()
+}
+
+fn skip(test: &str) -> bool {
+    if skip_unless_ward(test) {
+        return true;
+    }
+    match criu_broken() {
+        Some(why) => {
+            eprintln!("SKIP: {test}: {why} (runs in the test VM: scripts/vm-test.sh)");
+            true
+        }
+        None => false,
+    }
+}
+
+/// ward-cluster next to the ward under test (cargo builds it with the
+/// workspace's tests; alone: `cargo build -p ward-cluster`).
+fn cluster_bin() -> PathBuf {
+    let p = runtime_bin().with_file_name("ward-cluster");
+    assert!(
+        p.is_file(),
+        "{} is not built: cargo build -p ward-cluster",
+        p.display()
+    );
+    p
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The destination: a ward root, a work directory and an sshd on
+/// loopback; plus the source's hosts file and ssh config.
+struct Site {
+    ctx: Ctx,
+    dst_root: PathBuf,
+    dst_work: PathBuf,
+    hosts: PathBuf,
+    ssh_config: PathBuf,
+    port: u16,
+    _sshd: Proc,
+    dst_ids: std::sync::Mutex<Vec<String>>,
+}
+
+impl Site {
+    fn new(name: &str) -> Site {
+        let ctx = Ctx::new(name);
+        let d = ctx.dir.clone();
+        let s = |p: &str| d.join(p).to_string_lossy().into_owned();
+        for k in ["hostkey", "userkey", "otherkey"] {
+            ctx.host(
+                "ssh-keygen",
+                &["-q", "-t", "ed25519", "-N", "", "-f", &s(k)],
+            )
+            .assert_ok();
+        }
+        fs::copy(d.join("userkey.pub"), d.join("authorized_keys")).unwrap();
+        fs::create_dir_all("/run/sshd").unwrap();
+        let port = free_port();
+        fs::write(
+            d.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\n\
+                 StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nUsePAM no\nLogLevel ERROR\n",
+                s("hostkey"),
+                s("authorized_keys"),
+                s("sshd.pid")
+            ),
+        )
+        .unwrap();
+        let mut c = Command::new("/usr/sbin/sshd");
+        c.args(["-D", "-e", "-f", &s("sshd_config")]);
+        let sshd = ctx.spawn_cmd(c, Duration::from_secs(3600));
+        let hostkey = fs::read_to_string(d.join("hostkey.pub")).unwrap();
+        fs::write(
+            d.join("known_hosts"),
+            format!("[127.0.0.1]:{port} {hostkey}"),
+        )
+        .unwrap();
+        fs::write(
+            d.join("ssh_config"),
+            format!(
+                "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  LogLevel ERROR\n",
+                s("userkey"),
+                s("known_hosts")
+            ),
+        )
+        .unwrap();
+        let dst_root = d.join("dst-state");
+        let dst_work = d.join("dst-work");
+        let ward = runtime_bin();
+        let down = free_port();
+        fs::write(
+            d.join("hosts"),
+            format!(
+                "# the test's hosts\ndst ssh://root@127.0.0.1:{port} ward={} root={} work={}\n\
+                 src ssh://root@127.0.0.1:{port} ward={} root={}\n\
+                 down ssh://root@127.0.0.1:{down} ward={}\n",
+                ward.display(),
+                dst_root.display(),
+                dst_work.display(),
+                ward.display(),
+                ctx.root.display(),
+                ward.display(),
+            ),
+        )
+        .unwrap();
+        // sshd takes a moment to listen under emulation.
+        assert!(
+            wait_until(scaled(Duration::from_secs(30)), || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            }),
+            "sshd never listened on {port}"
+        );
+        Site {
+            hosts: d.join("hosts"),
+            ssh_config: d.join("ssh_config"),
+            ctx,
+            dst_root,
+            dst_work,
+            port,
+            _sshd: sshd,
+            dst_ids: Default::default(),
+        }
+    }
+
+    /// `ward <args>` with the test's hosts file and ssh config.
+    fn ward(&self, args: &[&str], t: Duration) -> Out {
+        let mut c = Command::new(runtime_bin());
+        c.args(args)
+            .env("WARD_HOSTS", &self.hosts)
+            .env("WARD_SSH_CONFIG", &self.ssh_config);
+        self.ctx.spawn_cmd(c, t).wait()
+    }
+
+    fn migrate(&self, id: &str, dest: &str, extra: &[&str], env: &[(&str, &str)]) -> Out {
+        let img = self.ctx.dir.join("src-images");
+        let dst_bundle = self.ctx.dir.join(format!("{id}-dst"));
+        let mut args = vec![
+            "migrate".to_string(),
+            "--root".into(),
+            self.ctx.root.to_string_lossy().into_owned(),
+            "--image-dir".into(),
+            img.to_string_lossy().into_owned(),
+            "--dest-bundle".into(),
+            dst_bundle.to_string_lossy().into_owned(),
+            "--format".into(),
+            "json".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(id.into());
+        if !dest.is_empty() {
+            args.push(dest.into());
+        }
+        let mut c = Command::new(runtime_bin());
+        c.args(&args)
+            .env("WARD_HOSTS", &self.hosts)
+            .env("WARD_SSH_CONFIG", &self.ssh_config);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        self.ctx.spawn_cmd(c, MIGRATE_TIMEOUT).wait()
+    }
+
+    fn src(&self, args: &[&str]) -> Out {
+        self.ctx.rt(args)
+    }
+
+    fn dst(&self, args: &[&str]) -> Out {
+        let mut c = Command::new(runtime_bin());
+        c.arg("--root").arg(&self.dst_root).args(args);
+        self.ctx.spawn_cmd(c, CMD_TIMEOUT).wait()
+    }
+
+    fn dst_status(&self, id: &str) -> Option<String> {
+        let o = self.dst(&["state", id]);
+        o.success().then(|| {
+            serde_json::from_str::<Value>(&o.stdout).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+    }
+
+    fn src_status(&self, id: &str) -> Option<String> {
+        let o = self.src(&["state", id]);
+        o.success().then(|| {
+            serde_json::from_str::<Value>(&o.stdout).unwrap()["status"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+    }
+
+    /// A counter container running on the source: stdout appended to
+    /// `<dir>/<id>.out`, and a bundle for it at `<dir>/<id>-dst` (the same
+    /// rootfs, its own cgroup: both "hosts" share this guest's kernel).
+    fn counter(&self, tag: &str) -> (String, PathBuf) {
+        let id = self.ctx.id(tag);
+        self.dst_ids.lock().unwrap().push(id.clone());
+        let mut b = self.ctx.bundle(&id);
+        b.sh("i=0; while :; do i=$((i+1)); echo $i; sleep 0.1; done");
+        b.write();
+        let dst = self.ctx.dir.join(format!("{id}-dst"));
+        fs::create_dir(&dst).unwrap();
+        self.ctx
+            .host(
+                "cp",
+                &["-a", b.rootfs().to_str().unwrap(), dst.to_str().unwrap()],
+            )
+            .assert_ok();
+        let mut cfg = b.config.clone();
+        cfg["linux"]["cgroupsPath"] = Value::from(format!("/ward-migdst-{id}"));
+        fs::write(dst.join("config.json"), cfg.to_string()).unwrap();
+        let out = self.ctx.dir.join(format!("{id}.out"));
+        let append = |p: &Path| {
+            fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(p)
+                .unwrap()
+        };
+        let err = self.ctx.dir.join(format!("{id}.err"));
+        let mut c = self.ctx.command(&["run", "-d", "--bundle", b.path(), &id]);
+        c.stdin(Stdio::null())
+            .stdout(append(&out))
+            .stderr(append(&err));
+        let mut child = c.spawn().expect("spawn ward run -d");
+        let deadline = Instant::now() + scaled(CMD_TIMEOUT);
+        let st = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("run -d {id} did not return in time");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(st.success(), "run -d {id}: {}", read_lossy(&err));
+        (id, out)
+    }
+
+    fn dst_log(&self, id: &str) -> PathBuf {
+        self.dst_work.join(format!("{id}.fd1.log"))
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        for id in self.dst_ids.lock().unwrap().iter() {
+            let mut c = Command::new(runtime_bin());
+            c.arg("--root")
+                .arg(&self.dst_root)
+                .args(["delete", "--force", id]);
+            let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+fn numbers(p: &Path) -> Vec<u64> {
+    read_lossy(p)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// Waits until the file's counter passes `n`; returns the last number.
+#[track_caller]
+fn counts_past(p: &Path, n: u64) -> u64 {
+    let mut last = 0;
+    assert!(
+        wait_until(scaled(Duration::from_secs(60)), || {
+            last = numbers(p).last().copied().unwrap_or(0);
+            last > n
+        }),
+        "the counter in {} never passed {n} (last {last})",
+        p.display()
+    );
+    last
+}
+
+/// The counter's numbers over both files: strictly consecutive, no gap
+/// and no repeat (nothing lost, nothing run twice).
+#[track_caller]
+fn consecutive(parts: &[&Path]) {
+    let all: Vec<u64> = parts.iter().flat_map(|p| numbers(p)).collect();
+    for w in all.windows(2) {
+        assert_eq!(w[1], w[0] + 1, "the counter jumped: {:?}", all);
+    }
+}
+
+fn timed(name: &str, f: impl FnOnce()) {
+    let t = Instant::now();
+    f();
+    eprintln!("TIME {name} {:.1}", t.elapsed().as_secs_f64());
+}
+
+/// Checks a migration that succeeded: the record, the counter going on
+/// from where it was on the destination only, nothing left on the source.
+#[track_caller]
+fn moved(site: &Site, id: &str, out: &Path, o: &Out, strategy: &str) -> Value {
+    assert!(o.success(), "migrate: {}", o.describe());
+    let rec: Value = serde_json::from_str(o.stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "migrate --format json printed no record ({e}): {}",
+            o.stdout
+        )
+    });
+    assert_eq!(rec["strategy"], strategy);
+    assert_eq!(rec["destination"], "dst");
+    assert!(rec["bytes_sent"].as_u64().unwrap() > 0, "{rec}");
+    assert!(rec["downtime_ms"].as_u64().unwrap() <= rec["total_ms"].as_u64().unwrap());
+    assert!(
+        o.stderr.contains(&format!("migrate {id}: runs on dst:")),
+        "{}",
+        o.stderr
+    );
+    // Gone here: no state, no cgroup, no images.
+    assert_eq!(site.src_status(id), None, "still on the source");
+    assert!(!Path::new(&format!("/sys/fs/cgroup/ward-{id}")).exists());
+    assert!(!site.ctx.dir.join("src-images").join(id).exists());
+    assert!(
+        !site.dst_work.join(id).exists(),
+        "the receiver's images stay"
+    );
+    // Running there, going on from the number it stopped at here.
+    assert_eq!(site.dst_status(id).as_deref(), Some("running"));
+    let last_here = numbers(out).last().copied().unwrap_or(0);
+    let there = site.dst_log(id);
+    counts_past(&there, last_here + 5);
+    assert_eq!(
+        numbers(&there).first().copied(),
+        Some(last_here + 1),
+        "the destination did not go on from {last_here}"
+    );
+    consecutive(&[out, &there]);
+    rec
+}
+
+#[test]
+fn migrate_with_each_strategy_and_the_counter_goes_on() {
+    let t = "migrate_with_each_strategy_and_the_counter_goes_on";
+    if skip(t) {
+        return;
+    }
+    let _ = cluster_bin();
+    let site = Site::new("mig-strat");
+    for strategy in ["stop-and-copy", "pre-copy"] {
+        timed(&format!("{t}/{strategy}"), || {
+            let (id, out) = site.counter(&strategy[..3]);
+            counts_past(&out, 5);
+            let o = site.migrate(&id, "dst", &["--strategy", strategy], &[]);
+            let rec = moved(&site, &id, &out, &o, strategy);
+            let rounds = rec["pre_copy_rounds"].as_array().unwrap().len();
+            if strategy == "pre-copy" {
+                assert!(rounds >= 1, "{rec}");
+            } else {
+                assert_eq!(rounds, 0, "{rec}");
+            }
+            site.dst(&["delete", "--force", &id]).assert_ok();
+        });
+    }
+}
+
+/// A fault: the container must run on exactly one host afterwards, the
+/// source, its counter going on; nothing of it on the destination.
+#[track_caller]
+fn back_on_the_source(site: &Site, id: &str, out: &Path, o: &Out, says: &str) {
+    assert!(!o.success(), "migrate succeeded: {}", o.describe());
+    let line = o
+        .stderr
+        .lines()
+        .rfind(|l| l.starts_with("ward: "))
+        .unwrap_or("");
+    assert!(
+        line.starts_with(&format!("ward: migrate {id}: ")) && line.contains(says),
+        "want one line naming {says:?}: {}",
+        o.stderr
+    );
+    assert_eq!(
+        site.src_status(id).as_deref(),
+        Some("running"),
+        "{}",
+        o.stderr
+    );
+    let n = numbers(out).last().copied().unwrap_or(0);
+    counts_past(out, n + 3);
+    // The destination's copy (if any was made) is removed by the receiver
+    // or its guard, which may finish just after the source gives up.
+    assert!(
+        wait_until(scaled(Duration::from_secs(30)), || site
+            .dst_status(id)
+            .is_none()),
+        "the container also exists on the destination: {:?}",
+        site.dst_status(id)
+    );
+    assert!(
+        wait_until(scaled(Duration::from_secs(30)), || !site
+            .dst_work
+            .join(id)
+            .exists()),
+        "the receiver's work directory stays"
+    );
+    assert!(!site.ctx.dir.join("src-images").join(id).exists());
+    consecutive(&[out]);
+}
+
+#[test]
+fn faults_at_each_step_leave_it_running_on_the_source() {
+    let t = "faults_at_each_step_leave_it_running_on_the_source";
+    if skip(t) {
+        return;
+    }
+    let _ = cluster_bin();
+    let site = Site::new("mig-fault");
+    let full = std::env::var_os("WARD_MIGRATE_FULL").is_some_and(|v| v == "1");
+    let mut cases: Vec<(&str, &str)> = vec![
+        ("ssh@dumped", "the ssh channel ended"),
+        ("receiver@restore", "restore"),
+        ("criu@restore", "restore"),
+        ("ward@restore", "restore"),
+    ];
+    if full {
+        for step in ["before-freeze", "precopy", "dumped", "restore"] {
+            for what in ["ssh", "receiver"] {
+                let f: &'static str = Box::leak(format!("{what}@{step}").into_boxed_str());
+                if !cases.iter().any(|c| c.0 == f) {
+                    cases.push((f, ""));
+                }
+            }
+        }
+    }
+    for (fault, says) in cases {
+        timed(&format!("{t}/{fault}"), || {
+            let (id, out) = site.counter("f");
+            counts_past(&out, 3);
+            let o = site.migrate(
+                &id,
+                "dst",
+                &["--strategy", "pre-copy"],
+                &[("WARD_MIGRATE_FAULT", fault)],
+            );
+            back_on_the_source(&site, &id, &out, &o, says);
+            site.src(&["delete", "--force", &id]).assert_ok();
+        });
+    }
+
+    // A restore error: the destination's rootfs is not the one dumped.
+    timed(&format!("{t}/restore-error"), || {
+        let (id, out) = site.counter("re");
+        counts_past(&out, 3);
+        let other = site.ctx.dir.join(format!("{id}-dst/rootfs/bin/extra"));
+        fs::write(&other, b"x").unwrap();
+        fs::remove_file(site.ctx.dir.join(format!("{id}-dst/rootfs/bin/sleep"))).unwrap();
+        fs::write(
+            site.ctx.dir.join(format!("{id}-dst/rootfs/bin/sleep")),
+            b"#!/bin/sh\n",
+        )
+        .unwrap();
+        fs::set_permissions(
+            site.ctx.dir.join(format!("{id}-dst/rootfs/bin/sleep")),
+            fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+        let o = site.migrate(&id, "dst", &["--strategy", "stop-and-copy"], &[]);
+        back_on_the_source(&site, &id, &out, &o, "restore");
+        site.src(&["delete", "--force", &id]).assert_ok();
+    });
+
+    // The destination's disk fills up: its work directory on a 1 MiB tmpfs.
+    timed(&format!("{t}/disk-full"), || {
+        let (id, out) = site.counter("df");
+        counts_past(&out, 3);
+        let small = site.ctx.dir.join("small");
+        fs::create_dir_all(&small).unwrap();
+        site.ctx
+            .host(
+                "mount",
+                &[
+                    "-t",
+                    "tmpfs",
+                    "-o",
+                    "size=1m",
+                    "tmpfs",
+                    small.to_str().unwrap(),
+                ],
+            )
+            .assert_ok();
+        site.ctx.track_host_mount(&small);
+        let port = site.port.to_string();
+        let dest = format!("ssh://root@127.0.0.1:{port}");
+        let o = site.migrate(
+            &id,
+            &dest,
+            &[
+                "--remote-ward",
+                runtime_bin().to_str().unwrap(),
+                "--remote-root",
+                site.dst_root.to_str().unwrap(),
+                "--remote-work",
+                small.to_str().unwrap(),
+                "--strategy",
+                "stop-and-copy",
+            ],
+            &[],
+        );
+        back_on_the_source(&site, &id, &out, &o, "No space left on device");
+        assert!(!small.join(&id).exists());
+        let _ = Command::new("umount").arg(&small).status();
+        site.src(&["delete", "--force", &id]).assert_ok();
+    });
+}
+
+#[test]
+fn bad_input_is_one_line_and_the_container_keeps_running() {
+    let t = "bad_input_is_one_line_and_the_container_keeps_running";
+    if skip(t) {
+        return;
+    }
+    let _ = cluster_bin();
+    let site = Site::new("mig-bad");
+    timed(t, || {
+        let (id, out) = site.counter("b");
+        counts_past(&out, 3);
+        let d = &site.ctx.dir;
+        let one_line = |o: &Out, says: &str| {
+            assert!(!o.success(), "{}", o.describe());
+            let lines: Vec<&str> = o
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with("ward: "))
+                .collect();
+            assert_eq!(lines.len(), 1, "{}", o.stderr);
+            assert!(
+                lines[0].starts_with(&format!("ward: migrate {id}: ")) && lines[0].contains(says),
+                "want {says:?}: {}",
+                lines[0]
+            );
+            assert_eq!(site.src_status(&id).as_deref(), Some("running"));
+            assert_eq!(site.dst_status(&id), None);
+        };
+        one_line(
+            &site.migrate(&id, "nowhere", &[], &[]),
+            "unknown host \"nowhere\"",
+        );
+        one_line(&site.migrate(&id, "down", &[], &[]), "Connection refused");
+        // ssh refusing the key: another identity than the authorized one.
+        let other = d.join("ssh_config_other");
+        fs::write(
+            &other,
+            read_lossy(&site.ssh_config).replace("/userkey\n", "/otherkey\n"),
+        )
+        .unwrap();
+        let mut c = Command::new(runtime_bin());
+        c.args([
+            "migrate",
+            "--root",
+            site.ctx.root.to_str().unwrap(),
+            "--ssh-config",
+        ])
+        .arg(&other)
+        .args([&id, "dst"])
+        .env("WARD_HOSTS", &site.hosts);
+        one_line(
+            &site.ctx.spawn_cmd(c, MIGRATE_TIMEOUT).wait(),
+            "Permission denied (publickey)",
+        );
+        // A destination without criu.
+        let hosts2 = d.join("hosts-nocriu");
+        fs::write(
+            &hosts2,
+            read_lossy(&site.hosts).replace(" work=", " criu=/nonexistent/criu work="),
+        )
+        .unwrap();
+        let mut c = Command::new(runtime_bin());
+        c.args([
+            "migrate",
+            "--root",
+            site.ctx.root.to_str().unwrap(),
+            "--hosts",
+        ])
+        .arg(&hosts2)
+        .args([
+            "--dest-bundle",
+            &format!("{}/{id}-dst", site.ctx.dir_str()),
+            &id,
+            "dst",
+        ])
+        .env("WARD_SSH_CONFIG", &site.ssh_config);
+        one_line(
+            &site.ctx.spawn_cmd(c, MIGRATE_TIMEOUT).wait(),
+            "preflight on dst: ",
+        );
+        // The ID taken there.
+        let mut b2 = site.ctx.bundle("taken");
+        b2.sh("sleep 1000");
+        b2.config["linux"]["cgroupsPath"] = Value::from(format!("/ward-migtaken-{id}"));
+        b2.write();
+        let mut c = Command::new(runtime_bin());
+        c.arg("--root")
+            .arg(&site.dst_root)
+            .args(["run", "-d", "--bundle", b2.path(), &id]);
+        site.ctx.spawn_cmd(c, CMD_TIMEOUT).wait().assert_ok();
+        let o = site.migrate(&id, "dst", &[], &[]);
+        assert!(!o.success());
+        assert!(
+            o.stderr.contains(&format!(
+                "preflight on dst: container {id} exists here already"
+            )),
+            "{}",
+            o.stderr
+        );
+        site.dst(&["delete", "--force", &id]).assert_ok();
+        // No bundle there.
+        let o = site.migrate(&id, "dst", &["--dest-bundle", "/nonexistent/b"], &[]);
+        one_line(&o, "preflight on dst: bundle /nonexistent/b/config.json");
+        // Garbage in the hosts file.
+        let bad = d.join("hosts-bad");
+        fs::write(&bad, "dst ssh://root@127.0.0.1:22\n\u{1}garbage here\n").unwrap();
+        let mut c = Command::new(runtime_bin());
+        c.args([
+            "migrate",
+            "--root",
+            site.ctx.root.to_str().unwrap(),
+            "--hosts",
+        ])
+        .arg(&bad)
+        .args([&id, "dst"]);
+        one_line(
+            &site.ctx.spawn_cmd(c, MIGRATE_TIMEOUT).wait(),
+            "hosts-bad:2: bad host name",
+        );
+        // Unknown, paused and stopped containers.
+        let o = site.migrate("no-such-thing", "dst", &[], &[]);
+        assert!(!o.success());
+        assert!(
+            o.stderr.contains("ward: migrate no-such-thing: ")
+                && o.stderr.contains("does not exist"),
+            "{}",
+            o.stderr
+        );
+        site.src(&["pause", &id]).assert_ok();
+        let o = site.migrate(&id, "dst", &[], &[]);
+        assert!(o.stderr.contains("it is paused"), "{}", o.stderr);
+        assert_eq!(site.src_status(&id).as_deref(), Some("paused"));
+        site.src(&["resume", &id]).assert_ok();
+        let n = numbers(&out).last().copied().unwrap_or(0);
+        counts_past(&out, n + 2);
+        let mut b3 = site.ctx.bundle("stopped");
+        b3.sh("true");
+        b3.write();
+        let sid = site.ctx.id("st");
+        site.src(&["create", "--bundle", b3.path(), &sid])
+            .assert_ok();
+        let o = site.migrate(&sid, "dst", &[], &[]);
+        assert!(o.stderr.contains("it is created"), "{}", o.stderr);
+        site.src(&["delete", "--force", &sid]).assert_ok();
+        // Nothing left of all that on the destination.
+        let left: Vec<_> = fs::read_dir(&site.dst_work)
+            .map(|r| r.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left in the receiver's work dir: {left:?}");
+        site.src(&["delete", "--force", &id]).assert_ok();
+    });
+}
+
+#[test]
+fn cluster_ps_kill_exec_and_to_auto() {
+    let t = "cluster_ps_kill_exec_and_to_auto";
+    if skip(t) {
+        return;
+    }
+    let _ = cluster_bin();
+    let site = Site::new("mig-cluster");
+    timed(t, || {
+        let (id, out) = site.counter("c");
+        counts_past(&out, 3);
+        // --to auto: "src" holds it, "down" doesn't answer: "dst".
+        let o = site.migrate(
+            &id,
+            "",
+            &["--to", "auto", "--strategy", "stop-and-copy"],
+            &[],
+        );
+        assert!(o.stderr.contains("--to auto chose dst"), "{}", o.stderr);
+        moved(&site, &id, &out, &o, "stop-and-copy");
+
+        let o = site.ward(&["cluster", "ps"], CMD_TIMEOUT);
+        assert!(o.success(), "{}", o.describe());
+        let row = o
+            .stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("{id} not listed: {}", o.stdout));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!((cols[0], cols[2]), ("dst", "running"), "{row}");
+        assert!(
+            o.stdout
+                .lines()
+                .any(|l| l.starts_with("down ") && l.contains("UNREACHABLE")),
+            "{}",
+            o.stdout
+        );
+        assert!(o.stdout.contains("# unreachable: down: "), "{}", o.stdout);
+        let o = site.ward(&["cluster", "ps", "--format", "json"], CMD_TIMEOUT);
+        let v: Value = serde_json::from_str(&o.stdout).unwrap();
+        let dst = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == "dst")
+            .unwrap();
+        assert!(dst["node"]["mem_available"].as_u64().unwrap() > 0);
+
+        let o = site.ward(
+            &[
+                "cluster",
+                "exec",
+                &format!("dst/{id}"),
+                "sh",
+                "-c",
+                "echo hello from $(hostname)",
+            ],
+            CMD_TIMEOUT,
+        );
+        assert_eq!(o.stdout.trim(), "hello from ward-test", "{}", o.describe());
+        let o = site.ward(
+            &[
+                "cluster",
+                "exec",
+                &format!("dst/{id}"),
+                "sh",
+                "-c",
+                "exit 3",
+            ],
+            CMD_TIMEOUT,
+        );
+        assert_eq!(o.code, Some(3), "{}", o.describe());
+
+        let o = site.ward(
+            &["cluster", "kill", &format!("dst/{id}"), "KILL"],
+            CMD_TIMEOUT,
+        );
+        assert!(o.success(), "{}", o.describe());
+        assert!(wait_until(scaled(Duration::from_secs(30)), || {
+            site.dst_status(&id).as_deref() == Some("stopped")
+        }));
+        let o = site.ward(&["cluster", "kill", "dst/no-such", "KILL"], CMD_TIMEOUT);
+        assert!(!o.success());
+        assert!(
+            o.stderr.starts_with("ward: cluster kill dst/no-such: ")
+                && o.stderr.contains("does not exist"),
+            "{}",
+            o.stderr
+        );
+        let o = site.ward(&["cluster", "kill", "nowhere/x"], CMD_TIMEOUT);
+        assert!(
+            o.stderr.contains("unknown host \"nowhere\""),
+            "{}",
+            o.stderr
+        );
+        site.dst(&["delete", "--force", &id]).assert_ok();
+    });
+}
