@@ -124,6 +124,8 @@ enum ClusterVerb {
     Guard {
         #[arg(long)]
         ward: PathBuf,
+        #[arg(long)]
+        work: PathBuf,
         id: String,
     },
 }
@@ -298,9 +300,9 @@ fn do_cluster(verb: ClusterVerb, l: &Local) -> i32 {
             }
             Err(e) => fail("cluster node", e),
         },
-        ClusterVerb::Guard { ward, id } => {
+        ClusterVerb::Guard { ward, work, id } => {
             let rt = Runtime { bin: ward, ..rt };
-            receive::guard(&rt, &id)
+            receive::guard(&rt, &id, &work)
         }
     }
 }

@@ -144,13 +144,17 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
         });
     }
     let work = Work(dir);
+    let mut guard = start_guard(rt, &h.id, &work.0)?;
     c.send(&Msg::Ready { kernel, criu });
     let _ = c.out.flush();
 
     let mut file: Option<(File, u64, PathBuf)> = None;
     loop {
         match c.next(Duration::from_secs(3600))? {
-            Frame::Eof => return Err("the source went away before the restore".into()),
+            Frame::Eof => {
+                release(&mut guard);
+                return Err("the source went away before the restore".into());
+            }
             Frame::Data(d) => {
                 let Some((f, left, p)) = file.as_mut() else {
                     return Err("data out of turn".into());
@@ -210,7 +214,11 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
                             die_here(&h.fault, "receiver@dumped");
                         }
                     }
-                    Msg::Restore => return restore(rt, &h, &work.0, work_base, c),
+                    Msg::Restore => {
+                        let r = restore(rt, &h, &work.0, work_base, c, &mut guard);
+                        release(&mut guard);
+                        return r;
+                    }
                     m => return Err(format!("unexpected {m:?}")),
                 }
             }
@@ -288,14 +296,18 @@ fn stdio_for(work_base: &Path, id: &str, fd: usize, kind: &str) -> Result<File, 
         .map_err(|e| format!("/dev/null: {e}"))
 }
 
-/// `ward cluster __guard ID`: waits on its stdin; if that ends without
-/// the byte `c` (the receiver died before the source let go), deletes
-/// the container.
-fn start_guard(rt: &Runtime, id: &str) -> Result<Child, String> {
+/// `ward cluster __guard --work DIR ID`, a process of its own (its own
+/// process group, outside the ssh session): if the receiver dies, its
+/// stdin ends without the byte `c`, and the guard removes the work
+/// directory and, if it had been told `r` (a restore started), deletes
+/// the container: a receiver SIGKILLed between the restore and the
+/// source's commit leaves no second copy behind.
+fn start_guard(rt: &Runtime, id: &str, work: &Path) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut c = Command::new(exe);
     c.args(["cluster", "__guard"]);
     c.arg("--ward").arg(&rt.bin);
+    c.arg("--work").arg(work);
     if let Some(r) = &rt.root {
         c.arg("--root").arg(r);
     }
@@ -307,13 +319,36 @@ fn start_guard(rt: &Runtime, id: &str) -> Result<Child, String> {
     c.spawn().map_err(|e| format!("starting the guard: {e}"))
 }
 
-pub fn guard(rt: &Runtime, id: &str) -> i32 {
-    let mut b = [0u8; 1];
-    let got = std::io::Read::read(&mut std::io::stdin(), &mut b).unwrap_or(0);
-    if got == 1 && b[0] == b'c' {
-        return 0;
+fn tell(g: &mut Child, b: &[u8]) {
+    if let Some(i) = g.stdin.as_mut() {
+        let _ = i.write_all(b);
+        let _ = i.flush();
     }
-    let _ = rt.run(&["delete", "--force", id], Duration::from_secs(120));
+}
+
+/// The receiver ends on its own terms: the guard goes without acting.
+fn release(g: &mut Child) {
+    tell(g, b"c");
+    drop(g.stdin.take());
+    let _ = g.wait();
+}
+
+pub fn guard(rt: &Runtime, id: &str, work: &Path) -> i32 {
+    let mut restoring = false;
+    let mut b = [0u8; 1];
+    loop {
+        match std::io::Read::read(&mut std::io::stdin(), &mut b) {
+            Ok(1) if b[0] == b'c' => return 0,
+            Ok(1) if b[0] == b'r' => restoring = true,
+            Ok(1) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            _ => break,
+        }
+    }
+    if restoring {
+        let _ = rt.run(&["delete", "--force", id], Duration::from_secs(120));
+    }
+    let _ = fs::remove_dir_all(work);
     0
 }
 
@@ -323,14 +358,9 @@ fn restore(
     work: &Path,
     work_base: &Path,
     c: &mut Conn,
+    guard: &mut Child,
 ) -> Result<(), String> {
-    let mut guard = start_guard(rt, &h.id)?;
-    let release = |g: &mut Child| {
-        if let Some(mut i) = g.stdin.take() {
-            let _ = i.write_all(b"c");
-        }
-        let _ = g.wait();
-    };
+    tell(guard, b"r");
     let t = Instant::now();
     let log = work.join("restore-ward.log");
     let fin = work.join("final");
@@ -390,7 +420,6 @@ fn restore(
     if !status.is_some_and(|s| s.success()) {
         // Whatever half-made (a ward killed after saving its state).
         let _ = rt.run(&["delete", "--force", &h.id], Duration::from_secs(120));
-        release(&mut guard);
         let why = fs::read_to_string(&log)
             .ok()
             .and_then(|l| {
@@ -416,14 +445,13 @@ fn restore(
     let _ = c.out.flush();
     match c.next(Duration::from_secs(60)) {
         Ok(Frame::Msg(Msg::Commit)) => {
-            release(&mut guard);
+            tell(guard, b"c");
             c.send(&Msg::Committed);
             let _ = c.out.flush();
             Ok(())
         }
         other => {
             let _ = rt.run(&["delete", "--force", &h.id], Duration::from_secs(120));
-            release(&mut guard);
             Err(format!(
                 "the source did not let go ({}): the restored copy was removed here",
                 match other {
