@@ -6,6 +6,7 @@
 pub mod cluster;
 pub mod hosts;
 pub mod migrate;
+pub mod net;
 pub mod progress;
 pub mod receive;
 pub mod runtime;

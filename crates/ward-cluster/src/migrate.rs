@@ -26,6 +26,7 @@
 //! side has it.
 
 use crate::hosts::Host;
+use crate::net;
 use crate::progress::Progress;
 use crate::runtime::Runtime;
 use crate::ssh::{self, Channel};
@@ -236,6 +237,13 @@ fn stdio_kinds(pid: i64) -> Result<Vec<String>, String> {
             v.push("null".into());
             continue;
         }
+        // A socket is CRIU's to dump (a TCP connection, a socket inside
+        // the container; one connected outside makes the dump fail with
+        // its own line): the restore needs nothing in its place.
+        if link.starts_with("socket:[") {
+            v.push("inside".into());
+            continue;
+        }
         let m = fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok();
         let flags = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
             .ok()
@@ -276,6 +284,11 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
     let pid = st["pid"].as_i64().unwrap_or(0);
     let bundle = st["bundle"].as_str().unwrap_or("").to_string();
     let stdio = stdio_kinds(pid)?;
+    let netns = net::netns_path(Path::new(&bundle))?;
+    let netdesc = match &netns {
+        Some(p) => Some(net::describe(p)?),
+        None => None,
+    };
     // Our images: a fresh directory, removed at the end unless kept.
     let work = o.image_dir.join(&o.id);
     fs::create_dir_all(&o.image_dir).map_err(|e| format!("{}: {e}", o.image_dir.display()))?;
@@ -322,6 +335,7 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         copy_rootfs: false,
         fault: s.fault.clone(),
         stdio,
+        net: netdesc.clone(),
     })?;
     s.progress.phase(&format!("preflight on {}", h.name));
     match s.ch.recv(Duration::from_secs(180)) {
@@ -387,6 +401,11 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         return Err(format!("pause: {}", d.why()));
     }
     let thaw = |why: String| -> String {
+        if let Some(n) = &netdesc {
+            if let Err(e) = net::set_outer(n, true) {
+                eprintln!("ward: migrate {}: putting its veth back up: {e}", o.id);
+            }
+        }
         let d = rt.run(&["resume", &o.id], Duration::from_secs(60));
         if d.ok() {
             format!("{why}; the container runs on here")
@@ -397,6 +416,13 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
             )
         }
     };
+    // The frozen kernel here must not take (and ACK) what the peer sends
+    // from now on: the destination's copy would never see it.
+    if let Some(n) = &netdesc {
+        if let Err(e) = net::set_outer(n, false) {
+            return Err(thaw(format!("taking its veth down: {e}")));
+        }
+    }
     let fin = work.join("final");
     let mut args = vec![
         "checkpoint".to_string(),
@@ -435,15 +461,22 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         Ok(r) => r,
         Err(e) => return Err(thaw(format!("restore: {e}"))),
     };
-    let downtime = t_freeze.elapsed();
     // The point of no return: the destination runs it. Tell it to keep
-    // it, then let go here.
+    // it (it then puts it on the link), then let go here.
     let committed =
         s.send(&Msg::Commit)
             .and_then(|_| match s.ch.recv(Duration::from_secs(60))? {
-                Msg::Committed => Ok(()),
+                Msg::Committed { warning } => {
+                    if let Some(w) = warning {
+                        eprintln!("ward: migrate {}: on {}: {w}", o.id, h.name);
+                    }
+                    Ok(())
+                }
                 m => Err(format!("the receiver answered {m:?} out of turn")),
             });
+    // Downtime: from the freeze to the destination's word that it runs
+    // and is on the link.
+    let downtime = t_freeze.elapsed();
     if let Err(e) = committed {
         return Err(format!(
             "the destination restored it but its last answer was lost ({e}): it is left frozen here, and either runs on {} or was removed there; see `ward cluster ps`, then `ward resume {}` here or `ward delete --force {}` here",
@@ -458,6 +491,9 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
             h.name,
             d.why()
         );
+    }
+    if let (Some(n), Some(p)) = (&netdesc, &netns) {
+        net::remove(n, p);
     }
     drop(images);
     let rec = Record {

@@ -91,6 +91,9 @@ pub fn receive(rt: &Runtime, work_base: &Path) -> i32 {
 }
 
 struct Hello {
+    net: Option<crate::net::NetDesc>,
+    /// The destination bundle's network namespace path (with `net`).
+    netns: Option<PathBuf>,
     id: String,
     bundle: PathBuf,
     strategy: String,
@@ -110,6 +113,7 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
             copy_rootfs: _,
             fault,
             stdio,
+            net,
         }) => {
             if version != crate::VERSION {
                 return Err(format!(
@@ -118,6 +122,8 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
                 ));
             }
             Hello {
+                net,
+                netns: None,
                 id,
                 bundle: PathBuf::from(bundle),
                 strategy,
@@ -129,7 +135,8 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
         Frame::Eof => return Err("the source left before saying hello".into()),
         f => return Err(format!("expected hello, got {f:?}")),
     };
-    let (kernel, criu) = preflight(rt, &h)?;
+    let mut h = h;
+    let (kernel, criu) = preflight(rt, &mut h)?;
     fs::create_dir_all(work_base).map_err(|e| format!("{}: {e}", work_base.display()))?;
     let dir = work_base.join(&h.id);
     if let Err(e) = fs::create_dir(&dir) {
@@ -226,7 +233,7 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
     }
 }
 
-fn preflight(rt: &Runtime, h: &Hello) -> Result<(String, String), String> {
+fn preflight(rt: &Runtime, h: &mut Hello) -> Result<(String, String), String> {
     ward_core::id::validate_id(&h.id).map_err(|e| e.to_string())?;
     let root = rt
         .root
@@ -261,8 +268,18 @@ fn preflight(rt: &Runtime, h: &Hello) -> Result<(String, String), String> {
             rootfs.display()
         ));
     }
+    if let Some(n) = &h.net {
+        let p = crate::net::netns_path(&h.bundle)?.ok_or_else(|| {
+            format!(
+                "the container joins a network namespace by path on the source, but the bundle here ({}) gives it none",
+                h.bundle.display()
+            )
+        })?;
+        crate::net::check_dest(n, &p)?;
+        h.netns = Some(p);
+    }
     for s in &h.stdio {
-        if !(s == "null" || s == "closed" || s.starts_with("file:")) {
+        if !(s == "null" || s == "closed" || s == "inside" || s.starts_with("file:")) {
             return Err(format!("stdio {s:?} can't be re-made here"));
         }
     }
@@ -347,6 +364,12 @@ pub fn guard(rt: &Runtime, id: &str, work: &Path) -> i32 {
     }
     if restoring {
         let _ = rt.run(&["delete", "--force", id], Duration::from_secs(120));
+        if let Some((n, p)) = fs::read(work.join("net.json"))
+            .ok()
+            .and_then(|d| serde_json::from_slice::<(crate::net::NetDesc, PathBuf)>(&d).ok())
+        {
+            crate::net::undo(&n, &p);
+        }
     }
     let _ = fs::remove_dir_all(work);
     0
@@ -362,6 +385,22 @@ fn restore(
 ) -> Result<(), String> {
     tell(guard, b"r");
     let t = Instant::now();
+    if let (Some(n), Some(p)) = (&h.net, &h.netns) {
+        // For the guard, should this process die from here on.
+        let _ = fs::write(
+            work.join("net.json"),
+            serde_json::to_vec(&(n, p)).unwrap_or_default(),
+        );
+        if let Err(e) = crate::net::recreate(n, p) {
+            crate::net::undo(n, p);
+            return Err(format!("re-making its network namespace: {e}"));
+        }
+    }
+    let undo_net = || {
+        if let (Some(n), Some(p)) = (&h.net, &h.netns) {
+            crate::net::undo(n, p);
+        }
+    };
     let log = work.join("restore-ward.log");
     let fin = work.join("final");
     let mut args: Vec<String> = vec![
@@ -420,6 +459,7 @@ fn restore(
     if !status.is_some_and(|s| s.success()) {
         // Whatever half-made (a ward killed after saving its state).
         let _ = rt.run(&["delete", "--force", &h.id], Duration::from_secs(120));
+        undo_net();
         let why = fs::read_to_string(&log)
             .ok()
             .and_then(|l| {
@@ -446,12 +486,19 @@ fn restore(
     match c.next(Duration::from_secs(60)) {
         Ok(Frame::Msg(Msg::Commit)) => {
             tell(guard, b"c");
-            c.send(&Msg::Committed);
+            let warning = match (&h.net, &h.netns) {
+                (Some(n), Some(p)) => crate::net::go_live(n, p)
+                    .err()
+                    .map(|e| format!("putting it on the link: {e}")),
+                _ => None,
+            };
+            c.send(&Msg::Committed { warning });
             let _ = c.out.flush();
             Ok(())
         }
         other => {
             let _ = rt.run(&["delete", "--force", &h.id], Duration::from_secs(120));
+            undo_net();
             Err(format!(
                 "the source did not let go ({}): the restored copy was removed here",
                 match other {

@@ -29,6 +29,9 @@ pub enum Msg {
         fault: Option<String>,
         /// The kinds of init's stdio (null, file:MODE), fds 0-2.
         stdio: Vec<String>,
+        /// Its network namespace's veths and routes, when it has one by path.
+        #[serde(default)]
+        net: Option<crate::net::NetDesc>,
     },
     /// Receiver → source: the preflight passed.
     Ready { kernel: String, criu: String },
@@ -49,8 +52,12 @@ pub enum Msg {
     Running { pid: i64, restore_ms: u64 },
     /// Source → receiver: the source has let go; keep it.
     Commit,
-    /// Receiver → source: kept.
-    Committed,
+    /// Receiver → source: kept (and what went wrong putting it on the
+    /// link, if anything did).
+    Committed {
+        #[serde(default)]
+        warning: Option<String>,
+    },
 }
 
 pub fn write_msg(w: &mut impl Write, m: &Msg) -> io::Result<()> {

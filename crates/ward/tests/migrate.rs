@@ -817,3 +817,290 @@ fn cluster_ps_kill_exec_and_to_auto() {
         site.dst(&["delete", "--force", &id]).assert_ok();
     });
 }
+
+// ---------------------------------------------------------------------------
+// The network moving with it: two "hosts" as network namespaces of this
+// guest, each with a bridge named brmig0, joined by a veth as two machines
+// by a cable; a peer on the source's bridge keeps a TCP conversation with
+// the container across the move.
+// ---------------------------------------------------------------------------
+
+/// The peer: sends a numbered line every 50 ms and reads the echoes on
+/// one connection, until `stop` exists; then writes what it saw.
+const PEER: &str = r#"
+import json, os, socket, sys, threading, time
+addr, port, stop, report = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+s = socket.create_connection((addr, port), timeout=30)
+s.settimeout(None)
+got, times, err = [], [], []
+def reader():
+    buf = b""
+    try:
+        while True:
+            d = s.recv(4096)
+            if not d:
+                err.append("closed by the other end"); return
+            buf += d
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                got.append(int(line)); times.append(time.monotonic())
+    except Exception as e:
+        err.append(repr(e))
+t = threading.Thread(target=reader, daemon=True); t.start()
+n = 0
+open(report + ".up", "w").close()
+try:
+    while not os.path.exists(stop):
+        n += 1
+        s.sendall(b"%d\n" % n)
+        time.sleep(0.05)
+except Exception as e:
+    err.append("send: " + repr(e))
+deadline = time.monotonic() + 60
+while len(got) < n and not err and time.monotonic() < deadline:
+    time.sleep(0.05)
+gaps = [b - a for a, b in zip(times, times[1:])]
+json.dump({"sent": n, "got": got == list(range(1, len(got) + 1)) and len(got), "max_gap_ms": int(max(gaps, default=0) * 1000), "errors": err}, open(report, "w"))
+"#;
+
+struct NetSite {
+    site_dir: PathBuf,
+    tag: String,
+    _sshd: Proc,
+    port: u16,
+}
+
+fn ip(args: &[&str]) -> Out {
+    run_host(&std::env::temp_dir(), "ip", args)
+}
+
+fn netns_path(n: &str) -> String {
+    format!("/run/netns/{n}")
+}
+
+impl NetSite {
+    fn ns(&self, what: &str) -> String {
+        format!("wm{what}{}", self.tag)
+    }
+}
+
+impl Drop for NetSite {
+    fn drop(&mut self) {
+        for w in ["hA", "hB", "peer", "cA", "cB"] {
+            let _ = ip(&["netns", "del", &self.ns(w)]);
+        }
+        let _ = &self.site_dir;
+    }
+}
+
+#[test]
+fn the_ip_and_an_established_tcp_connection_move_with_it() {
+    let t = "the_ip_and_an_established_tcp_connection_move_with_it";
+    if skip(t) {
+        return;
+    }
+    let _ = cluster_bin();
+    let site = Site::new("mig-net");
+    let tag = (std::process::id() % 100000).to_string();
+    timed(t, || {
+        let mut ns = NetSite {
+            site_dir: site.ctx.dir.clone(),
+            tag: tag.clone(),
+            _sshd: Proc::spawn(Command::new("true"), &site.ctx.dir, CMD_TIMEOUT),
+            port: 0,
+        };
+        let (ha, hb, peer, ca, cb) = (
+            ns.ns("hA"),
+            ns.ns("hB"),
+            ns.ns("peer"),
+            ns.ns("cA"),
+            ns.ns("cB"),
+        );
+        for n in [&ha, &hb, &peer, &ca] {
+            ip(&["netns", "add", n]).assert_ok();
+        }
+        let sh = |script: &str| {
+            site.ctx.host("sh", &["-ec", script]).assert_ok();
+        };
+        // Two hosts, a bridge each, one cable; the peer and the container
+        // on the source's bridge.
+        sh(&format!(
+            "ip -n {ha} link add brmig0 type bridge; ip -n {hb} link add brmig0 type bridge
+             ip -n {ha} link add lnk type veth peer name lnk netns {hb}
+             ip -n {ha} link set lnk master brmig0 up; ip -n {hb} link set lnk master brmig0 up
+             ip -n {ha} addr add 10.77.0.1/24 dev brmig0; ip -n {hb} addr add 10.77.0.2/24 dev brmig0
+             ip -n {ha} link set brmig0 up; ip -n {hb} link set brmig0 up
+             ip -n {ha} link set lo up; ip -n {hb} link set lo up
+             ip -n {peer} link add eth0 type veth peer name vpeer netns {ha}
+             ip -n {ha} link set vpeer master brmig0 up
+             ip -n {peer} addr add 10.77.0.100/24 dev eth0; ip -n {peer} link set eth0 up
+             ip -n {ca} link add eth0 type veth peer name vctr{tag} netns {ha}
+             ip -n {ha} link set vctr{tag} master brmig0 up
+             ip -n {ca} link set eth0 address 02:77:00:00:00:10
+             ip -n {ca} addr add 10.77.0.10/24 dev eth0; ip -n {ca} link set eth0 up; ip -n {ca} link set lo up
+             ip -n {ca} route add default via 10.77.0.1"
+        ));
+        // sshd on host B (its network namespace only: nsenter keeps the
+        // mount namespace, so what the receiver mounts is seen here).
+        let d = site.ctx.dir.clone();
+        let s = |p: &str| d.join(p).to_string_lossy().into_owned();
+        let port = 2222u16;
+        fs::write(
+            d.join("sshd_config_b"),
+            read_lossy(&d.join("sshd_config"))
+                .replace(&format!("Port {}\n", site.port), &format!("Port {port}\n"))
+                .replace("ListenAddress 127.0.0.1", "ListenAddress 10.77.0.2")
+                .replace("sshd.pid", "sshd-b.pid"),
+        )
+        .unwrap();
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", netns_path(&hb))).args([
+            "/usr/sbin/sshd",
+            "-D",
+            "-e",
+            "-f",
+            &s("sshd_config_b"),
+        ]);
+        ns._sshd = site.ctx.spawn_cmd(c, Duration::from_secs(3600));
+        ns.port = port;
+        let hostkey = fs::read_to_string(d.join("hostkey.pub")).unwrap();
+        fs::write(
+            d.join("known_hosts"),
+            format!(
+                "{}[10.77.0.2]:{port} {hostkey}",
+                read_lossy(&d.join("known_hosts"))
+            ),
+        )
+        .unwrap();
+
+        // The container: an echo server on 10.77.0.10:5000, in the
+        // namespace cA here and (its bundle there says) cB there.
+        let id = site.ctx.id("net");
+        site.dst_ids.lock().unwrap().push(id.clone());
+        let mut b = site.ctx.bundle(&id);
+        b.sh("exec nc -l -p 5000 -e /bin/cat");
+        b.set_namespace(
+            "network",
+            serde_json::json!({"type": "network", "path": netns_path(&ca)}),
+        );
+        b.write();
+        let dst = d.join(format!("{id}-dst"));
+        fs::create_dir(&dst).unwrap();
+        site.ctx
+            .host(
+                "cp",
+                &["-a", b.rootfs().to_str().unwrap(), dst.to_str().unwrap()],
+            )
+            .assert_ok();
+        let mut cfg = b.config.clone();
+        cfg["linux"]["cgroupsPath"] = Value::from(format!("/ward-migdst-{id}"));
+        for n in cfg["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "network" {
+                n["path"] = Value::from(netns_path(&cb));
+            }
+        }
+        fs::write(dst.join("config.json"), cfg.to_string()).unwrap();
+        let mut c = site.ctx.command(&["run", "-d", "--bundle", b.path(), &id]);
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        assert!(c.status().unwrap().success());
+        assert!(
+            wait_until(scaled(Duration::from_secs(30)), || {
+                site.ctx
+                    .host(
+                        "nsenter",
+                        &[
+                            &format!("--net={}", netns_path(&ca)),
+                            "sh",
+                            "-c",
+                            "cat /proc/net/tcp /proc/net/tcp6 | grep -qi ':1388 [0-9a-f]*:0000 0A'",
+                        ],
+                    )
+                    .success()
+            }),
+            "the echo server never listened"
+        );
+
+        // The peer talks to it.
+        fs::write(d.join("peer.py"), PEER).unwrap();
+        let report = d.join("peer.json");
+        let stop = d.join("peer.stop");
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", netns_path(&peer)))
+            .args(["python3", &s("peer.py"), "10.77.0.10", "5000"])
+            .arg(&stop)
+            .arg(&report);
+        let peer_proc = site.ctx.spawn_cmd(c, Duration::from_secs(600));
+        assert!(wait_until(scaled(Duration::from_secs(30)), || {
+            Path::new(&format!("{}.up", report.display())).exists()
+        }));
+        std::thread::sleep(Duration::from_secs(2));
+
+        // The move, run on host A.
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", netns_path(&ha)))
+            .arg(runtime_bin())
+            .args([
+                "migrate",
+                "--root",
+                site.ctx.root.to_str().unwrap(),
+                "--image-dir",
+                &s("src-images"),
+                "--dest-bundle",
+                dst.to_str().unwrap(),
+                "--format",
+                "json",
+                "--remote-ward",
+                runtime_bin().to_str().unwrap(),
+                "--remote-root",
+                site.dst_root.to_str().unwrap(),
+                "--remote-work",
+                site.dst_work.to_str().unwrap(),
+                &id,
+                &format!("ssh://root@10.77.0.2:{port}"),
+            ])
+            .env("WARD_SSH_CONFIG", &site.ssh_config);
+        let o = site.ctx.spawn_cmd(c, MIGRATE_TIMEOUT).wait();
+        assert!(o.success(), "migrate: {}", o.describe());
+        let rec: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+        // Talk on for a while there, then stop the peer (the echo server
+        // ends with its connection).
+        std::thread::sleep(Duration::from_secs(3));
+        assert_eq!(site.dst_status(&id).as_deref(), Some("running"));
+        assert_eq!(site.src_status(&id), None);
+        fs::write(&stop, b"").unwrap();
+        let po = peer_proc.wait();
+        assert!(po.success(), "peer: {}", po.describe());
+        let r: Value = serde_json::from_str(&read_lossy(&report)).unwrap();
+        eprintln!("peer: {r}; migrate: {rec}");
+        assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+        assert_eq!(r["got"], r["sent"], "lost or reordered: {r}");
+        assert!(r["sent"].as_u64().unwrap() > 20, "{r}");
+        eprintln!(
+            "MEASURE longest gap the peer saw: {} ms; migrate's downtime: {} ms",
+            r["max_gap_ms"], rec["downtime_ms"]
+        );
+        // Where it lived: on host B, in cB, with the same address and MAC;
+        // nothing of it on host A.
+        let addr = site
+            .ctx
+            .host("ip", &["-n", &cb, "-br", "addr", "show", "eth0"])
+            .stdout;
+        assert!(addr.contains("10.77.0.10/24"), "{addr}");
+        let link = site
+            .ctx
+            .host("ip", &["-n", &cb, "-br", "link", "show", "eth0"])
+            .stdout;
+        assert!(link.contains("02:77:00:00:00:10"), "{link}");
+        assert!(!ip(&["-n", &ha, "link", "show", &format!("vctr{tag}")]).success());
+        assert!(ip(&["-n", &hb, "link", "show", &format!("vctr{tag}")])
+            .stdout
+            .contains("master brmig0"));
+        assert!(
+            !Path::new(&netns_path(&ca)).exists(),
+            "the source's netns stays"
+        );
+        site.dst(&["delete", "--force", &id]).assert_ok();
+    });
+}
