@@ -1104,3 +1104,287 @@ fn the_ip_and_an_established_tcp_connection_move_with_it() {
         site.dst(&["delete", "--force", &id]).assert_ok();
     });
 }
+
+// ---------------------------------------------------------------------------
+// Two guests: the test that proves migration. Booted from the host as a
+// pair (tests/vm/run --pair), each its own kernel, joined by one qemu
+// Ethernet link; this test binary runs again in guest A (WARD_VM_ROLE=a).
+// ---------------------------------------------------------------------------
+
+fn in_test_vm() -> bool {
+    fs::read_to_string("/proc/cmdline").is_ok_and(|c| c.contains("ward.run="))
+}
+
+const PAIR_TEST: &str = "two_guests_move_a_container_and_its_tcp_peer_goes_on";
+
+/// The sshd config of guest `ab` (10.77.0.1 or .2), from the pair's dir.
+fn pair_sshd_config(dir: &Path, addr: &str) -> String {
+    let s = |p: &str| dir.join(p).to_string_lossy().into_owned();
+    format!(
+        "Port 22\nListenAddress {addr}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile /run/sshd-ward.pid\n\
+         StrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+         KbdInteractiveAuthentication no\nUsePAM no\nLogLevel ERROR\n",
+        s("hostkey"),
+        s("authorized_keys")
+    )
+}
+
+/// A guest's side of the link: eth0 in a bridge brmig0 with `addr`, sshd.
+fn pair_link_script(dir: &Path, me: &str, addr: &str) -> String {
+    format!(
+        "set -e\nmodprobe virtio_net\nhostname ward-vm-{me}\n\
+         for i in $(seq 100); do [ -e /sys/class/net/eth0 ] && break; sleep 0.1; done\n\
+         ip link add brmig0 type bridge\nip link set eth0 master brmig0\nip link set eth0 up\n\
+         ip addr add {addr}/24 dev brmig0\nip link set brmig0 up\nmkdir -p /run/sshd\n\
+         /usr/sbin/sshd -f {}\n",
+        dir.join(format!("sshd_config_{me}")).display()
+    )
+}
+
+#[test]
+fn two_guests_move_a_container_and_its_tcp_peer_goes_on() {
+    match std::env::var("WARD_VM_ROLE").as_deref() {
+        Ok("a") => return pair_guest_a(),
+        Ok(_) => return,
+        Err(_) => {}
+    }
+    if in_test_vm() {
+        eprintln!("SKIP: {PAIR_TEST}: boots its own pair of guests from the host");
+        return;
+    }
+    if std::env::var_os("WARD_TEST_VM").is_some_and(|v| v == "0") {
+        eprintln!("SKIP: {PAIR_TEST}: WARD_TEST_VM=0");
+        return;
+    }
+    // SAFETY: geteuid(2) has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !Path::new("/usr/sbin/sshd").is_file() {
+        eprintln!("SKIP: {PAIR_TEST}: needs root and sshd (openssh-server)");
+        return;
+    }
+    if skip_unless_ward(PAIR_TEST) {
+        return;
+    }
+    let _ = cluster_bin();
+    let t0 = Instant::now();
+    let ctx = Ctx::new("mig-pair");
+    let d = ctx.dir.clone();
+    let s = |p: &str| d.join(p).to_string_lossy().into_owned();
+    for k in ["hostkey", "userkey"] {
+        ctx.host(
+            "ssh-keygen",
+            &["-q", "-t", "ed25519", "-N", "", "-f", &s(k)],
+        )
+        .assert_ok();
+    }
+    fs::copy(d.join("userkey.pub"), d.join("authorized_keys")).unwrap();
+    let hostkey = fs::read_to_string(d.join("hostkey.pub")).unwrap();
+    fs::write(
+        d.join("known_hosts"),
+        format!("10.77.0.1 {hostkey}10.77.0.2 {hostkey}"),
+    )
+    .unwrap();
+    fs::write(
+        d.join("ssh_config"),
+        format!(
+            "Host *\n  IdentityFile {}\n  IdentitiesOnly yes\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  LogLevel ERROR\n",
+            s("userkey"),
+            s("known_hosts")
+        ),
+    )
+    .unwrap();
+    let ward = runtime_bin();
+    fs::write(
+        d.join("hosts"),
+        format!(
+            "a ssh://root@10.77.0.1 ward={0} root=/run/ward-a\nb ssh://root@10.77.0.2 ward={0} root=/run/ward-b\n",
+            ward.display()
+        ),
+    )
+    .unwrap();
+    fs::write(d.join("sshd_config_a"), pair_sshd_config(&d, "10.77.0.1")).unwrap();
+    fs::write(d.join("sshd_config_b"), pair_sshd_config(&d, "10.77.0.2")).unwrap();
+    fs::write(
+        d.join("b.sh"),
+        format!(
+            "{}echo B-READY\nexec sleep 3600\n",
+            pair_link_script(&d, "b", "10.77.0.2")
+        ),
+    )
+    .unwrap();
+    // The bundle, made here so that both guests see it at one path: an
+    // echo server on 10.77.0.10:5000 in the netns /run/netns/wmc.
+    let mut b = ctx.bundle("bundle");
+    b.sh("exec nc -l -p 5000 -e /bin/cat");
+    b.set_namespace(
+        "network",
+        serde_json::json!({"type": "network", "path": "/run/netns/wmc"}),
+    );
+    b.write();
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/vm/run");
+    let mut c = Command::new(harness);
+    c.args(["--timeout", "900", "--mem", "1024", "--pair"])
+        .arg(format!("bash {}", s("b.sh")))
+        .args(["--env", &format!("WARD_PAIR_DIR={}", d.display())])
+        .args(["--env", "WARD_TEST_TIME_SCALE=2"])
+        .arg("--")
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", PAIR_TEST, "--nocapture", "--test-threads", "1"]);
+    let o = ctx.spawn_cmd(c, Duration::from_secs(960)).wait();
+    eprintln!("{}", o.stdout);
+    assert!(o.success(), "guest A: {}", o.describe());
+    assert!(
+        o.stdout.contains("PAIR-OK"),
+        "guest A never got to the end: {}",
+        o.stdout
+    );
+    eprintln!("TIME {PAIR_TEST} {:.1}", t0.elapsed().as_secs_f64());
+}
+
+/// Guest A: the source, with the peer on its bridge.
+fn pair_guest_a() {
+    let d = PathBuf::from(std::env::var("WARD_PAIR_DIR").expect("WARD_PAIR_DIR"));
+    let s = |p: &str| d.join(p).to_string_lossy().into_owned();
+    let tmp = std::env::temp_dir();
+    let sh = |script: &str| {
+        let o = run_host(&tmp, "bash", &["-ec", script]);
+        assert!(o.success(), "{script}: {}", o.describe());
+    };
+    sh(&pair_link_script(&d, "a", "10.77.0.1"));
+    sh("ip netns add wmpeer; ip netns add wmc
+        ip -n wmpeer link add eth0 type veth peer name vpeer netns 1
+        ip link set vpeer master brmig0 up
+        ip -n wmpeer addr add 10.77.0.100/24 dev eth0; ip -n wmpeer link set eth0 up
+        ip -n wmc link add eth0 type veth peer name vctr0 netns 1
+        ip link set vctr0 master brmig0 up
+        ip -n wmc link set eth0 address 02:77:00:00:00:10
+        ip -n wmc addr add 10.77.0.10/24 dev eth0; ip -n wmc link set eth0 up; ip -n wmc link set lo up");
+    let ward = runtime_bin();
+    let rt = |args: &[&str]| -> Out {
+        let mut c = Command::new(&ward);
+        c.args(args)
+            .env("WARD_HOSTS", d.join("hosts"))
+            .env("WARD_SSH_CONFIG", d.join("ssh_config"));
+        Proc::spawn(c, &tmp, MIGRATE_TIMEOUT).wait()
+    };
+    assert!(
+        wait_until(scaled(Duration::from_secs(120)), || {
+            std::net::TcpStream::connect(("10.77.0.2", 22)).is_ok()
+        }),
+        "guest B's sshd never answered on 10.77.0.2:22"
+    );
+    let id = "pair-echo";
+    let mut c = Command::new(&ward);
+    c.args([
+        "--root",
+        "/run/ward-a",
+        "run",
+        "-d",
+        "--bundle",
+        &s("bundle"),
+        id,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    assert!(c.status().unwrap().success());
+    assert!(
+        wait_until(scaled(Duration::from_secs(30)), || {
+            run_host(
+                &tmp,
+                "nsenter",
+                &[
+                    "--net=/run/netns/wmc",
+                    "sh",
+                    "-c",
+                    "cat /proc/net/tcp /proc/net/tcp6 | grep -qi ':1388 [0-9a-f]*:0000 0A'",
+                ],
+            )
+            .success()
+        }),
+        "the echo server never listened"
+    );
+    fs::write(tmp.join("peer.py"), PEER).unwrap();
+    let report = tmp.join("peer.json");
+    let stop = tmp.join("peer.stop");
+    let mut c = Command::new("nsenter");
+    c.arg("--net=/run/netns/wmpeer")
+        .args([
+            "python3",
+            tmp.join("peer.py").to_str().unwrap(),
+            "10.77.0.10",
+            "5000",
+        ])
+        .arg(&stop)
+        .arg(&report);
+    let peer = Proc::spawn(c, &tmp, Duration::from_secs(600));
+    assert!(wait_until(scaled(Duration::from_secs(30)), || {
+        Path::new(&format!("{}.up", report.display())).exists()
+    }));
+    std::thread::sleep(Duration::from_secs(2));
+
+    let t = Instant::now();
+    let o = rt(&[
+        "migrate",
+        "--root",
+        "/run/ward-a",
+        "--format",
+        "json",
+        id,
+        "b",
+    ]);
+    assert!(o.success(), "migrate: {}", o.describe());
+    eprintln!("TIME {PAIR_TEST}/migrate {:.1}", t.elapsed().as_secs_f64());
+    eprint!("{}", o.stderr);
+    let rec: Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+
+    // The cluster's view: on b, running; not on a.
+    let ps = rt(&["cluster", "ps"]);
+    assert!(ps.success(), "{}", ps.describe());
+    eprint!("{}", ps.stdout);
+    let rows: Vec<Vec<&str>> = ps
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .filter(|c: &Vec<&str>| c.get(1) == Some(&id))
+        .collect();
+    assert_eq!(rows.len(), 1, "{}", ps.stdout);
+    assert_eq!((rows[0][0], rows[0][2]), ("b", "running"));
+    let ex = rt(&[
+        "cluster",
+        "exec",
+        &format!("b/{id}"),
+        "cat",
+        "/proc/sys/kernel/hostname",
+    ]);
+    assert!(ex.success(), "{}", ex.describe());
+    let addr = rt(&[
+        "cluster",
+        "exec",
+        &format!("b/{id}"),
+        "ip",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(addr.stdout.contains("10.77.0.10/24"), "{}", addr.describe());
+
+    fs::write(&stop, b"").unwrap();
+    let po = peer.wait();
+    assert!(po.success(), "peer: {}", po.describe());
+    let r: Value = serde_json::from_str(&read_lossy(&report)).unwrap();
+    eprintln!("peer: {r}; migrate: {rec}");
+    assert_eq!(r["errors"], serde_json::json!([]), "{r}");
+    assert_eq!(r["got"], r["sent"], "lost or reordered: {r}");
+    eprintln!(
+        "MEASURE two guests: longest gap the peer saw {} ms; downtime {} ms; total {} ms",
+        r["max_gap_ms"], rec["downtime_ms"], rec["total_ms"]
+    );
+    // Nothing of it left on a.
+    let a = rt(&["--root", "/run/ward-a", "list", "-q"]);
+    assert_eq!(a.stdout.trim(), "", "{}", a.describe());
+    assert!(!Path::new("/run/netns/wmc").exists());
+    assert!(!run_host(&tmp, "ip", &["link", "show", "vctr0"]).success());
+    println!("PAIR-OK");
+}
