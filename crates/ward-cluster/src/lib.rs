@@ -5,6 +5,7 @@
 
 pub mod cluster;
 pub mod hosts;
+pub mod lazy;
 pub mod migrate;
 pub mod net;
 pub mod progress;

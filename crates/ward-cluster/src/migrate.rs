@@ -26,6 +26,7 @@
 //! side has it.
 
 use crate::hosts::Host;
+use crate::lazy;
 use crate::net;
 use crate::progress::Progress;
 use crate::runtime::Runtime;
@@ -43,6 +44,7 @@ use std::time::{Duration, Instant};
 pub enum Strategy {
     StopAndCopy,
     PreCopy,
+    PostCopy,
 }
 
 impl Strategy {
@@ -50,9 +52,7 @@ impl Strategy {
         match s {
             "stop-and-copy" => Ok(Strategy::StopAndCopy),
             "pre-copy" => Ok(Strategy::PreCopy),
-            "post-copy" => {
-                Err("--strategy post-copy: not built yet (stop-and-copy and pre-copy are)".into())
-            }
+            "post-copy" => Ok(Strategy::PostCopy),
             _ => Err(format!(
                 "--strategy {s:?}: want stop-and-copy, pre-copy or post-copy"
             )),
@@ -62,6 +62,7 @@ impl Strategy {
         match self {
             Strategy::StopAndCopy => "stop-and-copy",
             Strategy::PreCopy => "pre-copy",
+            Strategy::PostCopy => "post-copy",
         }
     }
 }
@@ -318,7 +319,17 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
     if let Some(c) = &h.criu {
         argv.extend(["--criu".into(), c.clone()]);
     }
-    let cmd = ssh::command(h, o.ssh_config.as_ref(), &argv);
+    let mut cmd = ssh::command(h, o.ssh_config.as_ref(), &argv);
+    // Post-copy: the destination's lazy-pages daemon fetches the memory
+    // from our page server (on our loopback) through a port ssh forwards
+    // on the destination's loopback: the same authenticated connection.
+    let page_port = if o.strategy == Strategy::PostCopy {
+        let p = free_port()?;
+        ssh::remote_forward(&mut cmd, p);
+        Some(p)
+    } else {
+        None
+    };
     let ch = Channel::open(cmd).map_err(|e| format!("ssh: {e}"))?;
     let mut s = Source {
         o,
@@ -344,6 +355,13 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         Ok(m) => return Err(format!("the receiver answered {m:?} out of turn")),
         Err(e) => return Err(format!("preflight on {}: {e}", h.name)),
     }
+    let far_port = match page_port {
+        Some(_) => Some(
+            ssh::forwarded_port(&s.ch.stderr, Duration::from_secs(30))
+                .map_err(|e| format!("the page channel to {}: {e}", h.name))?,
+        ),
+        None => None,
+    };
     s.step("before-freeze");
 
     // Pre-copy: rounds while it runs, until a round is small or stops
@@ -436,12 +454,36 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
     if o.tcp {
         args.push("--tcp-established".into());
     }
-    args.push(o.id.clone());
-    let a: Vec<&str> = args.iter().map(String::as_str).collect();
-    let d = rt.run(&a, Duration::from_secs(3600));
-    if !d.ok() {
-        return Err(thaw(format!("final dump: {}", d.why())));
+    let mut lazy: Option<lazy::Dump> = None;
+    if let Some(p) = page_port {
+        args.extend([
+            "--lazy-pages".into(),
+            "--page-server".into(),
+            format!("127.0.0.1:{p}"),
+            "--status-fd".into(),
+            "3".into(),
+        ]);
+        args.push(o.id.clone());
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        match lazy::Dump::start(rt, &a, &fin) {
+            Ok(l) => lazy = Some(l),
+            Err(e) => return Err(thaw(format!("final dump: {e}"))),
+        }
+    } else {
+        args.push(o.id.clone());
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let d = rt.run(&a, Duration::from_secs(3600));
+        if !d.ok() {
+            return Err(thaw(format!("final dump: {}", d.why())));
+        }
     }
+    // A failure from here on also ends a lazy dump that serves pages.
+    let thaw = |why: String| -> String {
+        if let Some(l) = lazy.as_ref() {
+            l.abort();
+        }
+        thaw(why)
+    };
     s.step("dumped");
     let final_bytes = match s.send_tree(&work, "final") {
         Ok(b) => b,
@@ -451,7 +493,11 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         .send(&Msg::Sent {
             what: "final".into(),
         })
-        .and_then(|_| s.send(&Msg::Restore))
+        .and_then(|_| {
+            s.send(&Msg::Restore {
+                page_server: far_port.map(|p| format!("127.0.0.1:{p}")),
+            })
+        })
     {
         return Err(thaw(format!("sending the final dump: {e}")));
     }
@@ -483,6 +529,22 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
             h.name, o.id, o.id
         ));
     }
+    if let Some(l) = lazy.take() {
+        // Post-copy: the memory is here until the destination has fetched
+        // it all; the ssh connection carries it.
+        s.progress
+            .phase(&format!("serving the memory to {}", h.name));
+        if let Err(e) = l.wait() {
+            eprintln!(
+                "ward: migrate {}: runs on {}, but serving its memory ended badly: {e}",
+                o.id, h.name
+            );
+        }
+    }
+    let _ = s.send(&Msg::Sent {
+        what: "done".into(),
+    });
+    let _ = s.ch.flush();
     let d = rt.run(&["delete", "--force", &o.id], Duration::from_secs(60));
     if !d.ok() {
         eprintln!(
@@ -523,4 +585,11 @@ impl Drop for Cleanup {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+fn free_port() -> Result<u16, String> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("a port on 127.0.0.1: {e}"))
 }

@@ -221,8 +221,8 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
                             die_here(&h.fault, "receiver@dumped");
                         }
                     }
-                    Msg::Restore => {
-                        let r = restore(rt, &h, &work.0, work_base, c, &mut guard);
+                    Msg::Restore { page_server } => {
+                        let r = restore(rt, &h, &work.0, work_base, c, &mut guard, page_server);
                         release(&mut guard);
                         return r;
                     }
@@ -247,6 +247,10 @@ fn preflight(rt: &Runtime, h: &mut Hello) -> Result<(String, String), String> {
     )
     .map_err(|e| e.to_string())?;
     criu.usable().map_err(|e| e.to_string())?;
+    if h.strategy == "post-copy" {
+        criu.needs(ward_core::criu::Need::LazyPages)
+            .map_err(|e| e.to_string())?;
+    }
     if h.strategy == "pre-copy" {
         criu.needs(ward_core::criu::Need::MemTrack("pre-copy"))
             .map_err(|e| e.to_string())?;
@@ -382,6 +386,7 @@ fn restore(
     work_base: &Path,
     c: &mut Conn,
     guard: &mut Child,
+    page_server: Option<String>,
 ) -> Result<(), String> {
     tell(guard, b"r");
     let t = Instant::now();
@@ -415,6 +420,16 @@ fn restore(
     ];
     if h.tcp {
         args.push("--tcp-established".into());
+    }
+    if let Some(ps) = &page_server {
+        // Only what our own ssh forwards: a port on this loopback.
+        let ok = ps
+            .strip_prefix("127.0.0.1:")
+            .is_some_and(|p| p.parse::<u16>().is_ok());
+        if !ok {
+            return Err(format!("the source named page server {ps:?}"));
+        }
+        args.extend(["--lazy-pages".into(), "--page-server".into(), ps.clone()]);
     }
     args.push(h.id.clone());
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -494,6 +509,9 @@ fn restore(
             };
             c.send(&Msg::Committed { warning });
             let _ = c.out.flush();
+            // Post-copy: the images stay until the source says every page
+            // has moved (or goes away); the others end here at once.
+            let _ = c.next(Duration::from_secs(3600));
             Ok(())
         }
         other => {
@@ -510,8 +528,9 @@ fn restore(
     }
 }
 
-/// Test-only: SIGKILLs a `criu` process below `pid` once one exists.
-fn kill_criu_below(pid: i32) {
+/// SIGKILLs a `criu` process below `pid`, if one exists (a test's fault, or
+/// a lazy dump that must stop serving).
+pub fn kill_criu_below(pid: i32) {
     let Ok(rd) = fs::read_dir("/proc") else {
         return;
     };

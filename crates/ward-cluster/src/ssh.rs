@@ -229,6 +229,48 @@ pub fn run(
     }
 }
 
+/// Asks ssh to forward a port it picks on the far side's loopback to
+/// `port` on ours (`-R 0:127.0.0.1:PORT`); ssh names the port it got on
+/// stderr, at log level INFO, which this forces.
+pub fn remote_forward(c: &mut Command, port: u16) {
+    // Options go before the destination: rebuild the argument list.
+    let args: Vec<std::ffi::OsString> = c.get_args().map(|a| a.to_os_string()).collect();
+    let pos = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let mut n = Command::new(c.get_program());
+    n.args(&args[..pos])
+        .args([
+            "-o",
+            "LogLevel=INFO",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+        ])
+        .arg(format!("0:127.0.0.1:{port}"))
+        .args(&args[pos..]);
+    *c = n;
+}
+
+/// The port ssh allocated for [`remote_forward`], from its stderr.
+pub fn forwarded_port(err: &Stderr, t: Duration) -> Result<u16, String> {
+    let deadline = std::time::Instant::now() + t;
+    loop {
+        for l in err.all() {
+            if let Some(rest) = l.strip_prefix("Allocated port ") {
+                if let Some(p) = rest.split_whitespace().next().and_then(|p| p.parse().ok()) {
+                    return Ok(p);
+                }
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            return Err(format!(
+                "ssh did not say which port it forwards within {} s",
+                t.as_secs()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

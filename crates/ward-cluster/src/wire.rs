@@ -46,8 +46,12 @@ pub enum Msg {
     /// Source → receiver: a set of images (a pre-dump round, the final
     /// dump) is complete.
     Sent { what: String },
-    /// Source → receiver: restore the final images.
-    Restore,
+    /// Source → receiver: restore the final images (post-copy: lazily,
+    /// the memory from this page server, on the receiver's loopback).
+    Restore {
+        #[serde(default)]
+        page_server: Option<String>,
+    },
     /// Receiver → source: the container runs on the destination.
     Running { pid: i64, restore_ms: u64 },
     /// Source → receiver: the source has let go; keep it.
@@ -145,10 +149,13 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let mut buf = Vec::new();
-        write_msg(&mut buf, &Msg::Restore).unwrap();
+        write_msg(&mut buf, &Msg::Restore { page_server: None }).unwrap();
         write_data(&mut buf, b"abc").unwrap();
         let mut r = &buf[..];
-        assert_eq!(read_frame(&mut r).unwrap(), Frame::Msg(Msg::Restore));
+        assert_eq!(
+            read_frame(&mut r).unwrap(),
+            Frame::Msg(Msg::Restore { page_server: None })
+        );
         assert_eq!(read_frame(&mut r).unwrap(), Frame::Data(b"abc".to_vec()));
         assert_eq!(read_frame(&mut r).unwrap(), Frame::Eof);
     }

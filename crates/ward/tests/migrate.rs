@@ -397,7 +397,8 @@ fn migrate_with_each_strategy_and_the_counter_goes_on() {
     }
     let _ = cluster_bin();
     let site = Site::new("mig-strat");
-    for strategy in ["stop-and-copy", "pre-copy"] {
+    let mut full_dump = 0;
+    for strategy in ["stop-and-copy", "pre-copy", "post-copy"] {
         timed(&format!("{t}/{strategy}"), || {
             let (id, out) = site.counter(&strategy[..3]);
             counts_past(&out, 5);
@@ -408,6 +409,16 @@ fn migrate_with_each_strategy_and_the_counter_goes_on() {
                 assert!(rounds >= 1, "{rec}");
             } else {
                 assert_eq!(rounds, 0, "{rec}");
+            }
+            let fin = rec["final_dump_bytes"].as_u64().unwrap();
+            match strategy {
+                "stop-and-copy" => full_dump = fin,
+                // The memory is fetched on demand, not in the images.
+                "post-copy" => assert!(
+                    fin * 2 < full_dump,
+                    "post-copy sent {fin} bytes of images, stop-and-copy {full_dump}"
+                ),
+                _ => {}
             }
             site.dst(&["delete", "--force", &id]).assert_ok();
         });
