@@ -32,20 +32,20 @@ if [ "${WARD_VM_ROLE:-}" != a ]; then
   ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey"
   ssh-keygen -q -t ed25519 -N '' -f "$d/userkey"
   cp "$d/userkey.pub" "$d/authorized_keys"
-  printf '10.77.0.1 %s10.77.0.2 %s' "$(cat "$d/hostkey.pub")" "$(cat "$d/hostkey.pub")" >"$d/known_hosts"
+  printf '10.77.0.1 %s\n10.77.0.2 %s\n' "$(cat "$d/hostkey.pub")" "$(cat "$d/hostkey.pub")" >"$d/known_hosts"
   printf 'Host *\n  User root\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n  StrictHostKeyChecking yes\n  LogLevel ERROR\n' \
     "$d/userkey" "$d/known_hosts" >"$d/ssh_config"
   for g in a:10.77.0.1 b:10.77.0.2; do
     printf 'Port 22\nListenAddress %s\nHostKey %s\nAuthorizedKeysFile %s\nStrictModes no\nPermitRootLogin prohibit-password\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nLogLevel ERROR\nPidFile /run/sshd-ward.pid\n' \
       "${g#*:}" "$d/hostkey" "$d/authorized_keys" >"$d/sshd_config_${g%%:*}"
   done
-  bin=$(scripts/cargo-bin.sh release)
+  bin=$(dirname "$(scripts/cargo-bin.sh release)")
   printf 'b ssh://root@10.77.0.2 ward=%s/ward root=/run/ward-b\n' "$bin" >"$d/hosts"
   # The bundle: busybox, the memory program, the echo server in the
   # netns /run/netns/wmc.
   mkdir -p "$d/bundle/rootfs/bin"
   cp /bin/busybox "$d/bundle/rootfs/bin/busybox"
-  for a in $(/bin/busybox --list); do ln -sf busybox "$d/bundle/rootfs/bin/$a"; done
+  for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$d/bundle/rootfs/bin/$a"; done
   mkdir -p "$d/bundle/rootfs"/{proc,sys,dev,tmp,root,etc}
   gcc -static -O2 -o "$d/bundle/rootfs/bin/dirty" bench/migrate-dirty.c
   cp bench/migrate-peer.py "$d/peer.py"
@@ -97,6 +97,7 @@ EOF
 fi
 
 # --- guest A ------------------------------------------------------------------
+trap 'echo "bench: guest A: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 d=$WARD_BENCH_DIR bin=$WARD_BENCH_BIN
 ward=$bin/ward
 export WARD_HOSTS=$d/hosts WARD_SSH_CONFIG=$d/ssh_config
@@ -158,36 +159,58 @@ settle() {
   sleep 3
 }
 
-for w in $WORKLOADS; do
-  # --- the plain recipe with runc ---------------------------------------------
+# The plain recipe for workload $1 with runtime $2 (runc or ward): one row.
+plain() {
+  local w=$1 rt=$2 rtbin id img t0 t1 total gap state why
+  rtbin=$(command -v runc); [ "$rt" = runc ] || rtbin=$ward
   sh -c "$netns_script"; ip link set vctr0 master brmig0 up
-  id=plain-$w
-  runc --root /run/runc-a run -d --bundle "$d/bundle-$w" "$id" </dev/null >/dev/null 2>&1
+  id=plain-$rt-$w
+  # stdio on /dev/null: runc can't dump a file outside the container's
+  # mounts (CRIU: "Can't lookup mount").
+  "$rtbin" --root /run/$rt-a run -d --bundle "$d/bundle-$w" "$id" </dev/null >/dev/null 2>&1 ||
+    { echo "bench: $rt run -d $id failed" >&2; exit 1; }
   listening; settle "$w"; peer_start
   img=/tmp/migbench/img-$id; rm -rf "$img"
   t0=$(now)
-  runc --root /run/runc-a checkpoint --tcp-established --image-path "$img" "$id"
-  ip link set vctr0 down
-  sshb "mkdir -p $img" && tar -C "$img" -cf - . | sshb "tar -C $img -xf -"
-  sshb "$netns_script; runc --root /run/runc-b restore -d --tcp-established --image-path $img --bundle $d/bundle-$w $id </dev/null >/dev/null 2>&1; ip link set vctr0 master brmig0 up"
-  t1=$(now)
-  read -r gap state < <(peer_stop)
-  total=$(python3 -c "print(round(($t1-$t0)*1000))")
-  [ "$state" = ok ] || gap="$total (connection lost: $state)"
-  results+=("| $w | plain: runc checkpoint, tar over ssh, runc restore | $gap | $total | $(du -sb "$img" | cut -f1) |")
-  sshb "runc --root /run/runc-b delete --force $id; ip netns del wmc; rm -rf $img" || true
-  runc --root /run/runc-a delete --force "$id" 2>/dev/null || true
+  if "$rtbin" --root /run/$rt-a checkpoint --tcp-established --image-path "$img" "$id" >"$work/rt.err" 2>&1; then
+    ip link set vctr0 down
+    sshb "mkdir -p $img" && tar -C "$img" -cf - . | sshb "tar -C $img -xf -"
+    sshb "$netns_script; $rtbin --root /run/$rt-b restore -d --tcp-established --image-path $img --bundle $d/bundle-$w $id </dev/null >/dev/null 2>&1; ip link set vctr0 master brmig0 up"
+    t1=$(now)
+    peer_stop >"$work/peer.res"; read -r gap state <"$work/peer.res"
+    total=$(python3 -c "print(round(($t1-$t0)*1000))")
+    [ "$state" = ok ] || gap="$total (connection lost: $state)"
+    results+=("| $w | plain recipe with $rt: checkpoint --tcp-established, tar over ssh, netns re-made, restore | $gap | $total | $(du -sb "$img" | cut -f1) |")
+    sshb "$rtbin --root /run/$rt-b delete --force $id; ip netns del wmc; rm -rf $img" || true
+  else
+    why=$(grep -m1 'Error' "$img/dump.log" 2>/dev/null || grep -m1 -i 'error' "$work/rt.err" || echo '?')
+    peer_stop >/dev/null || true
+    results+=("| $w | plain recipe with $rt: checkpoint --tcp-established **failed**: ${why//|/ } | - | - | - |")
+    echo "bench: $rt checkpoint failed: $(cat "$work/rt.err"); dump.log: $(grep Error "$img/dump.log" 2>/dev/null | head -3)" >&2
+  fi
+  "$rtbin" --root /run/$rt-a delete --force "$id" 2>/dev/null || true
   ip netns del wmc 2>/dev/null || true; ip link del vctr0 2>/dev/null || true
   rm -rf "$img"
+}
+
+for w in $WORKLOADS; do
+  # --- the plain recipe: checkpoint, tar over ssh, restore -------------------
+  # As the issue's recipe has it: the netns by path, re-made there before
+  # the restore, --tcp-established. With runc, and (the same recipe, by
+  # hand) with ward's own runtime verbs.
+  for rt in runc ward; do
+    plain "$w" "$rt"
+  done
 
   # --- ward migrate ----------------------------------------------------------
   for s in $STRATEGIES; do
     sh -c "$netns_script"; ip link set vctr0 master brmig0 up
     id=ward-$w-$s
-    "$ward" --root /run/ward-a run -d --bundle "$d/bundle-$w" "$id" </dev/null >/dev/null 2>&1
+    "$ward" --root /run/ward-a run -d --bundle "$d/bundle-$w" "$id" </dev/null >/dev/null 2>&1 ||
+      { echo "bench: ward run -d $id failed" >&2; exit 1; }
     listening; settle "$w"; peer_start
     rec=$("$ward" migrate --root /run/ward-a --strategy "$s" --format json "$id" b)
-    read -r gap state < <(peer_stop)
+    peer_stop >"$work/peer.res"; read -r gap state <"$work/peer.res"
     total=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["total_ms"])' "$rec")
     down=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["downtime_ms"])' "$rec")
     sent=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["bytes_sent"], len(r["pre_copy_rounds"]))' "$rec")

@@ -111,7 +111,7 @@ pub fn query_all(hosts: &[Host], cfg: Option<&PathBuf>) -> Vec<(Host, Result<Nod
                     argv.extend(["--root".into(), r.clone()]);
                 }
                 let r =
-                    ssh::run(&h, cfg.as_ref(), &argv, Duration::from_secs(30)).and_then(|out| {
+                    ssh::run(&h, cfg.as_ref(), &argv, Duration::from_secs(60)).and_then(|out| {
                         serde_json::from_slice::<Node>(&out).map_err(|e| {
                             format!("it answered something that is not a node record: {e}")
                         })

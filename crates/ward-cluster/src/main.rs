@@ -69,6 +69,10 @@ struct MigrateArgs {
     /// Keep the images here after a migration.
     #[arg(long)]
     keep_images: bool,
+    /// Send the bundle (config.json and rootfs) too; a writable rootfs's
+    /// changes after the freeze go again. Nothing may be at its path there.
+    #[arg(long)]
+    copy_rootfs: bool,
     /// Where the images are written here.
     #[arg(long, default_value = "/var/lib/ward/migrate")]
     image_dir: PathBuf,
@@ -126,6 +130,8 @@ enum ClusterVerb {
         ward: PathBuf,
         #[arg(long)]
         work: PathBuf,
+        #[arg(long)]
+        bundle: PathBuf,
         id: String,
     },
 }
@@ -220,6 +226,7 @@ fn do_migrate(a: MigrateArgs) -> i32 {
         dest_bundle: a.dest_bundle,
         max_rounds: a.rounds.max(1),
         quiet: a.quiet,
+        copy_rootfs: a.copy_rootfs,
     };
     match migrate::migrate(&rt, &o) {
         Ok(rec) => {
@@ -300,9 +307,14 @@ fn do_cluster(verb: ClusterVerb, l: &Local) -> i32 {
             }
             Err(e) => fail("cluster node", e),
         },
-        ClusterVerb::Guard { ward, work, id } => {
+        ClusterVerb::Guard {
+            ward,
+            work,
+            bundle,
+            id,
+        } => {
             let rt = Runtime { bin: ward, ..rt };
-            receive::guard(&rt, &id, &work)
+            receive::guard(&rt, &id, &work, &bundle)
         }
     }
 }

@@ -79,6 +79,8 @@ pub struct Opts {
     pub dest_bundle: Option<String>,
     pub max_rounds: u32,
     pub quiet: bool,
+    /// Send the bundle too (--copy-rootfs).
+    pub copy_rootfs: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -134,14 +136,25 @@ impl Source<'_> {
     }
 
     /// Sends every entry under `base/rel`; returns the file bytes sent.
-    fn send_tree(&mut self, base: &Path, rel: &str) -> Result<u64, String> {
+    /// With `diff`, each entry's identity is recorded in `diff.cur`, and
+    /// one whose identity is the same in `diff.prev` is not sent again.
+    fn send_tree(
+        &mut self,
+        base: &Path,
+        rel: &str,
+        diff: &mut Option<Diff>,
+    ) -> Result<u64, String> {
         let mut total = 0;
         let dir = base.join(rel);
         let meta = fs::symlink_metadata(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        self.send(&Msg::Dir {
-            path: rel.into(),
-            mode: meta.permissions().mode() & 0o7777,
-        })?;
+        if Diff::changed(diff, rel, &meta) {
+            self.send(&Msg::Dir {
+                path: rel.into(),
+                mode: meta.permissions().mode() & 0o7777,
+                uid: meta.uid(),
+                gid: meta.gid(),
+            })?;
+        }
         let mut names: Vec<_> = fs::read_dir(&dir)
             .map_err(|e| format!("{}: {e}", dir.display()))?
             .filter_map(|e| e.ok())
@@ -156,18 +169,73 @@ impl Source<'_> {
             let r = format!("{rel}/{name}");
             let p = base.join(&r);
             let m = fs::symlink_metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            if m.is_dir() {
+                total += self.send_tree(base, &r, diff)?;
+                continue;
+            }
+            if !Diff::changed(diff, &r, &m) {
+                continue;
+            }
             if m.file_type().is_symlink() {
                 let t = fs::read_link(&p).map_err(|e| format!("{}: {e}", p.display()))?;
                 self.send(&Msg::Symlink {
                     path: r,
                     target: t.to_string_lossy().into_owned(),
+                    uid: m.uid(),
+                    gid: m.gid(),
                 })?;
-            } else if m.is_dir() {
-                total += self.send_tree(base, &r)?;
             } else if m.is_file() {
                 total += self.send_file(&p, &r, &m)?;
             }
+            // Devices, fifos and sockets in a rootfs are not copied (a
+            // container's /dev is made at its start).
         }
+        Ok(total)
+    }
+
+    /// The bundle's entries (config.json, the rootfs...), then back to
+    /// the images; with a diff that has a first copy, only what changed,
+    /// and what went.
+    fn send_bundle(&mut self, bundle: &Path, diff: &mut Option<Diff>) -> Result<u64, String> {
+        self.send(&Msg::Base {
+            what: "bundle".into(),
+        })?;
+        let mut total = 0;
+        let mut names: Vec<_> = fs::read_dir(bundle)
+            .map_err(|e| format!("{}: {e}", bundle.display()))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            let name = name
+                .to_str()
+                .ok_or_else(|| format!("{}: a name that is not UTF-8", bundle.display()))?
+                .to_string();
+            let p = bundle.join(&name);
+            let m = fs::symlink_metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            if m.is_dir() {
+                total += self.send_tree(bundle, &name, diff)?;
+            } else if m.is_file() && Diff::changed(diff, &name, &m) {
+                total += self.send_file(&p, &name, &m)?;
+            } else if m.file_type().is_symlink() && Diff::changed(diff, &name, &m) {
+                let t = fs::read_link(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                self.send(&Msg::Symlink {
+                    path: name,
+                    target: t.to_string_lossy().into_owned(),
+                    uid: m.uid(),
+                    gid: m.gid(),
+                })?;
+            }
+        }
+        if let Some(d) = diff.as_ref() {
+            for path in d.removed() {
+                self.send(&Msg::Remove { path })?;
+            }
+        }
+        self.send(&Msg::Base {
+            what: "images".into(),
+        })?;
         Ok(total)
     }
 
@@ -177,6 +245,8 @@ impl Source<'_> {
             path: rel.into(),
             size: m.len(),
             mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
         })?;
         let mut left = m.len();
         let mut buf = vec![0u8; 256 * 1024];
@@ -218,6 +288,46 @@ impl Source<'_> {
             Msg::Failed { why } => Err(format!("on {}: {why}", self.o.dest.name)),
             m => Err(format!("the receiver answered {m:?} out of turn")),
         }
+    }
+}
+
+/// What a bundle entry was at the first copy: (dev, ino, size, mtime,
+/// ctime, mode), by path.
+#[derive(Default)]
+struct Diff {
+    prev: Option<std::collections::HashMap<String, [i64; 6]>>,
+    cur: std::collections::HashMap<String, [i64; 6]>,
+}
+
+impl Diff {
+    fn id(m: &fs::Metadata) -> [i64; 6] {
+        [
+            m.dev() as i64,
+            m.ino() as i64,
+            m.size() as i64,
+            m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+            m.mode() as i64,
+        ]
+    }
+    /// Records `rel`; true if it must be sent (no diff, or new or changed).
+    fn changed(d: &mut Option<Diff>, rel: &str, m: &fs::Metadata) -> bool {
+        let Some(d) = d else { return true };
+        let id = Diff::id(m);
+        d.cur.insert(rel.to_string(), id);
+        d.prev.as_ref().is_none_or(|p| p.get(rel) != Some(&id))
+    }
+    /// What was there at the first copy and is gone now.
+    fn removed(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .prev
+            .iter()
+            .flat_map(|p| p.keys())
+            .filter(|k| !self.cur.contains_key(*k))
+            .cloned()
+            .collect();
+        v.sort();
+        v
     }
 }
 
@@ -284,6 +394,9 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
     }
     let pid = st["pid"].as_i64().unwrap_or(0);
     let bundle = st["bundle"].as_str().unwrap_or("").to_string();
+    if o.copy_rootfs {
+        rootfs_inside(Path::new(&bundle))?;
+    }
     let stdio = stdio_kinds(pid)?;
     let netns = net::netns_path(Path::new(&bundle))?;
     let netdesc = match &netns {
@@ -340,13 +453,14 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
     s.send(&Msg::Hello {
         version: crate::VERSION.into(),
         id: o.id.clone(),
-        bundle: o.dest_bundle.clone().unwrap_or(bundle),
+        bundle: o.dest_bundle.clone().unwrap_or_else(|| bundle.clone()),
         strategy: o.strategy.name().into(),
         tcp: o.tcp,
-        copy_rootfs: false,
+        copy_rootfs: o.copy_rootfs,
         fault: s.fault.clone(),
         stdio,
         net: netdesc.clone(),
+        netns: netns.as_ref().map(|p| p.to_string_lossy().into_owned()),
     })?;
     s.progress.phase(&format!("preflight on {}", h.name));
     match s.ch.recv(Duration::from_secs(180)) {
@@ -362,6 +476,15 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         ),
         None => None,
     };
+    // --copy-rootfs: the bundle goes while the container runs; what
+    // changes in a writable rootfs after this goes again once it is frozen.
+    let mut bundle_diff: Option<Diff> = None;
+    if o.copy_rootfs {
+        s.progress.phase("copying the bundle");
+        let mut d = Some(Diff::default());
+        s.send_bundle(Path::new(&bundle), &mut d)?;
+        bundle_diff = d;
+    }
     s.step("before-freeze");
 
     // Pre-copy: rounds while it runs, until a round is small or stops
@@ -390,7 +513,7 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
             if !d.ok() {
                 return Err(format!("pre-copy round {n}: {}", d.why()));
             }
-            let bytes = s.send_tree(&work, &name)?;
+            let bytes = s.send_tree(&work, &name, &mut None)?;
             s.send(&Msg::Sent { what: name.clone() })?;
             s.ch.flush().map_err(|e| s.broken(e))?;
             rounds.push(Round {
@@ -485,7 +608,20 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         thaw(why)
     };
     s.step("dumped");
-    let final_bytes = match s.send_tree(&work, "final") {
+    if let Some(first) = bundle_diff.take() {
+        if rootfs_writable(Path::new(&bundle)) {
+            s.progress
+                .phase("the bundle's changes since the first copy");
+            let mut d = Some(Diff {
+                prev: Some(first.cur),
+                cur: Default::default(),
+            });
+            if let Err(e) = s.send_bundle(Path::new(&bundle), &mut d) {
+                return Err(thaw(format!("sending the bundle's changes: {e}")));
+            }
+        }
+    }
+    let final_bytes = match s.send_tree(&work, "final", &mut None) {
         Ok(b) => b,
         Err(e) => return Err(thaw(format!("sending the final dump: {e}"))),
     };
@@ -585,6 +721,34 @@ impl Drop for Cleanup {
             let _ = fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+fn bundle_config(bundle: &Path) -> Result<serde_json::Value, String> {
+    let cfg = bundle.join("config.json");
+    let data = fs::read(&cfg).map_err(|e| format!("{}: {e}", cfg.display()))?;
+    serde_json::from_slice(&data).map_err(|e| format!("{}: {e}", cfg.display()))
+}
+
+/// --copy-rootfs sends the bundle directory: the rootfs must be in it.
+fn rootfs_inside(bundle: &Path) -> Result<(), String> {
+    let v = bundle_config(bundle)?;
+    let r = Path::new(v["root"]["path"].as_str().unwrap_or("rootfs"));
+    let inside = !r.is_absolute()
+        && r.components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if inside {
+        Ok(())
+    } else {
+        Err(format!(
+            "--copy-rootfs: its rootfs {} is not inside the bundle {}, which is what is sent",
+            r.display(),
+            bundle.display()
+        ))
+    }
+}
+
+fn rootfs_writable(bundle: &Path) -> bool {
+    bundle_config(bundle).is_ok_and(|v| v["root"]["readonly"] != true)
 }
 
 fn free_port() -> Result<u16, String> {

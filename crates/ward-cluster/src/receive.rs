@@ -40,6 +40,140 @@ impl Conn {
     }
 }
 
+/// A bundle the session copied in (--copy-rootfs), removed unless the
+/// session succeeded.
+struct MadeBundle(Option<PathBuf>);
+impl Drop for MadeBundle {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            let _ = fs::remove_dir_all(b);
+        }
+    }
+}
+
+/// Where the entries the source sends go: the work directory (images:
+/// plain files, CRIU's parent link only) or a bundle (--copy-rootfs:
+/// modes, owners and symlinks as they were). No path may go through a
+/// symlink this session made, so a symlink can't carry a later write out
+/// of the tree.
+struct Tree {
+    base: PathBuf,
+    bundle: bool,
+    links: Vec<PathBuf>,
+}
+
+impl Tree {
+    fn images(base: &Path) -> Tree {
+        Tree {
+            base: base.to_path_buf(),
+            bundle: false,
+            links: Vec::new(),
+        }
+    }
+    fn bundle(base: &Path, links: Vec<PathBuf>) -> Tree {
+        Tree {
+            base: base.to_path_buf(),
+            bundle: true,
+            links,
+        }
+    }
+    fn path(&self, rel: &str) -> Result<PathBuf, String> {
+        let r = wire::safe_rel(rel)?;
+        let p = self.base.join(r);
+        if self.links.iter().any(|l| p.starts_with(l) && &p != l) {
+            return Err(format!("the source sent {rel:?}, through a symlink"));
+        }
+        Ok(p)
+    }
+    /// In a bundle's second pass an entry may be there already: it goes.
+    fn clear(&self, p: &Path, keep_dir: bool) -> Result<(), String> {
+        if !self.bundle {
+            return Ok(());
+        }
+        match fs::symlink_metadata(p) {
+            Ok(m) if m.is_dir() && keep_dir => Ok(()),
+            Ok(m) if m.is_dir() => {
+                fs::remove_dir_all(p).map_err(|e| format!("{}: {e}", p.display()))
+            }
+            Ok(_) => fs::remove_file(p).map_err(|e| format!("{}: {e}", p.display())),
+            Err(_) => Ok(()),
+        }
+    }
+    fn own(&self, p: &Path, uid: u32, gid: u32) -> Result<(), String> {
+        if self.bundle {
+            std::os::unix::fs::lchown(p, Some(uid), Some(gid))
+                .map_err(|e| format!("chown {}: {e}", p.display()))?;
+        }
+        Ok(())
+    }
+    fn dir(&mut self, rel: &str, mode: u32, uid: u32, gid: u32) -> Result<(), String> {
+        let p = self.path(rel)?;
+        self.clear(&p, true)?;
+        if !p.is_dir() || !self.bundle {
+            fs::create_dir(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        }
+        let mode = if self.bundle {
+            mode & 0o7777
+        } else {
+            mode & 0o755
+        };
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        self.own(&p, uid, gid)
+    }
+    fn file(
+        &mut self,
+        rel: &str,
+        mode: u32,
+        uid: u32,
+        gid: u32,
+    ) -> Result<(File, PathBuf), String> {
+        let p = self.path(rel)?;
+        self.clear(&p, false)?;
+        let mode = if self.bundle {
+            mode & 0o7777
+        } else {
+            mode & 0o644
+        };
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode & 0o777)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        self.own(&p, uid, gid)?;
+        // After the chown, which clears set-id bits.
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        Ok((f, p))
+    }
+    fn symlink(&mut self, rel: &str, target: &str, uid: u32, gid: u32) -> Result<(), String> {
+        if !self.bundle {
+            // Only CRIU's parent link: ../<a sibling>.
+            let ok = target
+                .strip_prefix("../")
+                .is_some_and(|t| wire::safe_rel(t).is_ok() && !t.contains('/'));
+            if !ok {
+                return Err(format!("the source sent a symlink to {target:?}"));
+            }
+        }
+        let p = self.path(rel)?;
+        self.clear(&p, false)?;
+        std::os::unix::fs::symlink(target, &p).map_err(|e| format!("{}: {e}", p.display()))?;
+        self.own(&p, uid, gid)?;
+        self.links.push(p);
+        Ok(())
+    }
+    fn remove(&mut self, rel: &str) -> Result<(), String> {
+        if !self.bundle {
+            return Err("the source removed an image".into());
+        }
+        let p = self.path(rel)?;
+        self.clear(&p, false)
+    }
+}
+
 /// The work directory, removed on every way out.
 struct Work(PathBuf);
 impl Drop for Work {
@@ -91,6 +225,9 @@ pub fn receive(rt: &Runtime, work_base: &Path) -> i32 {
 }
 
 struct Hello {
+    copy_rootfs: bool,
+    /// The source bundle's netns path (with copy_rootfs).
+    src_netns: Option<String>,
     net: Option<crate::net::NetDesc>,
     /// The destination bundle's network namespace path (with `net`).
     netns: Option<PathBuf>,
@@ -110,10 +247,11 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
             bundle,
             strategy,
             tcp,
-            copy_rootfs: _,
+            copy_rootfs,
             fault,
             stdio,
             net,
+            netns,
         }) => {
             if version != crate::VERSION {
                 return Err(format!(
@@ -122,6 +260,8 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
                 ));
             }
             Hello {
+                copy_rootfs,
+                src_netns: netns,
                 net,
                 netns: None,
                 id,
@@ -151,86 +291,109 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
         });
     }
     let work = Work(dir);
-    let mut guard = start_guard(rt, &h.id, &work.0)?;
+    let mut guard = start_guard(rt, &h.id, &work.0, &h.bundle)?;
     c.send(&Msg::Ready { kernel, criu });
     let _ = c.out.flush();
+    die_here(&h.fault, "receiver@before-freeze");
 
     let mut file: Option<(File, u64, PathBuf)> = None;
-    loop {
-        match c.next(Duration::from_secs(3600))? {
-            Frame::Eof => {
-                release(&mut guard);
-                return Err("the source went away before the restore".into());
-            }
-            Frame::Data(d) => {
-                let Some((f, left, p)) = file.as_mut() else {
-                    return Err("data out of turn".into());
-                };
-                if d.len() as u64 > *left {
-                    return Err(format!("{}: more data than announced", p.display()));
+    let mut tree = Tree::images(&work.0);
+    let mut bundle_made = false;
+    // A bundle this session made goes again if the session fails.
+    let mut made_bundle = MadeBundle(None);
+    let r = (|| -> Result<(), String> {
+        loop {
+            match c.next(Duration::from_secs(3600))? {
+                Frame::Eof => {
+                    release(&mut guard);
+                    return Err("the source went away before the restore".into());
                 }
-                f.write_all(&d)
-                    .map_err(|e| format!("writing {}: {e}", p.display()))?;
-                *left -= d.len() as u64;
-                if *left == 0 {
-                    let (f, _, p) = file.take().unwrap();
-                    f.sync_data()
+                Frame::Data(d) => {
+                    let Some((f, left, p)) = file.as_mut() else {
+                        return Err("data out of turn".into());
+                    };
+                    if d.len() as u64 > *left {
+                        return Err(format!("{}: more data than announced", p.display()));
+                    }
+                    f.write_all(&d)
                         .map_err(|e| format!("writing {}: {e}", p.display()))?;
+                    *left -= d.len() as u64;
+                    if *left == 0 {
+                        let (f, _, p) = file.take().unwrap();
+                        f.sync_data()
+                            .map_err(|e| format!("writing {}: {e}", p.display()))?;
+                    }
                 }
-            }
-            Frame::Msg(m) => {
-                if file.is_some() {
-                    return Err("a file was cut short".into());
-                }
-                match m {
-                    Msg::Dir { path, mode } => {
-                        let p = work.0.join(wire::safe_rel(&path)?);
-                        fs::create_dir(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-                        let _ = fs::set_permissions(&p, fs::Permissions::from_mode(mode & 0o755));
+                Frame::Msg(m) => {
+                    if file.is_some() {
+                        return Err("a file was cut short".into());
                     }
-                    Msg::File { path, size, mode } => {
-                        let p = work.0.join(wire::safe_rel(&path)?);
-                        let f = OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .mode(mode & 0o644)
-                            .custom_flags(libc::O_NOFOLLOW)
-                            .open(&p)
-                            .map_err(|e| format!("{}: {e}", p.display()))?;
-                        if size == 0 {
-                            continue;
+                    match m {
+                        Msg::Base { what } => match what.as_str() {
+                            "images" => tree = Tree::images(&work.0),
+                            "bundle" if h.copy_rootfs => {
+                                if !bundle_made {
+                                    if let Some(parent) = h.bundle.parent() {
+                                        fs::create_dir_all(parent)
+                                            .map_err(|e| format!("{}: {e}", parent.display()))?;
+                                    }
+                                    fs::create_dir(&h.bundle)
+                                        .map_err(|e| format!("{}: {e}", h.bundle.display()))?;
+                                    bundle_made = true;
+                                    made_bundle.0 = Some(h.bundle.clone());
+                                    tell(&mut guard, b"b");
+                                }
+                                tree = Tree::bundle(&h.bundle, std::mem::take(&mut tree.links));
+                            }
+                            w => return Err(format!("the source sent base {w:?}")),
+                        },
+                        Msg::Dir {
+                            path,
+                            mode,
+                            uid,
+                            gid,
+                        } => tree.dir(&path, mode, uid, gid)?,
+                        Msg::File {
+                            path,
+                            size,
+                            mode,
+                            uid,
+                            gid,
+                        } => {
+                            let (f, p) = tree.file(&path, mode, uid, gid)?;
+                            if size > 0 {
+                                file = Some((f, size, p));
+                            }
                         }
-                        file = Some((f, size, p));
-                    }
-                    Msg::Symlink { path, target } => {
-                        // Only CRIU's parent link: ../<a sibling>.
-                        let ok = target
-                            .strip_prefix("../")
-                            .is_some_and(|t| wire::safe_rel(t).is_ok() && !t.contains('/'));
-                        if !ok {
-                            return Err(format!("the source sent a symlink to {target:?}"));
+                        Msg::Symlink {
+                            path,
+                            target,
+                            uid,
+                            gid,
+                        } => tree.symlink(&path, &target, uid, gid)?,
+                        Msg::Remove { path } => tree.remove(&path)?,
+                        Msg::Sent { what } => {
+                            if what.starts_with("pre") {
+                                die_here(&h.fault, "receiver@precopy");
+                            } else {
+                                die_here(&h.fault, "receiver@dumped");
+                            }
                         }
-                        let p = work.0.join(wire::safe_rel(&path)?);
-                        std::os::unix::fs::symlink(&target, &p)
-                            .map_err(|e| format!("{}: {e}", p.display()))?;
-                    }
-                    Msg::Sent { what } => {
-                        if what.starts_with("pre") {
-                            die_here(&h.fault, "receiver@precopy");
-                        } else {
-                            die_here(&h.fault, "receiver@dumped");
+                        Msg::Restore { page_server } => {
+                            let r = restore(rt, &h, &work.0, work_base, c, &mut guard, page_server);
+                            release(&mut guard);
+                            return r;
                         }
+                        m => return Err(format!("unexpected {m:?}")),
                     }
-                    Msg::Restore { page_server } => {
-                        let r = restore(rt, &h, &work.0, work_base, c, &mut guard, page_server);
-                        release(&mut guard);
-                        return r;
-                    }
-                    m => return Err(format!("unexpected {m:?}")),
                 }
             }
         }
+    })();
+    if r.is_ok() {
+        made_bundle.0 = None;
     }
+    r
 }
 
 fn preflight(rt: &Runtime, h: &mut Hello) -> Result<(String, String), String> {
@@ -260,19 +423,35 @@ fn preflight(rt: &Runtime, h: &mut Hello) -> Result<(String, String), String> {
         Err(e) if e.contains("does not exist") => {}
         Err(e) => return Err(e),
     }
-    let cfg = h.bundle.join("config.json");
-    let data = fs::read(&cfg).map_err(|e| format!("bundle {}: {e}", cfg.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_slice(&data).map_err(|e| format!("bundle {}: {e}", cfg.display()))?;
-    let rootfs = v["root"]["path"].as_str().unwrap_or("rootfs");
-    let rootfs = h.bundle.join(rootfs);
-    if !rootfs.is_dir() {
-        return Err(format!(
-            "the bundle's rootfs {} is not here (copy it, or migrate with --copy-rootfs)",
-            rootfs.display()
-        ));
+    if h.copy_rootfs {
+        if fs::symlink_metadata(&h.bundle).is_ok() {
+            return Err(format!(
+                "{} exists here: --copy-rootfs brings the bundle and writes over nothing",
+                h.bundle.display()
+            ));
+        }
+    } else {
+        let cfg = h.bundle.join("config.json");
+        let data = fs::read(&cfg).map_err(|e| format!("bundle {}: {e}", cfg.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&data).map_err(|e| format!("bundle {}: {e}", cfg.display()))?;
+        let rootfs = v["root"]["path"].as_str().unwrap_or("rootfs");
+        let rootfs = h.bundle.join(rootfs);
+        if !rootfs.is_dir() {
+            return Err(format!(
+                "the bundle's rootfs {} is not here (copy it, or migrate with --copy-rootfs)",
+                rootfs.display()
+            ));
+        }
     }
-    if let Some(n) = &h.net {
+    if let (Some(n), true) = (&h.net, h.copy_rootfs) {
+        let p = PathBuf::from(h.src_netns.clone().unwrap_or_default());
+        if !p.is_absolute() {
+            return Err("the source sent no network namespace path".into());
+        }
+        crate::net::check_dest(n, &p)?;
+        h.netns = Some(p);
+    } else if let Some(n) = &h.net {
         let p = crate::net::netns_path(&h.bundle)?.ok_or_else(|| {
             format!(
                 "the container joins a network namespace by path on the source, but the bundle here ({}) gives it none",
@@ -323,12 +502,13 @@ fn stdio_for(work_base: &Path, id: &str, fd: usize, kind: &str) -> Result<File, 
 /// directory and, if it had been told `r` (a restore started), deletes
 /// the container: a receiver SIGKILLed between the restore and the
 /// source's commit leaves no second copy behind.
-fn start_guard(rt: &Runtime, id: &str, work: &Path) -> Result<Child, String> {
+fn start_guard(rt: &Runtime, id: &str, work: &Path, bundle: &Path) -> Result<Child, String> {
     let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
     let mut c = Command::new(exe);
     c.args(["cluster", "__guard"]);
     c.arg("--ward").arg(&rt.bin);
     c.arg("--work").arg(work);
+    c.arg("--bundle").arg(bundle);
     if let Some(r) = &rt.root {
         c.arg("--root").arg(r);
     }
@@ -354,13 +534,15 @@ fn release(g: &mut Child) {
     let _ = g.wait();
 }
 
-pub fn guard(rt: &Runtime, id: &str, work: &Path) -> i32 {
+pub fn guard(rt: &Runtime, id: &str, work: &Path, bundle: &Path) -> i32 {
     let mut restoring = false;
+    let mut bundle_made = false;
     let mut b = [0u8; 1];
     loop {
         match std::io::Read::read(&mut std::io::stdin(), &mut b) {
             Ok(1) if b[0] == b'c' => return 0,
             Ok(1) if b[0] == b'r' => restoring = true,
+            Ok(1) if b[0] == b'b' => bundle_made = true,
             Ok(1) => {}
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             _ => break,
@@ -376,6 +558,9 @@ pub fn guard(rt: &Runtime, id: &str, work: &Path) -> i32 {
         }
     }
     let _ = fs::remove_dir_all(work);
+    if bundle_made {
+        let _ = fs::remove_dir_all(bundle);
+    }
     0
 }
 
@@ -475,6 +660,12 @@ fn restore(
         // Whatever half-made (a ward killed after saving its state).
         let _ = rt.run(&["delete", "--force", &h.id], Duration::from_secs(120));
         undo_net();
+        for fd in 0..3 {
+            let p = work_base.join(format!("{}.fd{fd}.log", h.id));
+            if fs::metadata(&p).is_ok_and(|m| m.len() == 0) {
+                let _ = fs::remove_file(p);
+            }
+        }
         let why = fs::read_to_string(&log)
             .ok()
             .and_then(|l| {

@@ -32,17 +32,49 @@ pub enum Msg {
         /// Its network namespace's veths and routes, when it has one by path.
         #[serde(default)]
         net: Option<crate::net::NetDesc>,
+        /// The network namespace's path in the source's bundle (for
+        /// --copy-rootfs, which brings that bundle).
+        #[serde(default)]
+        netns: Option<String>,
     },
     /// Receiver → source: the preflight passed.
     Ready { kernel: String, criu: String },
     /// Receiver → source: it did not, or a later step failed there.
     Failed { why: String },
+    /// What the entries that follow are under: `images` (the receiver's
+    /// work directory, the default) or `bundle` (--copy-rootfs).
+    Base { what: String },
     /// A directory under the transfer's root.
-    Dir { path: String, mode: u32 },
+    Dir {
+        path: String,
+        mode: u32,
+        #[serde(default)]
+        uid: u32,
+        #[serde(default)]
+        gid: u32,
+    },
     /// A file under the transfer's root; `size` bytes of data frames follow.
-    File { path: String, size: u64, mode: u32 },
-    /// A symlink under the transfer's root (CRIU's `parent` link).
-    Symlink { path: String, target: String },
+    File {
+        path: String,
+        size: u64,
+        mode: u32,
+        #[serde(default)]
+        uid: u32,
+        #[serde(default)]
+        gid: u32,
+    },
+    /// A symlink under the transfer's root (CRIU's `parent` link; any in
+    /// a bundle).
+    Symlink {
+        path: String,
+        target: String,
+        #[serde(default)]
+        uid: u32,
+        #[serde(default)]
+        gid: u32,
+    },
+    /// A bundle entry gone since the first copy (--copy-rootfs).
+    Remove { path: String },
     /// Source → receiver: a set of images (a pre-dump round, the final
     /// dump) is complete.
     Sent { what: String },

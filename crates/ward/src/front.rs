@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 /// Front verb → the binary that serves it. The verb is passed along as the
 /// binary's first argument (`ward-box box run ...`), so one binary can serve
-/// several verbs. Later fronts (`network`, `migrate`, `cluster`) go here.
+/// several verbs. `migrate` and `cluster` go to ward-cluster
+/// (docs/migration.md); later fronts (`network`) go here too.
 pub const FRONTS: &[(&str, &str)] = &[
     ("box", "ward-box"),
     ("image", "ward-box"),
