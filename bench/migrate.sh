@@ -127,6 +127,12 @@ listening() {
   echo "bench: the echo server never listened" >&2; return 1
 }
 
+# Guest B's sshd answers (it was seen not to, once, for 20 s after a move).
+reach_b() {
+  for i in $(seq 120); do (exec 3<>/dev/tcp/10.77.0.2/22) 2>/dev/null && return 0; sleep 0.5; done
+  echo "bench: guest B's sshd does not answer" >&2
+}
+
 peer_start() {
   rm -f "$work/peer.json" "$work/peer.json.up" "$work/peer.stop"
   nsenter --net=/run/netns/wmpeer python3 "$d/peer.py" 10.77.0.10 5000 "$work/peer.stop" "$work/peer.json" &
@@ -169,7 +175,7 @@ plain() {
   # mounts (CRIU: "Can't lookup mount").
   "$rtbin" --root /run/$rt-a run -d --bundle "$d/bundle-$w" "$id" </dev/null >/dev/null 2>&1 ||
     { echo "bench: $rt run -d $id failed" >&2; exit 1; }
-  listening; settle "$w"; peer_start
+  listening; settle "$w"; reach_b; peer_start
   img=/tmp/migbench/img-$id; rm -rf "$img"
   t0=$(now)
   if "$rtbin" --root /run/$rt-a checkpoint --tcp-established --image-path "$img" "$id" >"$work/rt.err" 2>&1; then
@@ -208,8 +214,15 @@ for w in $WORKLOADS; do
     id=ward-$w-$s
     "$ward" --root /run/ward-a run -d --bundle "$d/bundle-$w" "$id" </dev/null >/dev/null 2>&1 ||
       { echo "bench: ward run -d $id failed" >&2; exit 1; }
-    listening; settle "$w"; peer_start
-    rec=$("$ward" migrate --root /run/ward-a --strategy "$s" --format json "$id" b)
+    listening; settle "$w"; reach_b; peer_start
+    if ! rec=$("$ward" migrate --root /run/ward-a --strategy "$s" --format json "$id" b 2>"$work/migrate.err"); then
+      peer_stop >/dev/null || true
+      results+=("| $w | ward migrate --strategy $s **failed**: $(grep '^ward: ' "$work/migrate.err" | tail -n1) | - | - | - |")
+      "$ward" --root /run/ward-a delete --force "$id" 2>/dev/null || true
+      ip netns del wmc 2>/dev/null || true; ip link del vctr0 2>/dev/null || true
+      continue
+    fi
+    cat "$work/migrate.err" >&2
     peer_stop >"$work/peer.res"; read -r gap state <"$work/peer.res"
     total=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["total_ms"])' "$rec")
     down=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["downtime_ms"])' "$rec")
