@@ -397,7 +397,6 @@ fn migrate_with_each_strategy_and_the_counter_goes_on() {
     }
     let _ = cluster_bin();
     let site = Site::new("mig-strat");
-    let mut full_dump = 0;
     for strategy in ["stop-and-copy", "pre-copy", "post-copy"] {
         timed(&format!("{t}/{strategy}"), || {
             let (id, out) = site.counter(&strategy[..3]);
@@ -410,15 +409,15 @@ fn migrate_with_each_strategy_and_the_counter_goes_on() {
             } else {
                 assert_eq!(rounds, 0, "{rec}");
             }
-            let fin = rec["final_dump_bytes"].as_u64().unwrap();
-            match strategy {
-                "stop-and-copy" => full_dump = fin,
-                // The memory is fetched on demand, not in the images.
-                "post-copy" => assert!(
-                    fin < full_dump,
-                    "post-copy sent {fin} bytes of images, stop-and-copy {full_dump}"
-                ),
-                _ => {}
+            if strategy == "post-copy" {
+                // The lazy dump served the memory until the destination
+                // had fetched it all, then the source let go.
+                assert!(
+                    o.stderr
+                        .contains(&format!("migrate {id}: serving the memory to dst")),
+                    "{}",
+                    o.stderr
+                );
             }
             site.dst(&["delete", "--force", &id]).assert_ok();
         });
