@@ -85,12 +85,12 @@ echo B-READY
 exec sleep 100000
 EOF
   log=$(mktemp /tmp/ward-migbench-log.XXXXXX)
+  trap 'rm -rf "$d" "$log"' EXIT
   tests/vm/run --timeout 5400 --mem 1536 --pair "bash $d/b.sh" \
     --env WARD_BENCH_DIR="$d" --env WARD_BENCH_BIN="$bin" \
     --env STRATEGIES="$STRATEGIES" --env WORKLOADS="$WORKLOADS" -- bench/migrate.sh | tee "$log"
   mkdir -p bench/results
   sed -n '/^=== results$/,$p' "$log" | tail -n +2 >bench/results/migrate.md
-  rm -f "$log"
   [ -s bench/results/migrate.md ] || { echo "bench: no results came back" >&2; exit 1; }
   echo "bench: wrote bench/results/migrate.md" >&2
   exit 0
