@@ -37,6 +37,11 @@ for line in sys.stdin:
 [ ${#bins[@]} -gt 0 ] || { echo "vm-test: no test binary was built" >&2; exit 1; }
 
 # In the guest: each binary in turn; every failure is reported at the end.
+# The tests' scratch directories go to a tmpfs (TMPDIR): the guest's /tmp
+# is the host's seen through the root's overlay, and overlayfs refuses what
+# ward box does there (an overlay whose upper directory is on overlayfs,
+# a whiteout made with mknod), which a host's /tmp never refuses. Its name is short: podman refuses a
+# --runroot over 50 characters, and the podman tests' is under it.
 # WARD_TEST_TIME_SCALE: every test's time bounds times that (common::
 # time_scale): under emulation, on a machine shared with other work, a
 # container that allocates 32 MiB or a cc run can take many times its
@@ -47,6 +52,8 @@ exec tests/vm/run --timeout "${WARD_VM_TEST_TIMEOUT:-1800}" --mem 2048 --env RUS
 n=$1; shift
 args=("${@:1:n}"); shift "$n"
 failed=()
+mkdir -p -m 1777 /run/t && mount -t tmpfs -o mode=1777 tmpfs /run/t
+export TMPDIR=/run/t
 for bin in "$@"; do
   name=$(basename "$bin"); name=${name%-*}
   echo "=== $name (guest: $(uname -r), $(stat -fc %T /sys/fs/cgroup))"
