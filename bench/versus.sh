@@ -23,26 +23,18 @@ work=$(mktemp -d /tmp/ward-versus.XXXXXX)
 names=(crun old new)
 declare -A bin=([crun]=$crun [old]=$old [new]=$new)
 
-mounted_hugetlb= made_hugetlb_dir=
+. bench/hugetlb.sh
 cleanup() {
   for n in "${names[@]}"; do
     for id in $("${bin[$n]}" --root "$work/state-$n" list -q 2>/dev/null); do
       "${bin[$n]}" --root "$work/state-$n" delete --force "$id" >/dev/null 2>&1 || true
     done
   done
-  if [ -n "$mounted_hugetlb" ]; then
-    umount /sys/fs/cgroup/hugetlb || echo "bench: could not unmount /sys/fs/cgroup/hugetlb" >&2
-    [ -z "$made_hugetlb_dir" ] || rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-  fi
+  hugetlb_release
   rm -rf "$work"
 }
 trap cleanup EXIT
-# As in run.sh: crun 1.8 wants a v1 hugetlb hierarchy on a hybrid host.
-if [ "$(stat -fc %T /sys/fs/cgroup)" = tmpfs ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-  [ -d /sys/fs/cgroup/hugetlb ] || { mkdir /sys/fs/cgroup/hugetlb; made_hugetlb_dir=1; }
-  mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
-  mounted_hugetlb=1
-fi
+hugetlb_for_crun
 scripts/busybox-bundle.sh "$new" "$work/true" /bin/true
 python3 - "$work/true/config.json" <<'PY'
 import json, sys
