@@ -109,7 +109,7 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
         }
         None => {
             let base = generate_name(&id);
-            if ctx.boxes.names.join(&base).symlink_metadata().is_ok() {
+            if ctx.boxes.name_taken(&base) {
                 format!("{base}_{}", &id[..6])
             } else {
                 base
@@ -179,8 +179,10 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
     };
     // The store's lock while the box claims its layers: a prune can't take
     // them between the lookup and the record.
-    let lock = {
+    let lock = if is_image {
         let _store_lock = ctx.store.lock().map_err(|e| e.to_string())?;
+        ctx.boxes.create(&rec)?
+    } else {
         ctx.boxes.create(&rec)?
     };
     fault("after-record");
@@ -219,6 +221,8 @@ fn prepare(
     cwd: &Path,
 ) -> Result<(), String> {
     let dir = ctx.boxes.dir(&rec.id);
+    let mut host_tmpfs: Vec<String> = vec![];
+    let mut shared_root = false;
     let (root, binds) = match &rec.root {
         Root::Image { .. } if rec.rootless => {
             // Mounted in the box's user namespace (userns.rs), not here.
@@ -234,9 +238,35 @@ fn prepare(
             (merged, vec![])
         }
         Root::Dir { path } => (path.clone(), vec![]),
+        Root::Host if rec.auto_remove && !rec.detach => {
+            // A one-off box: the shared skeleton, nothing of its own on
+            // disk (docs/box.md, "Performance": made and removed with
+            // each box, the skeleton was most of ward box's own time).
+            // Mount points it lacks get a tmpfs each at their top level.
+            let mut dsts: Vec<String> = req
+                .flags
+                .tmpfs
+                .iter()
+                .map(|t| t.split(':').next().unwrap_or("").to_string())
+                .collect();
+            for v in &req.flags.volumes {
+                dsts.push(spec::parse_volume(v, cwd)?.1);
+            }
+            dsts.extend(req.flags.workdir.clone());
+            let extra: Vec<String> = dsts.iter().filter_map(|d| rootfs::extra_top(d)).collect();
+            let (root, binds) = rootfs::shared_host_skeleton(&ctx.store.root, &extra)?;
+            host_tmpfs = rootfs::SHARED_TMPFS.iter().map(|s| s.to_string()).collect();
+            let mut extra = extra;
+            extra.sort();
+            extra.dedup();
+            host_tmpfs.extend(extra.iter().map(|e| format!("/{e}")));
+            shared_root = true;
+            (root, binds)
+        }
         Root::Host => {
             let root = dir.join("root");
             let binds = rootfs::host_skeleton(&root)?;
+            host_tmpfs = vec!["/tmp".into(), "/run".into()];
             (root, binds)
         }
     };
@@ -254,6 +284,8 @@ fn prepare(
         root: &root,
         host_binds: &binds,
         is_host_view: rec.root == Root::Host,
+        host_tmpfs: &host_tmpfs,
+        shared_root,
         image: img,
         flags: &req.flags,
         args: rec.command.clone(),
@@ -458,7 +490,10 @@ pub fn remove_box(ctx: &Ctx, rec: &BoxRecord, runtime_gone: bool) {
     let dir = ctx.boxes.dir(&rec.id);
     rootfs::unmount(&dir);
     // Rename first: a half-removed box is never listed.
-    let gone = ctx.boxes.base.join(format!(".rm.{}", rec.id));
+    let gone = dir
+        .parent()
+        .unwrap_or(&ctx.boxes.base)
+        .join(format!(".rm.{}", rec.id));
     let target = if fs::rename(&dir, &gone).is_ok() {
         gone
     } else {

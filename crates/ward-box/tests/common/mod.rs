@@ -251,11 +251,16 @@ impl Env {
         list(&self.store.join("tmp"))
     }
 
+    /// Every box's ID: those in the store, and one-off host-view boxes
+    /// under RUN.
     pub fn box_ids(&self) -> Vec<String> {
-        list(&self.store.join("boxes"))
+        let mut v: Vec<String> = list(&self.store.join("boxes"))
             .into_iter()
+            .chain(list(&self.run.join("boxes")))
             .filter(|n| n.len() == 64)
-            .collect()
+            .collect();
+        v.sort();
+        v
     }
 
     /// The runtime's containers (its --root).
@@ -285,11 +290,9 @@ impl Env {
             "mounts left: {:?}",
             self.mounts_below()
         );
-        assert!(
-            list(&self.store.join("names")).is_empty(),
-            "names left: {:?}",
-            list(&self.store.join("names"))
-        );
+        for names in [self.store.join("names"), self.run.join("names")] {
+            assert!(list(&names).is_empty(), "names left: {:?}", list(&names));
+        }
         for id in ids {
             assert!(
                 cgroups_of(id).is_empty(),
