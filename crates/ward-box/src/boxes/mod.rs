@@ -22,13 +22,14 @@
 //! leaves a box that `ls` lists and `rm` removes whole.
 
 pub mod lifecycle;
+pub mod netverbs;
 pub mod rootfs;
 pub mod runtime;
 pub mod spec;
 pub mod supervisor;
 pub mod userns;
 
-use crate::net::NetMode;
+use crate::net::{NetMode, NetOptions};
 use crate::paths::Dirs;
 use crate::store::{lock_file, write_file, Lock};
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,9 @@ pub struct BoxRecord {
     pub command: Vec<String>,
     pub created: u64,
     pub net: NetMode,
+    /// Ports, names, DNS and rates (records of earlier versions: none).
+    #[serde(default)]
+    pub netopts: NetOptions,
     pub auto_remove: bool,
     pub detach: bool,
     pub stop_signal: String,

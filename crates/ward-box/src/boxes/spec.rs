@@ -2,7 +2,6 @@
 //! image config (Entrypoint, Cmd, Env, WorkingDir, User, Volumes) and the
 //! user's flags applied, podman's and docker's rules where they have one.
 
-use crate::net::NetMode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -206,7 +205,6 @@ pub struct SpecInput<'a> {
     pub flags: &'a RunFlags,
     pub args: Vec<String>,
     pub name: &'a str,
-    pub net: &'a NetMode,
     pub rootless: bool,
     pub user: (u32, u32, Vec<u32>),
     pub volumes_dir: &'a Path,
@@ -381,7 +379,6 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value, String> {
         std::fs::create_dir_all(&src).map_err(|e| format!("mkdir {}: {e}", src.display()))?;
         mounts.push(json!({"destination": vol, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
-    i.net.apply(&mut s);
 
     // Resources.
     let mut res = s["linux"]["resources"].take();
