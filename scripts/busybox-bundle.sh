@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes an OCI bundle with a busybox rootfs (from Debian's busybox-static)
-# in DIR, with `ward spec`'s config.json edited to run ARGS without a terminal.
+# in DIR, with `ward spec`'s config.json edited to run ARGS without a terminal
+# (`ward spec --rootless`'s when not run as root).
 # usage: busybox-bundle.sh WARD DIR [ARGS...]
 set -euo pipefail
 ward=$1 dir=$2
@@ -14,7 +15,11 @@ mkdir -p "$dir"/rootfs/{proc,sys,dev,tmp,etc,root}
 echo 'root:x:0:0:root:/root:/bin/sh' >"$dir/rootfs/etc/passwd"
 echo 'root:x:0:' >"$dir/rootfs/etc/group"
 rm -f "$dir/config.json"
-"$ward" spec --bundle "$dir"
+if [ "$(id -u)" = 0 ]; then
+  "$ward" spec --bundle "$dir"
+else
+  "$ward" spec --rootless --bundle "$dir"
+fi
 if [ $# -gt 0 ]; then
   python3 - "$dir/config.json" "$@" <<'PY'
 import json, sys

@@ -19,10 +19,14 @@ cd "$(dirname "$0")/.."
 # fetched with curl); skopeo, umoci, docker-registry, apache2-utils, openssl:
 # ward box's image tests (crates/ward-box/tests: images pushed with skopeo
 # to a docker-registry on 127.0.0.1, with TLS from an openssl CA and an
-# htpasswd file; unpacking compared with umoci's).
+# htpasswd file; unpacking compared with umoci's);
+# containernetworking-plugins, crun, protobuf-compiler: crates/ward-cri-test
+# runs pods through containerd's CRI plugin with CNI's bridge and portmap
+# (crun is a handler there too), and builds its CRI bindings with protoc.
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
   podman containerd docker.io netavark aardvark-dns iptables curl \
-  skopeo umoci docker-registry apache2-utils openssl
+  skopeo umoci docker-registry apache2-utils openssl \
+  containernetworking-plugins crun protobuf-compiler
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).
 tests/vm/run --setup
 cargo test --workspace -- "$@"

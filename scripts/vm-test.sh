@@ -6,15 +6,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "vm-test: run as root: the guest starts real containers" >&2; exit 1; }
+# criu and iptables: checkpoint.rs (criu locks the network with iptables
+# for --tcp-established); runc: a checkpoint of another runtime; podman:
+# podman's checkpoint and restore with ward as its runtime; skopeo, umoci,
+# docker-registry, apache2-utils, openssl: ward-box's image tests;
+# protobuf-compiler: the workspace's ward-cri-test builds its CRI bindings
+# with protoc (its test binary is not run here).
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
-  skopeo umoci docker-registry apache2-utils openssl
+  iptables podman skopeo umoci docker-registry apache2-utils openssl protobuf-compiler
 tests/vm/run --setup
 
 # Every integration test binary of the workspace but vm (which boots this
-# very VM from the host) and engines (podman, containerd and dockerd: run on
+# very VM from the host), engines (podman, containerd and dockerd: run on
 # the host only; under TCG with no network device their daemons alone would
-# cost minutes). Built first with cargo's own messages, so that a
-# build error shows.
+# cost minutes) and cri (ward-cri-test: containerd's CRI plugin, CNI and
+# pods, on the host only for the same reason; what it checks of ward's
+# cgroup handling runs in the guest through the other binaries). Built
+# first with cargo's own messages, so that a build error shows.
 cargo test --workspace --tests --no-run
 mapfile -t bins < <(cargo test --workspace --tests --no-run --message-format=json -q |
   python3 -c '
@@ -23,17 +31,29 @@ for line in sys.stdin:
     m = json.loads(line)
     t = m.get("target", {})
     if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "engines"):
+            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "engines", "cri"):
         print(m["executable"])
 ')
 [ ${#bins[@]} -gt 0 ] || { echo "vm-test: no test binary was built" >&2; exit 1; }
 
 # In the guest: each binary in turn; every failure is reported at the end.
-exec tests/vm/run --timeout "${WARD_VM_TEST_TIMEOUT:-1800}" --mem 2048 --env RUST_BACKTRACE=1 -- \
+# The tests' scratch directories go to a tmpfs (TMPDIR): the guest's /tmp
+# is the host's seen through the root's overlay, and overlayfs refuses what
+# ward box does there (an overlay whose upper directory is on overlayfs,
+# a whiteout made with mknod), which a host's /tmp never refuses. Its name is short: podman refuses a
+# --runroot over 50 characters, and the podman tests' is under it.
+# WARD_TEST_TIME_SCALE: every test's time bounds times that (common::
+# time_scale): under emulation, on a machine shared with other work, a
+# container that allocates 32 MiB or a cc run can take many times its
+# host's time.
+exec tests/vm/run --timeout "${WARD_VM_TEST_TIMEOUT:-1800}" --mem 2048 --env RUST_BACKTRACE=1 \
+  --env WARD_TEST_TIME_SCALE="${WARD_TEST_TIME_SCALE:-2}" -- \
   bash -c '
 n=$1; shift
 args=("${@:1:n}"); shift "$n"
 failed=()
+mkdir -p -m 1777 /run/t && mount -t tmpfs -o mode=1777 tmpfs /run/t
+export TMPDIR=/run/t
 for bin in "$@"; do
   name=$(basename "$bin"); name=${name%-*}
   echo "=== $name (guest: $(uname -r), $(stat -fc %T /sys/fs/cgroup))"

@@ -536,3 +536,67 @@ fn read_only_tmpfs_hostname_and_capabilities() {
         out.describe()
     );
 }
+
+/// Unmounts (lazily) what a test mounted, when the test ends.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A store on overlayfs (ward box run inside another container's root, or
+/// this test VM's /tmp) can't hold a box's overlay: the error says so,
+/// instead of the kernel's bare "invalid argument", and leaves no box.
+#[test]
+fn a_store_on_overlayfs_is_named_in_the_error() {
+    if skip_unless_root("boxes") {
+        return;
+    }
+    let env = Env::new("ovlstore");
+    for d in ["lower", "upper", "work"] {
+        fs::create_dir(env.dir.join(d)).unwrap();
+    }
+    fs::create_dir_all(&env.store).unwrap();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        env.dir.join("lower").display(),
+        env.dir.join("upper").display(),
+        env.dir.join("work").display()
+    );
+    let st = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&env.store)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount an overlay on {}", env.store.display());
+    let _unmount = Unmount(env.store.clone());
+    busybox(&env, "bb", json!({"Cmd": ["sh"]}));
+    let out = env.wb(&["box", "run", "-q", "--rm", "bb", "true"]);
+    out.assert_one_line_error(
+        "box run",
+        &[
+            "mount the overlay",
+            "the store is itself on overlayfs",
+            "--root",
+        ],
+    );
+    assert!(
+        env.box_ids().is_empty(),
+        "box dirs left: {:?}",
+        env.box_ids()
+    );
+    assert!(
+        env.runtime_ids().is_empty(),
+        "runtime containers left: {:?}",
+        env.runtime_ids()
+    );
+    let store = env.store.display().to_string();
+    let mounts: Vec<String> = env
+        .mounts_below()
+        .into_iter()
+        .filter(|m| *m != store)
+        .collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+}

@@ -82,20 +82,9 @@ fn start_registry(
     htpasswd: Option<(&str, &str)>,
 ) -> Registry {
     need("docker-registry");
+    need("curl");
     let dir = env.dir.join(format!("registry-{name}"));
     fs::create_dir_all(dir.join("data")).unwrap();
-    let port = free_port();
-    let mut cfg = format!(
-        "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-        dir.join("data").display()
-    );
-    if let Some(t) = tls {
-        cfg.push_str(&format!(
-            "  tls:\n    certificate: {}\n    key: {}\n",
-            t.cert.display(),
-            t.key.display()
-        ));
-    }
     if let Some((u, p)) = htpasswd {
         need("htpasswd");
         let out = Command::new("htpasswd")
@@ -103,27 +92,73 @@ fn start_registry(
             .output()
             .unwrap();
         fs::write(dir.join("htpasswd"), &out.stdout).unwrap();
-        cfg.push_str(&format!(
-            "auth:\n  htpasswd:\n    realm: ward-test\n    path: {}\n",
-            dir.join("htpasswd").display()
-        ));
     }
-    fs::write(dir.join("config.yml"), cfg).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(dir.join("config.yml"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(fs::File::create(dir.join("log")).unwrap())
-        .spawn()
-        .unwrap();
-    let addr = format!("127.0.0.1:{port}");
-    assert!(
-        wait_until(Duration::from_secs(20), || TcpStream::connect(&addr)
-            .is_ok()),
-        "the registry did not listen"
+    // A free port is only free until someone takes it: tests run in
+    // parallel and each starts a registry. Each registry answers with a
+    // header naming it, and the wait is for that answer, so a test never
+    // talks to another test's registry; a registry that lost the port
+    // race exits and is started again on another one.
+    let me = format!("{}-{name}", env.dir.display());
+    for _ in 0..5 {
+        let port = free_port();
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  headers:\n    X-Ward-Registry: [\"{me}\"]\n",
+            dir.join("data").display()
+        );
+        if let Some(t) = tls {
+            cfg.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                t.cert.display(),
+                t.key.display()
+            ));
+        }
+        if htpasswd.is_some() {
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: ward-test\n    path: {}\n",
+                dir.join("htpasswd").display()
+            ));
+        }
+        fs::write(dir.join("config.yml"), cfg).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("log")).unwrap())
+            .spawn()
+            .unwrap();
+        let mut reg = Registry {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+        };
+        let url = format!(
+            "{}://{}/v2/",
+            if tls.is_some() { "https" } else { "http" },
+            reg.addr
+        );
+        let ours = |reg: &mut Registry| {
+            let out = Command::new("curl")
+                .args(["-sk", "-m", "5", "-o", "/dev/null", "-D", "-", &url])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).lines().any(|l| {
+                l.trim_end() == format!("x-ward-registry: {me}")
+                    || l.trim_end() == format!("X-Ward-Registry: {me}")
+            }) || reg.child.try_wait().unwrap().is_some()
+        };
+        assert!(
+            wait_until(Duration::from_secs(20), || ours(&mut reg)),
+            "the registry did not listen on {}",
+            reg.addr
+        );
+        if reg.child.try_wait().unwrap().is_none() {
+            return reg;
+        }
+    }
+    panic!(
+        "the registry exited five times; its log: {}",
+        fs::read_to_string(dir.join("log")).unwrap_or_default()
     );
-    Registry { child, addr }
 }
 
 fn skopeo_push(layout: &Path, dest: &str, extra: &[&str]) {

@@ -57,13 +57,13 @@ impl TestUser {
         c.arg(format!("--reuid={}", self.uid))
             .arg(format!("--regid={}", self.gid))
             .arg("--clear-groups");
-        c.arg(ward_box_bin())
+        c.arg(env.dir.join("bin/ward-box"))
             .arg("--root")
             .arg(&env.store)
             .arg("--runroot")
             .arg(&env.run)
             .args(args);
-        c.env("WARD_BOX_RUNTIME", ward_bin())
+        c.env("WARD_BOX_RUNTIME", env.dir.join("bin/ward"))
             .env("HOME", &env.dir)
             .env_remove("XDG_RUNTIME_DIR")
             .env_remove("XDG_DATA_HOME");
@@ -112,6 +112,15 @@ fn setup(name: &str) -> Option<(Env, TestUser)> {
     for d in [&env.dir, &env.store, &env.run] {
         fs::create_dir_all(d).unwrap();
         std::os::unix::fs::chown(d, Some(user.uid), Some(user.gid)).unwrap();
+    }
+    // Copies of the binaries where the user can reach them: the checkout
+    // may be where it can't (a clone in a `mktemp -d` directory or in
+    // /root, both mode 0700), and ward-box runs ward by its path.
+    let bin = env.dir.join("bin");
+    fs::create_dir(&bin).unwrap();
+    for (from, name) in [(ward_box_bin(), "ward-box"), (ward_bin(), "ward")] {
+        fs::copy(&from, bin.join(name))
+            .unwrap_or_else(|e| panic!("copy {} for the test user: {e}", from.display()));
     }
     Some((env, user))
 }

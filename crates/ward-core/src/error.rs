@@ -42,6 +42,9 @@ pub enum Error {
     /// create or start, the poststop hooks still run.
     #[error(transparent)]
     Hook(#[from] crate::hooks::HookError),
+    /// CRIU failed, or can't work here (checkpoint, restore).
+    #[error(transparent)]
+    Criu(#[from] crate::criu::CriuError),
     #[error("{op} {path}: {errno}")]
     Path {
         op: &'static str,
@@ -52,6 +55,10 @@ pub enum Error {
     Sys { op: String, errno: Errno },
     #[error("cannot {op} container: it is {status}")]
     Status { op: &'static str, status: String },
+    /// A signal (or other act on the process) for a container whose init
+    /// is gone: runc's words, which containerd's shim recognises.
+    #[error("{what}: container not running")]
+    NotRunning { what: String },
     /// delete without --force of a container that is not stopped (runc's
     /// words).
     #[error("cannot delete container that is not stopped: {status}")]

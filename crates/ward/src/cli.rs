@@ -34,7 +34,7 @@ pub struct Cli {
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility (true, false or auto).
     pub rootless: Option<String>,
-    /// Accepted for runc compatibility: path of the criu binary.
+    /// The criu binary for checkpoint and restore.
     pub criu: Option<PathBuf>,
     pub command: Command,
 }
@@ -105,6 +105,47 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
+/// The flags checkpoint and restore share (runc's).
+#[derive(Debug, Clone)]
+pub struct CrArgs {
+    pub image_path: Option<PathBuf>,
+    pub work_path: Option<PathBuf>,
+    pub tcp_established: bool,
+    pub ext_unix_sk: bool,
+    pub shell_job: bool,
+    pub file_locks: bool,
+    pub manage_cgroups_mode: Option<String>,
+    pub empty_ns: Vec<String>,
+    pub auto_dedup: bool,
+    pub lazy_pages: bool,
+    pub id: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CheckpointArgs {
+    pub parent_path: Option<PathBuf>,
+    pub leave_running: bool,
+    /// -1 for none, as runc.
+    pub status_fd: i32,
+    pub page_server: Option<String>,
+    pub pre_dump: bool,
+    pub common: CrArgs,
+}
+
+#[derive(Debug, Clone)]
+pub struct RestoreArgs {
+    pub bundle: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub no_subreaper: bool,
+    pub no_pivot: bool,
+    pub lsm_profile: Option<String>,
+    pub lsm_mount_context: Option<String>,
+    pub page_server: Option<String>,
+    pub common: CrArgs,
+}
+
 /// The subcommands; their flags and help are in [`SUBS`].
 #[derive(Debug)]
 pub enum Command {
@@ -156,6 +197,8 @@ pub enum Command {
     },
     Update(Box<UpdateArgs>),
     Exec(Box<ExecArgs>),
+    Checkpoint(Box<CheckpointArgs>),
+    Restore(Box<RestoreArgs>),
 }
 
 impl Cli {

@@ -229,6 +229,61 @@ fn kill_all_flag_stops_container() {
     ctx.assert_nothing_left(&[&id]);
 }
 
+/// A container without a pid namespace of its own (a Kubernetes pod's
+/// container when the pod shares one) whose init has exited while a child
+/// lives on in its cgroup: `kill --all` still reaches that child, as runc's
+/// does. containerd's shim runs `kill --all ID KILL` after every such
+/// init's exit ("kill init's children"), and a failure there keeps the
+/// container from ever being reported as exited through the CRI.
+#[test]
+fn kill_all_after_init_exit_reaches_the_rest() {
+    let ctx = Ctx::new("killallstopped");
+    let id = ctx.id("killallstopped");
+    let mut b = ctx.bundle("b");
+    b.remove_namespace("pid");
+    b.sh(&format!("sleep 1000 & echo child=$!; echo {READY}"));
+    let (_, out) = ctx.create_ok(&b, &id);
+    ctx.start_ok(&id);
+    let text = wait_for_marker(&out.stdout_path, READY);
+    let child: i32 = kv(&text, "child").parse().unwrap();
+    let start = pid_starttime(child);
+    ctx.wait_status(&id, "stopped");
+    assert!(
+        same_process_alive(child, start),
+        "the child should outlive init"
+    );
+    ctx.rt(&["kill", "--all", &id, "KILL"]).assert_ok();
+    assert!(
+        wait_until(WAIT_TIMEOUT, || !same_process_alive(child, start)),
+        "kill --all left the child {child} alive"
+    );
+    ctx.rt(&["delete", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
+/// Signalling a stopped container fails with runc's words, "container not
+/// running": containerd's shim takes those (and "does not exist") to mean
+/// the process is already gone, and any other words fail a CRI
+/// StopContainer whose SIGKILL meets an init that just exited.
+#[test]
+fn kill_of_a_stopped_container_says_not_running() {
+    let ctx = Ctx::new("killstopped");
+    let id = ctx.id("killstopped");
+    let mut b = ctx.bundle("b");
+    b.sh("true");
+    ctx.create_ok(&b, &id);
+    ctx.start_ok(&id);
+    ctx.wait_status(&id, "stopped");
+    let out = ctx.rt(&["kill", &id, "KILL"]);
+    out.assert_fail();
+    out.assert_stderr_has_any(&["container not running"]);
+    if testing_ward() {
+        out.assert_error_line("kill", &id);
+    }
+    ctx.rt(&["delete", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
 #[test]
 fn delete_running_container_needs_force() {
     let ctx = Ctx::new("delforce");

@@ -581,3 +581,106 @@ fn default_and_configured_devices() {
     // The node is not in the host's view of the bundle.
     assert!(!b.rootfs().join("dev/wardtest").exists());
 }
+
+/// A shared host directory, bind mounted (`mount --bind D D; mount
+/// --make-shared D`), registered for cleanup.
+fn shared_host_dir(ctx: &Ctx, name: &str) -> std::path::PathBuf {
+    let d = ctx.dir.join(name);
+    fs::create_dir(&d).unwrap();
+    let s = d.to_str().unwrap();
+    ctx.track_host_mount(&d);
+    ctx.host("mount", &["--bind", s, s]).assert_ok();
+    ctx.host("mount", &["--make-shared", s]).assert_ok();
+    d
+}
+
+fn host_mount_fstype(p: &Path) -> Option<String> {
+    let text = fs::read_to_string("/proc/self/mountinfo").unwrap();
+    parse_mountinfo(&text)
+        .into_iter()
+        .rfind(|m| Path::new(&m.mount_point) == p)
+        .map(|m| m.fstype)
+}
+
+/// rootfsPropagation rshared with an rshared bind mount (what containerd
+/// writes for a Kubernetes volume with mountPropagation: Bidirectional):
+/// a mount the host makes in the volume shows in the container, and one
+/// the container makes shows on the host. (critest's "mount with 'rshared'
+/// should support propagation from host to container and vice versa".)
+#[test]
+fn rshared_bind_mount_propagates_both_ways() {
+    let ctx = Ctx::new("rshared");
+    let id = ctx.id("rshared");
+    let shared = shared_host_dir(&ctx, "shared");
+    let from_ctr = shared.join("fromctr");
+    let from_host = shared.join("fromhost");
+    fs::create_dir(&from_ctr).unwrap();
+    fs::create_dir(&from_host).unwrap();
+    ctx.track_host_mount(&from_ctr);
+    ctx.track_host_mount(&from_host);
+    let mut b = ctx.bundle("b");
+    b.linux()["rootfsPropagation"] = json!("rshared");
+    b.add_mount(json!({"destination": "/vol", "type": "bind",
+        "source": shared.to_str().unwrap(), "options": ["rbind", "rshared"]}));
+    for set in ["bounding", "effective", "permitted"] {
+        b.process()["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+    }
+    b.long_running("mount -t tmpfs ctrfs /vol/fromctr");
+    let (_, _) = ctx.start_long(&b, &id);
+    assert_eq!(
+        host_mount_fstype(&from_ctr).as_deref(),
+        Some("tmpfs"),
+        "the container's mount in the rshared volume did not reach the host"
+    );
+    let h = from_host.to_str().unwrap();
+    ctx.host("mount", &["-t", "tmpfs", "hostfs", h]).assert_ok();
+    let out = ctx.rt(&[
+        "exec",
+        &id,
+        "grep",
+        "-c",
+        " /vol/fromhost ",
+        "/proc/self/mounts",
+    ]);
+    assert_eq!(
+        out.stdout.trim(),
+        "1",
+        "the host's mount did not reach the container\n{}",
+        out.describe()
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
+/// Without rootfsPropagation (rslave), the same volume still carries the
+/// host's mounts in, but nothing the container mounts gets out.
+#[test]
+fn default_propagation_keeps_container_mounts_in() {
+    let ctx = Ctx::new("rslavevol");
+    let id = ctx.id("rslavevol");
+    let shared = shared_host_dir(&ctx, "shared");
+    let from_ctr = shared.join("fromctr");
+    fs::create_dir(&from_ctr).unwrap();
+    ctx.track_host_mount(&from_ctr);
+    let mut b = ctx.bundle("b");
+    b.add_mount(json!({"destination": "/vol", "type": "bind",
+        "source": shared.to_str().unwrap(), "options": ["rbind"]}));
+    for set in ["bounding", "effective", "permitted"] {
+        b.process()["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYS_ADMIN"));
+    }
+    b.long_running("mount -t tmpfs ctrfs /vol/fromctr");
+    ctx.start_long(&b, &id);
+    assert_eq!(
+        host_mount_fstype(&from_ctr),
+        None,
+        "the container's mount reached the host"
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}

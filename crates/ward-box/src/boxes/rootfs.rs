@@ -98,14 +98,27 @@ pub fn mount_overlay(
         Some(cdata.as_c_str()),
     )
     .map_err(|e| {
+        // overlayfs can't take its upper directory on overlayfs (a store
+        // inside another container's root, say): EINVAL alone says nothing.
+        let on_overlay = e == rustix::io::Errno::INVAL
+            && rustix::fs::statfs(boxdir)
+                .is_ok_and(|s| s.f_type as i64 == OVERLAYFS_SUPER_MAGIC);
         format!(
-            "mount the overlay on {}: {}",
+            "mount the overlay on {}: {}{}",
             merged.display(),
-            crate::unpack::errno_text(e)
+            crate::unpack::errno_text(e),
+            if on_overlay {
+                " (the store is itself on overlayfs, which can't hold an overlay's upper directory: give --root a directory on another file system)"
+            } else {
+                ""
+            }
         )
     })?;
     Ok(merged)
 }
+
+/// statfs(2)'s f_type of overlayfs.
+const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
 /// Unmounts a box's overlay if it is mounted (detaching it if busy).
 pub fn unmount(boxdir: &Path) {

@@ -211,8 +211,8 @@ pub struct Env {
 
 impl Env {
     pub fn new(name: &str) -> Env {
-        let dir = PathBuf::from(format!(
-            "/tmp/ward-box-test-{name}-{}-{}",
+        let dir = std::env::temp_dir().join(format!(
+            "ward-box-test-{name}-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::SeqCst)
         ));

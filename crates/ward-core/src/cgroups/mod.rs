@@ -483,6 +483,20 @@ impl Cgroup {
         ))
     }
 
+    /// Moves process `pid` (all its threads) into the cgroup, in every
+    /// hierarchy: restore puts CRIU there, so that what it restores is
+    /// born in the container's cgroup.
+    pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
+        match self.driver {
+            Driver::Cgroupfs | Driver::Systemd => {
+                for d in self.dirs() {
+                    write_file(d, "cgroup.procs", &pid.to_string())?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Kills every process in the cgroup, waits for them, and removes it.
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.kill_all_and_wait()?;

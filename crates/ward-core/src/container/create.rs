@@ -121,6 +121,37 @@ impl Materialized {
 /// pair, which init gets in place of a --console-socket when
 /// process.terminal is set.
 pub fn validate(id: &str, opts: &CreateOptions, handoff: Option<OwnedFd>) -> Result<Validated> {
+    let mut v = validate_spec(id, opts)?;
+    // runc's rules and words: the terminal goes to --console-socket when
+    // ward detaches (create, run -d), to ward itself otherwise.
+    let foreground = handoff.is_some();
+    if v.terminal && !foreground && opts.console_socket.is_none() {
+        return Err(Error::invalid(
+            "process.terminal",
+            "cannot allocate tty if ward will detach without setting console socket",
+        ));
+    }
+    if opts.console_socket.is_some() && (!v.terminal || foreground) {
+        return Err(Error::invalid(
+            "--console-socket",
+            "cannot use console socket if ward will not detach or allocate tty",
+        ));
+    }
+    v.console = match &opts.console_socket {
+        Some(p) => Some(
+            UnixStream::connect(p)
+                .map_err(|e| Error::path("connect to console socket", p, e))?
+                .into(),
+        ),
+        None if v.terminal => handoff,
+        None => None,
+    };
+    v.foreground = foreground;
+    Ok(v)
+}
+
+/// Stage 1 but the console, which restore gets from CRIU instead.
+pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
     crate::id::validate_id(id)?;
     let bundle = config::load_bundle(&opts.bundle)?;
     let spec = &bundle.spec;
@@ -129,21 +160,6 @@ pub fn validate(id: &str, opts: &CreateOptions, handoff: Option<OwnedFd>) -> Res
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    // runc's rules and words: the terminal goes to --console-socket when
-    // ward detaches (create, run -d), to ward itself otherwise.
-    let foreground = handoff.is_some();
-    if terminal && !foreground && opts.console_socket.is_none() {
-        return Err(Error::invalid(
-            "process.terminal",
-            "cannot allocate tty if ward will detach without setting console socket",
-        ));
-    }
-    if opts.console_socket.is_some() && (!terminal || foreground) {
-        return Err(Error::invalid(
-            "--console-socket",
-            "cannot use console socket if ward will not detach or allocate tty",
-        ));
-    }
     let invalid = |field: &str, why: String| -> Error {
         ConfigError::Invalid {
             path: bundle.dir.join("config.json"),
@@ -204,15 +220,6 @@ pub fn validate(id: &str, opts: &CreateOptions, handoff: Option<OwnedFd>) -> Res
         )?,
         _ => Vec::new(),
     };
-    let console: Option<OwnedFd> = match &opts.console_socket {
-        Some(p) => Some(
-            UnixStream::connect(p)
-                .map_err(|e| Error::path("connect to console socket", p, e))?
-                .into(),
-        ),
-        None if terminal => handoff,
-        None => None,
-    };
     Ok(Validated {
         id: id.to_string(),
         bundle,
@@ -220,9 +227,9 @@ pub fn validate(id: &str, opts: &CreateOptions, handoff: Option<OwnedFd>) -> Res
         hierarchies,
         cgroup,
         seccomp,
-        console,
+        console: None,
         terminal,
-        foreground,
+        foreground: false,
         listen_fds: 0,
         net_devices,
     })

@@ -9,15 +9,24 @@ use crate::sys;
 /// Signal 0 checks that init lives and delivers nothing (kill(2)'s rule).
 pub fn kill(store: &Store, id: &str, sig: i32, all: bool) -> Result<()> {
     let c = Container::open_shared(store, id)?;
-    let stopped = || Error::Status {
-        op: "signal",
-        status: Status::Stopped.to_string(),
+    // runc's words: containerd's shim takes "container not running" to
+    // mean the process is already gone.
+    let stopped = || Error::NotRunning {
+        what: format!("signal {sig}"),
     };
-    if c.state.status == Status::Stopped {
-        return Err(stopped());
-    }
-    let Some(pidfd) = c.init_pidfd()? else {
-        return Err(stopped());
+    let pidfd = match c.state.status {
+        Status::Stopped => None,
+        _ => c.init_pidfd()?,
+    };
+    let Some(pidfd) = pidfd else {
+        // With --all, init's exit is no reason to spare the rest: without a
+        // pid namespace of its own, its children live on in the cgroup
+        // (runc signals them too).
+        return match (all, &c.state.cgroup) {
+            (true, Some(cg)) => Ok(cg.signal_all(sig)?),
+            (true, None) => Ok(()),
+            (false, _) => Err(stopped()),
+        };
     };
     if all {
         // Every process of the container is in its cgroup, whatever pid

@@ -14,7 +14,9 @@
 //! The verbs that fork (create, run, exec) refuse to run in a process with
 //! more than one thread: see [`single_threaded`].
 
+mod checkpoint;
 pub mod create;
+mod criu_desc;
 mod delete;
 mod events;
 mod exec;
@@ -22,11 +24,13 @@ mod kill;
 mod notify;
 mod pause;
 mod ps;
+mod restore;
 mod run;
 mod start;
 mod state;
 mod update;
 
+pub use checkpoint::{cgroups_mode, checkpoint, CheckpointOptions};
 pub use create::{create, CreateOptions};
 pub use delete::delete;
 pub use events::{events, stats, Event};
@@ -35,6 +39,7 @@ pub use kill::kill;
 pub use notify::listen_fds_from_env;
 pub use pause::{pause, resume};
 pub use ps::{pids, ps};
+pub use restore::{restore, RestoreOptions};
 pub use run::run;
 pub use start::start;
 pub use state::{list, state};

@@ -75,7 +75,7 @@ pub(super) fn released(
 
 /// Whether a failing poststart hook fails `start`: from runtime-spec 1.3.0
 /// on. An ociVersion ward can't read is taken as the newest.
-fn poststart_failure_is_fatal(oci_version: &str) -> bool {
+pub(super) fn poststart_failure_is_fatal(oci_version: &str) -> bool {
     let mut parts = oci_version.split(['.', '-', '+']).map(|p| p.parse::<u64>());
     match (parts.next(), parts.next()) {
         (Some(Ok(major)), Some(Ok(minor))) => (major, minor) >= (1, 3),

@@ -56,3 +56,13 @@ pub fn unmount(mounts: &[HostMount]) {
         }
     }
 }
+
+/// The mount point of the mount that holds `p` (the deepest mount point
+/// `p` is at or below).
+pub fn containing(p: &Path) -> Option<PathBuf> {
+    current()
+        .into_iter()
+        .map(|m| m.path)
+        .filter(|m| p.starts_with(m))
+        .max_by_key(|m| m.components().count())
+}

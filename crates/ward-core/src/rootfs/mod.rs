@@ -56,15 +56,34 @@ pub fn prepare(ctx: &Context, before_pivot: &mut dyn FnMut() -> Result<()>) -> R
         .and_then(|l| l.rootfs_propagation().as_deref())
         .unwrap_or("");
     // Our copy of the host's mounts must not send anything back to the host;
-    // rslave still lets host mounts reach the container, as runc does.
+    // rslave still lets host mounts reach the container, as runc does. A
+    // config that asks for shared propagation (a volume with bidirectional
+    // propagation) keeps the host's peer groups instead, as runc does: then
+    // mounts the container makes in a shared volume reach the host.
+    let shared = matches!(prop, "shared" | "rshared");
     let first = match prop {
-        "private" | "rprivate" => libc::MS_PRIVATE,
-        _ => libc::MS_SLAVE,
-    } as u64
-        | libc::MS_REC as u64;
+        "private" | "rprivate" => libc::MS_PRIVATE as u64 | libc::MS_REC as u64,
+        _ if shared => propagation_flags(prop).unwrap_or(0),
+        _ => libc::MS_SLAVE as u64 | libc::MS_REC as u64,
+    };
     if !ctx.host_mntns {
         mount(None::<&str>, "/", None::<&str>, ms(first), None::<&str>)
             .map_err(|e| mount_err("propagation", Path::new("/"), e))?;
+        if shared {
+            // The rootfs itself still stays in here: the mount that holds
+            // it turns private, so the bind below and every mount made in
+            // the rootfs stay in this namespace (and pivot_root accepts it).
+            if let Some(holder) = host_mounts::containing(ctx.rootfs) {
+                mount(
+                    None::<&str>,
+                    &holder,
+                    None::<&str>,
+                    MsFlags::MS_PRIVATE,
+                    None::<&str>,
+                )
+                .map_err(|e| mount_err("propagation", &holder, e))?;
+            }
+        }
         // pivot_root wants the new root to be a mount point.
         mount(
             Some(ctx.rootfs),
@@ -117,8 +136,23 @@ fn pivot(root: &Root, no_pivot: bool) -> Result<()> {
     } else {
         // pivot_root(".", ".") stacks the old root on top of the new one;
         // detaching it leaves only the container's tree. Making it a slave
-        // first keeps the unmount from reaching the host.
+        // first keeps the unmount from reaching the host. "." must name
+        // the old root for that: after the pivot the cwd is still the new
+        // root's directory, and mount(2) doesn't cross into what is mounted
+        // on it, so the cwd goes back to the old root first (runc alike).
+        // Otherwise the container's own tree turns slave, and a volume
+        // shared with the host (rootfsPropagation rshared) stops sending
+        // the container's mounts back.
+        let old = nix::fcntl::open(
+            "/",
+            nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .map_err(|e| Error::path("open", "/", e))?;
         nix::unistd::pivot_root(".", ".").map_err(|e| Error::path("pivot_root", &root.path, e))?;
+        nix::unistd::fchdir(old.as_fd()).map_err(|e| Error::path("chdir", "old root", e))?;
         mount(
             None::<&str>,
             ".",

@@ -11,7 +11,7 @@ pub(super) static GLOBAL: &[Opt] = &[
     Opt::value("log-format", 0, "Format of the log").default("text").choices(&["text", "json"]),
     Opt::flag("debug", 0, "Log debug messages too"),
     Opt::flag("systemd-cgroup", 0, "Accepted for runc compatibility; ward manages cgroups through cgroupfs").hidden(),
-    Opt::value("criu", 0, "Accepted for runc compatibility: path of the criu binary").hidden(),
+    Opt::value("criu", 0, "The criu binary for checkpoint and restore (default: criu on PATH, or /usr/sbin/criu)"),
 ];
 
 /// Accepted before the subcommand only (`spec` has a `--rootless` of its own).
@@ -85,6 +85,43 @@ static EXEC: &[Opt] = &[
     Opt::flag("ignore-paused", 0, "Exec even into a paused container (the process starts frozen)"),
 ];
 
+/// The flags checkpoint and restore share (runc's).
+#[rustfmt::skip]
+static CR_COMMON: &[Opt] = &[
+    Opt::value("image-path", 0, "Directory of the CRIU images (default: ./checkpoint)"),
+    Opt::value("work-path", 0, "Directory for CRIU's log and work files (default: the image path)"),
+    Opt::flag("tcp-established", 0, "Established TCP connections too (the container's own network namespace)"),
+    Opt::flag("ext-unix-sk", 0, "Allow unix sockets connected to the outside"),
+    Opt::flag("shell-job", 0, "Allow a process attached to the caller's session and terminal"),
+    Opt::flag("file-locks", 0, "File locks too"),
+    Opt::value("manage-cgroups-mode", 0, "How CRIU treats the cgroups: soft (default), full, strict or ignore"),
+    Opt::value("empty-ns", 0, "Restore this namespace empty instead of as it was (network; repeatable)"),
+    Opt::flag("auto-dedup", 0, "Punch the memory out of the parent images once used"),
+    Opt::flag("lazy-pages", 0, "Memory on demand (userfaultfd): served by the dump, fetched by the restore"),
+];
+
+#[rustfmt::skip]
+static CHECKPOINT: &[Opt] = &[
+    Opt::value("parent-path", 0, "The previous pre-dump's images, relative to --image-path"),
+    Opt::flag("leave-running", 0, "Leave the container running after the checkpoint"),
+    Opt::value("status-fd", 0, "FD that gets a NUL byte once a lazy dump serves its pages").default("-1").hyphen(),
+    Opt::value("page-server", 0, "ADDRESS:PORT of a page server to send the memory to (with --lazy-pages: to serve it on)"),
+    Opt::flag("pre-dump", 0, "Copy the memory only and leave the container running (then --parent-path)"),
+];
+
+#[rustfmt::skip]
+static RESTORE: &[Opt] = &[
+    Opt::value("bundle", b'b', "The bundle directory (holding config.json)").default("."),
+    Opt::value("console-socket", 0, "Unix socket that receives the pty master when process.terminal is set"),
+    Opt::flag("detach", b'd', "Return once the container runs"),
+    Opt::value("pid-file", 0, "File to write the container's init pid to"),
+    Opt::flag("no-subreaper", 0, "Don't reap orphaned processes in the foreground"),
+    Opt::flag("no-pivot", 0, "Accepted for runc compatibility (CRIU restores the mounts)"),
+    Opt::value("lsm-profile", 0, "LSM profile of the restored processes, TYPE:NAME"),
+    Opt::value("lsm-mount-context", 0, "LSM mount context of the restored mounts"),
+    Opt::value("page-server", 0, "With --lazy-pages: ADDRESS:PORT of the dump serving the memory"),
+];
+
 #[rustfmt::skip]
 pub(super) static SUBS: &[Sub] = &[
     Sub::new("create", "Create a container from a bundle; it waits for `start`", &[CREATE], &[ID],
@@ -139,7 +176,53 @@ pub(super) static SUBS: &[Sub] = &[
         &[ID, Arg::new("COMMAND", "The command and its arguments (none with --process)")],
         |m| Ok(Command::Exec(Box::new(exec_args(m)?))))
         .trailing(),
+    Sub::new("checkpoint", "Checkpoint a running container to a directory of CRIU images", &[CR_COMMON, CHECKPOINT], &[ID],
+        |m| Ok(Command::Checkpoint(Box::new(checkpoint_args(m)?)))),
+    Sub::new("restore", "Restore a container from a checkpoint", &[CR_COMMON, RESTORE], &[ID],
+        |m| Ok(Command::Restore(Box::new(restore_args(m)?)))),
 ];
+
+fn cr_args(m: &Given) -> Result<CrArgs, CliError> {
+    Ok(CrArgs {
+        image_path: m.path("image-path")?,
+        work_path: m.path("work-path")?,
+        tcp_established: m.flag("tcp-established"),
+        ext_unix_sk: m.flag("ext-unix-sk"),
+        shell_job: m.flag("shell-job"),
+        file_locks: m.flag("file-locks"),
+        manage_cgroups_mode: m.string("manage-cgroups-mode")?,
+        empty_ns: m.all("empty-ns", |v| utf8(v).map(str::to_string))?,
+        auto_dedup: m.flag("auto-dedup"),
+        lazy_pages: m.flag("lazy-pages"),
+        id: m.arg(0)?,
+    })
+}
+
+fn checkpoint_args(m: &Given) -> Result<CheckpointArgs, CliError> {
+    Ok(CheckpointArgs {
+        parent_path: m.path("parent-path")?,
+        leave_running: m.flag("leave-running"),
+        status_fd: m.num("status-fd")?.unwrap_or(-1),
+        page_server: m.string("page-server")?,
+        pre_dump: m.flag("pre-dump"),
+        common: cr_args(m)?,
+    })
+}
+
+fn restore_args(m: &Given) -> Result<RestoreArgs, CliError> {
+    Ok(RestoreArgs {
+        bundle: m.path("bundle")?.unwrap_or_default(),
+        console_socket: m.path("console-socket")?,
+        detach: m.flag("detach"),
+        pid_file: m.path("pid-file")?,
+        no_subreaper: m.flag("no-subreaper"),
+        no_pivot: m.flag("no-pivot"),
+        lsm_profile: m.string("lsm-profile")?,
+        lsm_mount_context: m.string("lsm-mount-context")?,
+        page_server: m.string("page-server")?,
+        common: cr_args(m)?,
+    })
+}
 
 fn create_args(m: &Given) -> Result<CreateArgs, CliError> {
     Ok(CreateArgs {

@@ -2,6 +2,7 @@
 //! `dispatch` names the command and container for the error line.
 
 mod cgroup_verbs;
+mod checkpoint;
 mod create;
 mod delete;
 mod events;
@@ -9,6 +10,7 @@ mod exec;
 mod features;
 mod kill;
 mod list;
+mod restore;
 mod run;
 mod spec;
 mod start;
@@ -43,6 +45,8 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
         Command::Events { id, .. } => ("events", Some(id)),
         Command::Update(a) => ("update", Some(&a.id)),
         Command::Exec(a) => ("exec", Some(&a.id)),
+        Command::Checkpoint(a) => ("checkpoint", Some(&a.common.id)),
+        Command::Restore(a) => ("restore", Some(&a.common.id)),
     };
     let what = match id {
         Some(id) => format!("{name} {id}"),
@@ -83,6 +87,8 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
         } => events::run(&store, id, *stats, interval),
         Command::Update(a) => update::run(&store, a),
         Command::Exec(a) => exec::run(&store, a),
+        Command::Checkpoint(a) => checkpoint::run(&store, a, cli.criu.as_deref()),
+        Command::Restore(a) => restore::run(&store, a, cli.criu.as_deref()),
     };
     (what, res)
 }

@@ -1,13 +1,14 @@
 //! Shared helpers for ward's integration tests.
 //!
-//! Every test builds its own scratch directory (`/tmp/ward-test-…`) holding a
+//! Every test builds its own scratch directory (`$TMPDIR/ward-test-…`, /tmp by default) holding a
 //! private `--root` state directory and one or more bundles with a busybox
 //! rootfs. A [`Ctx`] guard force-deletes every container it handed out an ID
 //! for, kills any process still tied to its directory, unmounts whatever is
 //! left mounted below it and removes it, even when the test panics.
 //!
 //! Every spawned command is time bounded: [`Proc::wait`] kills the whole
-//! process group and fails the test when the bound is exceeded.
+//! process group and fails the test when the bound is exceeded. Bounds are
+//! multiplied by WARD_TEST_TIME_SCALE ([`time_scale`]; the test VM sets it).
 //!
 //! The runtime under test is `ward` from this package, or whatever binary
 //! `WARD_TEST_BIN` names (e.g. `/usr/sbin/runc`, to validate the tests).
@@ -32,10 +33,33 @@ pub const CMD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Time bound for a foreground `run` of a short-lived container.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for a container to reach a state or print a marker.
-pub const WAIT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Generous: in the test VM (qemu TCG, on a loaded 2-core host) a busybox
+/// shell building a 24 MiB string took over 20 s; a wait that succeeds
+/// returns as soon as it can.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The marker long-running test containers print once they are set up.
 pub const READY: &str = "WARD-READY";
+
+/// What every time bound is multiplied by: WARD_TEST_TIME_SCALE (a whole
+/// number, default 1). scripts/vm-test.sh sets it in the test VM, where
+/// everything runs under emulation and, on a busy machine, many times
+/// slower; a bound that holds there as on a host is still a bound.
+pub fn time_scale() -> u32 {
+    static SCALE: OnceLock<u32> = OnceLock::new();
+    *SCALE.get_or_init(|| {
+        std::env::var("WARD_TEST_TIME_SCALE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(1)
+    })
+}
+
+/// `d` times [`time_scale`].
+pub fn scaled(d: Duration) -> Duration {
+    d * time_scale()
+}
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -216,7 +240,7 @@ impl Proc {
             cmd: desc,
             out,
             err,
-            deadline: Instant::now() + timeout,
+            deadline: Instant::now() + scaled(timeout),
         }
     }
 
@@ -231,6 +255,20 @@ impl Proc {
 
     pub fn stdout_path(&self) -> &Path {
         &self.out
+    }
+
+    /// What the process has written to stderr so far.
+    pub fn stderr_now(&self) -> String {
+        read_lossy(&self.err)
+    }
+
+    /// True once the process has exited (then reaped; wait() still returns
+    /// its status).
+    pub fn exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => !matches!(c.try_wait(), Ok(None)),
+            None => true,
+        }
     }
 
     /// Sends `sig` to the process (not its group).
@@ -330,9 +368,10 @@ pub fn read_lossy(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Polls `cond` every 20ms until it holds or `timeout` passes.
+/// Polls `cond` every 20ms until it holds or `timeout` (times
+/// [`time_scale`]) passes.
 pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + scaled(timeout);
     loop {
         if cond() {
             return true;
@@ -831,7 +870,7 @@ impl Bundle {
 
 /// A test's scratch area and cleanup guard.
 pub struct Ctx {
-    /// /tmp/ward-test-<name>-<pid>-<n>
+    /// $TMPDIR (/tmp by default)/ward-test-<name>-<pid>-<n>
     pub dir: PathBuf,
     /// The runtime's `--root` (not created up front).
     pub root: PathBuf,
@@ -844,7 +883,7 @@ impl Ctx {
     pub fn new(name: &str) -> Ctx {
         let pid = std::process::id();
         let dir = loop {
-            let d = PathBuf::from(format!("/tmp/ward-test-{name}-{pid}-{}", next_seq()));
+            let d = std::env::temp_dir().join(format!("ward-test-{name}-{pid}-{}", next_seq()));
             match fs::create_dir(&d) {
                 Ok(()) => break d,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
@@ -1152,7 +1191,7 @@ impl Drop for Ctx {
             let p = self.spawn(&["delete", "--force", id], Duration::from_secs(15));
             // A hung delete must not abort the cleanup (and Proc's Drop
             // kills it); wait() would panic inside drop, so poll instead.
-            let deadline = Instant::now() + Duration::from_secs(15);
+            let deadline = Instant::now() + scaled(Duration::from_secs(15));
             let mut p = p;
             while Instant::now() < deadline {
                 if let Some(c) = p.child.as_mut() {
@@ -1246,7 +1285,7 @@ pub fn accept_within(
     listener
         .set_nonblocking(true)
         .expect("listener nonblocking");
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + scaled(timeout);
     loop {
         match listener.accept() {
             Ok((s, _)) => {
@@ -1348,7 +1387,7 @@ pub fn recv_with_fds(sock: std::os::fd::BorrowedFd<'_>) -> (Vec<u8>, Vec<std::os
 /// Waits up to `timeout` for `fd` to become readable.
 pub fn poll_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> bool {
     use std::os::fd::AsRawFd;
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + scaled(timeout);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let mut pfd = libc::pollfd {
@@ -1372,7 +1411,7 @@ pub fn poll_readable(fd: std::os::fd::BorrowedFd<'_>, timeout: Duration) -> bool
 pub fn read_pty_until(master: &std::os::fd::OwnedFd, marker: &str, timeout: Duration) -> String {
     use std::io::Read;
     use std::os::fd::AsFd;
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + scaled(timeout);
     let mut file = fs::File::from(master.try_clone().expect("dup pty master"));
     let mut got = Vec::new();
     while Instant::now() < deadline && !String::from_utf8_lossy(&got).contains(marker) {

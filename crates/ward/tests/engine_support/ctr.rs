@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-/// A containerd with its root, state and sockets below `dir`.
+/// A containerd with its root, state and sockets below `dir`, and its opt
+/// plugin's directory too (it makes /opt/containerd/{bin,lib} otherwise).
 pub fn start_containerd(dir: &Path) -> Daemon {
     fs::create_dir_all(dir).unwrap();
     let d = dir.display();
@@ -21,7 +22,8 @@ pub fn start_containerd(dir: &Path) -> Daemon {
              disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
              [grpc]\n  address = \"{d}/containerd.sock\"\n\
              [ttrpc]\n  address = \"{d}/containerd.sock.ttrpc\"\n\
-             [debug]\n  address = \"{d}/debug.sock\"\n"
+             [debug]\n  address = \"{d}/debug.sock\"\n\
+             [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{d}/opt\"\n"
         ),
     )
     .unwrap();

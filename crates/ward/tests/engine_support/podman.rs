@@ -32,6 +32,13 @@ impl Podman {
             hard_limit(libc::RLIMIT_NPROC),
         );
         let nproc = nproc.min(32768);
+        // lock_type "file": each podman's container locks are files in its
+        // own --tmpdir. With the default "shm", every podman on the host
+        // shares /dev/shm/libpod_lock, and on a machine where podman never
+        // ran, two tests starting podman at once both try to create it; the
+        // loser fails with "failed to create 2048 locks in /libpod_lock:
+        // file exists" (podman 4.3 doesn't retry). Nothing of the tests is
+        // left in /dev/shm either.
         // CONTAINERS_CONF rather than CONTAINERS_CONF_OVERRIDE: podman 4.3
         // (Debian 12) predates the latter.
         let conf = dir.join("containers.conf");
@@ -41,6 +48,7 @@ impl Podman {
                 "[containers]\n\
                  default_ulimits = [\"nofile={nofile}:{nofile}\", \"nproc={nproc}:{nproc}\"]\n\
                  [engine]\n\
+                 lock_type = \"file\"\n\
                  cgroup_manager = \"cgroupfs\"\n\
                  events_logger = \"file\"\n\
                  [network]\n\
