@@ -47,7 +47,7 @@ pub fn parse_rate(flag: &str, s: &str) -> Result<u64, String> {
 
 /// A rate as people read it.
 pub fn human_rate(bits: u64) -> String {
-    if bits >= 1_000_000_000 && bits % 1_000_000 == 0 {
+    if bits >= 1_000_000_000 && bits.is_multiple_of(1_000_000) {
         format!("{}gbit", bits as f64 / 1e9)
     } else if bits >= 1_000_000 {
         format!("{}mbit", bits as f64 / 1e6)
