@@ -222,9 +222,9 @@ fn detached_box_logs_stop_start_and_exec() {
     );
     assert!(env.wb(&["box", "logs", "d"]).stdout.contains("got-usr1"));
     assert!(
-        env.mounts_below().is_empty(),
+        env.box_mounts().is_empty(),
         "a stopped box keeps no mount: {:?}",
-        env.mounts_below()
+        env.box_mounts()
     );
     // Start it again: the same upper dir, a new run.
     env.wb(&["box", "start", "d"]).assert_ok();
@@ -416,8 +416,8 @@ fn bad_input_is_one_line_and_leaves_nothing() {
             "--memory",
         ),
         (
-            &["box", "run", "-q", "--net", "bridge", "bb", "true"],
-            "unknown network mode",
+            &["box", "run", "-q", "--net", "ns:relative", "bb", "true"],
+            "absolute path",
         ),
         (
             &["box", "run", "-q", "--name", "../x", "bb", "true"],
@@ -594,7 +594,7 @@ fn a_store_on_overlayfs_is_named_in_the_error() {
     );
     let store = env.store.display().to_string();
     let mounts: Vec<String> = env
-        .mounts_below()
+        .box_mounts()
         .into_iter()
         .filter(|m| *m != store)
         .collect();
