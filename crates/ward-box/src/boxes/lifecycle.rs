@@ -172,11 +172,13 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
     };
     let is_image = matches!(root, Root::Image { .. });
     // The image and directory boxes' default is the default network (or
-    // pasta without root); the host view's is none.
+    // pasta without root, where pasta can run: none where it can't); the
+    // host view's is none.
     let net = req.net.clone().unwrap_or(match (&root, ctx.dirs.rootless) {
         (Root::Host, _) => NetMode::None,
         (_, false) => NetMode::Network(net::networks::DEFAULT.into()),
-        (_, true) => NetMode::Pasta,
+        (_, true) if net::pasta::usable() => NetMode::Pasta,
+        (_, true) => NetMode::None,
     });
     let mut netopts = req.netopts.clone();
     netopts.hostname = req.flags.hostname.clone().unwrap_or_else(|| name.clone());

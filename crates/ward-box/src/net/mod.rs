@@ -309,6 +309,7 @@ pub fn check(
         NetMode::Ns(p) => names::check_netns_path(p)?,
         NetMode::Pasta => {
             pasta::find()?;
+            pasta::tun_usable()?;
             ports::check_free(&opts.ports)?;
         }
         NetMode::None | NetMode::Host => {}

@@ -26,6 +26,23 @@ pub fn find() -> Result<PathBuf, String> {
     Err("--net pasta: pasta is not installed (Debian's passt package has it)".into())
 }
 
+/// Whether this user may open the tun device pasta needs (hosts and
+/// containers that keep /dev/net/tun 0600 don't let users).
+pub fn tun_usable() -> Result<(), String> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/net/tun")
+        .map(drop)
+        .map_err(|e| format!("--net pasta: /dev/net/tun: {e} (pasta needs the tun device)"))
+}
+
+/// pasta is there and can run: rootless image boxes default to it then,
+/// to `none` otherwise.
+pub fn usable() -> bool {
+    find().is_ok() && tun_usable().is_ok()
+}
+
 /// The hook: reads the container's state from stdin and starts pasta on
 /// its init's namespaces, forwarding `ports` (`HOST:BOX/proto` each).
 pub fn hook(boxdir: &Path, ports: &[super::ports::PortMap]) -> Result<(), String> {
