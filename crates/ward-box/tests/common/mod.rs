@@ -216,7 +216,18 @@ pub struct Env {
 }
 
 impl Env {
+    /// An Env whose commands run in the machine's network namespace, for
+    /// tests that talk to servers on its loopback (a registry, a token
+    /// gate in the test process). Its boxes must use `--net none`.
+    pub fn with_machine_net(name: &str) -> Env {
+        Env::make(name, false)
+    }
+
     pub fn new(name: &str) -> Env {
+        Env::make(name, true)
+    }
+
+    fn make(name: &str, own_net: bool) -> Env {
         let dir = std::env::temp_dir().join(format!(
             "ward-box-test-{name}-{}-{}",
             std::process::id(),
@@ -224,7 +235,7 @@ impl Env {
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
-        let hostns = is_root().then(|| make_hostns(&dir));
+        let hostns = (own_net && is_root()).then(|| make_hostns(&dir));
         let env = Env {
             store: dir.join("store"),
             run: dir.join("run"),
@@ -246,7 +257,11 @@ impl Env {
                     .arg(self.dir.join("net.d"));
                 c
             }
-            None => Command::new(ward_box_bin()),
+            None => {
+                let mut c = Command::new(ward_box_bin());
+                c.arg("--network-config-dir").arg(self.dir.join("net.d"));
+                c
+            }
         };
         c.arg("--root")
             .arg(&self.store)
