@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::fs;
