@@ -62,6 +62,12 @@ fn iperf(env: &Env, prefix: &[&str], reverse: bool) -> f64 {
     out.assert_ok();
     let v: Value = serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("iperf3 -J: {e}\n{}", out.describe()));
+    // The sender's retransmissions: a policer that drops shows here.
+    eprintln!(
+        "iperf3 {}: {} retransmissions",
+        args.join(" "),
+        v["end"]["sum_sent"]["retransmits"]
+    );
     v["end"]["sum_received"]["bits_per_second"]
         .as_f64()
         .unwrap_or_else(|| panic!("no rate in iperf3's answer: {}", out.stdout))
