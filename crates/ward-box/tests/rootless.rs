@@ -141,9 +141,14 @@ fn setup(name: &str) -> Option<(Env, TestUser)> {
     // /root, both mode 0700), and ward-box runs ward by its path.
     let bin = env.dir.join("bin");
     fs::create_dir(&bin).unwrap();
+    // Copied by cp(1), not by this process: a file this process holds open
+    // for writing is inherited by every child another test thread forks
+    // meanwhile, and exec of it then fails with ETXTBSY ("Text file
+    // busy", seen here when two rootless tests set up at once).
     for (from, name) in [(ward_box_bin(), "ward-box"), (ward_bin(), "ward")] {
-        fs::copy(&from, bin.join(name))
-            .unwrap_or_else(|e| panic!("copy {} for the test user: {e}", from.display()));
+        let mut c = Command::new("cp");
+        c.arg(&from).arg(bin.join(name));
+        run_cmd(c, *TIMEOUT).assert_ok();
     }
     Some((env, user))
 }
