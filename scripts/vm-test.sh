@@ -11,9 +11,12 @@ cd "$(dirname "$0")/.."
 # podman's checkpoint and restore with ward as its runtime; skopeo, umoci,
 # docker-registry, apache2-utils, openssl: ward-box's image tests;
 # protobuf-compiler: the workspace's ward-cri-test builds its CRI bindings
-# with protoc (its test binary is not run here).
+# with protoc (its test binary is not run here); containernetworking-plugins,
+# golang-github-containernetworking-plugin-dnsname, dnsmasq-base, iperf3,
+# passt, iproute2: ward-box's network tests (network.rs, rate.rs).
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
-  iptables podman skopeo umoci docker-registry apache2-utils openssl protobuf-compiler
+  iptables podman skopeo umoci docker-registry apache2-utils openssl protobuf-compiler \
+  containernetworking-plugins golang-github-containernetworking-plugin-dnsname dnsmasq-base iperf3 passt iproute2
 tests/vm/run --setup
 
 # Every integration test binary of the workspace but vm (which boots this

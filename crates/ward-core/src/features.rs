@@ -124,6 +124,8 @@ pub fn features() -> Value {
             "selinux": { "enabled": true },
             "intelRdt": { "enabled": false },
             "mountExtensions": { "idmap": { "enabled": false } },
+            // runtime-spec 1.3: moved in at create, back at delete.
+            "netDevices": { "enabled": true },
         },
         "annotations": annotations,
     })
@@ -215,6 +217,7 @@ mod tests {
             json!(false)
         );
         assert_eq!(v["linux"]["cgroup"]["systemdUser"], json!(false));
+        assert_eq!(v["linux"]["netDevices"]["enabled"], json!(true));
         assert!(v["annotations"]
             .get("org.opencontainers.runc.checkpoint.enabled")
             .is_none());

@@ -16,6 +16,7 @@ pub mod foreground;
 pub mod hooks;
 pub mod id;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;

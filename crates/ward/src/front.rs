@@ -9,8 +9,12 @@ use std::path::{Path, PathBuf};
 
 /// Front verb → the binary that serves it. The verb is passed along as the
 /// binary's first argument (`ward-box box run ...`), so one binary can serve
-/// several verbs. Later fronts (`network`, `migrate`, `cluster`) go here.
-pub const FRONTS: &[(&str, &str)] = &[("box", "ward-box"), ("image", "ward-box")];
+/// several verbs. Later fronts (`migrate`, `cluster`) go here.
+pub const FRONTS: &[(&str, &str)] = &[
+    ("box", "ward-box"),
+    ("image", "ward-box"),
+    ("network", "ward-box"),
+];
 
 /// If argv[1] is a front verb, execs its binary and never returns (on
 /// failure: one line on stderr, exit 127). Otherwise returns, having done

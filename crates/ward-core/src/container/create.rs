@@ -69,6 +69,8 @@ pub struct Validated {
     /// How many socket-activation fds (from 3) go to the process: set by
     /// stage 2 with ward's other additions to the spec.
     pub listen_fds: u32,
+    /// linux.netDevices, checked: moved in after stage 3.
+    pub net_devices: Vec<crate::netdev::Moved>,
 }
 
 impl Validated {
@@ -210,6 +212,14 @@ pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
         cgroup.check(&hierarchies, r)?;
     }
+    let net_devices = match linux.and_then(|l| l.net_devices().as_ref()) {
+        Some(d) if !d.is_empty() => crate::netdev::plan(
+            d,
+            plan.creates(LinuxNamespaceType::Network)
+                || plan.joins_kind(LinuxNamespaceType::Network),
+        )?,
+        _ => Vec::new(),
+    };
     Ok(Validated {
         id: id.to_string(),
         bundle,
@@ -221,6 +231,7 @@ pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
         terminal,
         foreground: false,
         listen_fds: 0,
+        net_devices,
     })
 }
 
@@ -296,6 +307,7 @@ pub fn materialize(store: &Store, v: &mut Validated, opts: &CreateOptions) -> Re
         hooks: v.bundle.spec.hooks().clone(),
         notify_socket: None,
         host_mounts: Vec::new(),
+        net_devices: None,
     };
     let dir = store.create(&v.id, &st)?;
     crate::fault::point("create:dir");
@@ -413,6 +425,27 @@ pub fn spawn(
     }
 }
 
+/// After stage 3: linux.netDevices moved into init's network namespace,
+/// which is pinned in the state directory (recorded first, so that a
+/// delete after a killed create moves them back).
+pub fn move_devices(v: &Validated, m: &mut Materialized, pid: i32) -> Result<()> {
+    if v.net_devices.is_empty() {
+        return Ok(());
+    }
+    let nd = state::NetDevices {
+        pin: m.dir.path.join("netns"),
+        devices: v.net_devices.clone(),
+    };
+    m.state.net_devices = Some(nd.clone());
+    let mut now = m.state.clone();
+    now.pid = pid;
+    now.init_start_time = crate::procfs::stat(pid).map_or(0, |s| s.start_time);
+    m.dir.save_recovery(&(&now).into())?;
+    crate::netdev::move_in(&nd.devices, pid, &nd.pin).inspect_err(|_| {
+        m.state.net_devices = None;
+    })
+}
+
 /// Stage 4: the spec kept in the container's directory, then the state
 /// `created` with init's pid (the commit point: from here on the
 /// container is whole), then the pid file.
@@ -460,6 +493,7 @@ pub(crate) fn create_with(
     let mut v = validate(id, opts, handoff)?;
     let mut m = materialize(store, &mut v, opts)?;
     let made = spawn(&mut v, &m, opts).and_then(|(init, host_mounts, start)| {
+        move_devices(&v, &mut m, init.pid)?;
         record(&v, &mut m, init, host_mounts, opts.pid_file.as_deref()).map(|()| start)
     });
     match made {
