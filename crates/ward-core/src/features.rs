@@ -122,7 +122,12 @@ pub fn features() -> Value {
             // ward applies both labels (where the host has the LSM).
             "apparmor": { "enabled": true },
             "selinux": { "enabled": true },
-            "intelRdt": { "enabled": false },
+            // Refused, not applied: see intel_rdt.rs.
+            "intelRdt": { "enabled": false, "schemata": false },
+            "memoryPolicy": {
+                "modes": crate::mempolicy::MODES,
+                "flags": crate::mempolicy::FLAGS,
+            },
             "mountExtensions": { "idmap": { "enabled": false } },
         },
         "annotations": annotations,
@@ -184,6 +189,9 @@ mod tests {
         assert_eq!(linux.apparmor().as_ref().unwrap().enabled(), &Some(true));
         assert_eq!(linux.selinux().as_ref().unwrap().enabled(), &Some(true));
         assert_eq!(linux.intel_rdt().as_ref().unwrap().enabled(), &Some(false));
+        let mp = linux.memory_policy().as_ref().unwrap();
+        assert_eq!(mp.modes().as_ref().unwrap().len(), 7);
+        assert_eq!(mp.flags().as_ref().unwrap().len(), 3);
         let idmap = linux
             .mount_extensions()
             .as_ref()

@@ -190,6 +190,8 @@ pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
         }
     }
     let seccomp = super::compile_seccomp(spec)?;
+    crate::mempolicy::from_spec(spec)?;
+    crate::intel_rdt::check(spec, crate::intel_rdt::resctrl_mount)?;
     let linux = spec.linux().as_ref();
     let hierarchies = Hierarchies::detect()?;
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());

@@ -189,6 +189,9 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
 
     let mut send_listener =
         |fd: OwnedFd| -> Result<()> { chan.send_fd(&Msg::SeccompFd, fd.as_fd()) };
+    if let Some(p) = crate::mempolicy::from_spec(spec)? {
+        p.apply()?;
+    }
     let prepared = setup::prepare(process, cfg.seccomp, &mut send_listener)?;
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)
         .map_err(|e| Error::sys("clear parent death signal", e))?;
