@@ -115,8 +115,10 @@ pub fn features() -> Value {
             "cgroup": {
                 "v1": true,
                 "v2": true,
-                "systemd": false,
-                "systemdUser": false,
+                // --systemd-cgroup: the system instance for root, the
+                // user's own for rootless (cgroups/systemd).
+                "systemd": true,
+                "systemdUser": true,
             },
             "seccomp": sc.seccomp,
             // ward applies both labels (where the host has the LSM).
@@ -174,8 +176,8 @@ mod tests {
         let cg = linux.cgroup().as_ref().unwrap();
         assert_eq!(cg.v1(), &Some(true));
         assert_eq!(cg.v2(), &Some(true));
-        assert_eq!(cg.systemd(), &Some(false));
-        assert_eq!(cg.systemd_user(), &Some(false));
+        assert_eq!(cg.systemd(), &Some(true));
+        assert_eq!(cg.systemd_user(), &Some(true));
         let sc = linux.seccomp().as_ref().unwrap();
         assert_eq!(sc.enabled(), &Some(true));
         assert!(sc
@@ -222,7 +224,7 @@ mod tests {
             v["linux"]["mountExtensions"]["idmap"]["enabled"],
             json!(false)
         );
-        assert_eq!(v["linux"]["cgroup"]["systemdUser"], json!(false));
+        assert_eq!(v["linux"]["cgroup"]["systemdUser"], json!(true));
         assert!(v["annotations"]
             .get("org.opencontainers.runc.checkpoint.enabled")
             .is_none());

@@ -16,6 +16,7 @@ pub mod v1;
 pub mod v2;
 
 mod apply;
+pub mod systemd;
 mod systemd_path;
 #[cfg(test)]
 mod test_util;
@@ -186,9 +187,8 @@ pub enum Driver {
     #[default]
     Cgroupfs,
     /// systemd owns it: a transient scope in a slice (`--systemd-cgroup`
-    /// with a `slice:prefix:name` cgroupsPath). Until ward talks to systemd
-    /// over D-Bus, it is made through cgroupfs at the path systemd would give
-    /// the scope, which systemd doesn't know of.
+    /// with a `slice:prefix:name` cgroupsPath), asked for over D-Bus; see
+    /// `systemd/mod.rs`.
     Systemd,
 }
 
@@ -488,7 +488,11 @@ impl Cgroup {
     /// born in the container's cgroup.
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
         match self.driver {
-            Driver::Cgroupfs | Driver::Systemd => {
+            Driver::Systemd => Err(CgroupError::invalid(
+                "--systemd-cgroup",
+                "the systemd driver does not place restored containers yet",
+            )),
+            Driver::Cgroupfs => {
                 for d in self.dirs() {
                     write_file(d, "cgroup.procs", &pid.to_string())?;
                 }
@@ -501,7 +505,13 @@ impl Cgroup {
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.kill_all_and_wait()?;
         match self.driver {
-            Driver::Cgroupfs | Driver::Systemd => self.destroy(),
+            Driver::Cgroupfs => self.destroy(),
+            Driver::Systemd => {
+                // systemd removes the scope's cgroups (v2, and the v1
+                // hierarchies it manages); ward the v1 ones it made.
+                systemd::stop(&self.systemd_unit()?.0)?;
+                self.destroy()
+            }
         }
     }
 

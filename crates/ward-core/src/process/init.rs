@@ -21,6 +21,7 @@ pub(crate) fn child_main(cfg: &InitConfig, chan: Channel, single: bool) -> ! {
     // Into the v1 cgroups (and v2, where clone3 couldn't) before any setup,
     // so that init's own work is charged to the container.
     let joined = match cfg.cgroup {
+        Some(_) if cfg.placed_after_clone() => Ok(()),
         Some(cg) => cg.join_self(cfg.cgroup_fd.is_none()).map_err(Error::from),
         None => Ok(()),
     };
