@@ -7,7 +7,7 @@
 //!   cgroup files hold the exact values;
 //! * the limits are enforced (pids.max: a fork fails);
 //! * `update` goes through systemd (the properties change) and the files;
-//! * `systemctl daemon-reload` undoes none of it;
+//! * `systemctl daemon-reload` undoes none of it; pause and resume work;
 //! * `delete` leaves no unit and no cgroup;
 //! * `systemctl stop` of the scope stops the container;
 //! * a create that fails after the scope started leaves no unit;
@@ -233,6 +233,14 @@ fn in_the_systemd_guest_checks() {
         }
     }
     eprintln!("ok: update through SetUnitProperties, kept over daemon-reload");
+
+    // --- pause and resume: the freezer of the scope's cgroup ----------------
+    ctx.rt(&["pause", &id]).assert_ok();
+    assert_eq!(ctx.status(&id).as_deref(), Some("paused"));
+    assert_eq!(read(dir.join("cgroup.freeze")), "1");
+    ctx.rt(&["resume", &id]).assert_ok();
+    assert_eq!(ctx.status(&id).as_deref(), Some("running"));
+    eprintln!("ok: pause and resume");
 
     // --- delete: no unit, no cgroup -----------------------------------------
     ctx.rt(&["delete", "--force", &id]).assert_ok();
