@@ -34,7 +34,13 @@ pub fn check(spec: &Spec, mount: impl FnOnce() -> Option<PathBuf>) -> Result<()>
     {
         return Ok(());
     }
-    Err(match mount() {
+    refuse(mount())
+}
+
+#[cold]
+#[inline(never)]
+fn refuse(mount: Option<PathBuf>) -> Result<()> {
+    Err(match mount {
         None => Error::invalid(
             "linux.intelRdt",
             "Intel RDT is not enabled on this host: no resctrl file system is mounted",

@@ -55,6 +55,8 @@ fn invalid(field: &str, why: impl Into<String>) -> Error {
 }
 
 /// Checks `p` and turns it into set_mempolicy's arguments.
+#[cold]
+#[inline(never)]
 pub fn compile(p: &LinuxMemoryPolicy) -> Result<MemPolicy> {
     use MemoryPolicyModeType::*;
     let mode = match p.mode() {
@@ -161,6 +163,8 @@ fn node_mask(list: &str) -> Result<Vec<u64>> {
 impl MemPolicy {
     /// set_mempolicy(2) on the calling thread (the whole process: init and
     /// exec are single-threaded).
+    #[cold]
+    #[inline(never)]
     pub fn apply(&self) -> Result<()> {
         let (ptr, maxnode) = if self.mask.is_empty() {
             (std::ptr::null(), 0)

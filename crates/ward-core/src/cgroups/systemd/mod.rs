@@ -50,6 +50,11 @@ pub fn socket_path() -> PathBuf {
 
 /// Whether systemd runs this host (sd_booted: /run/systemd/system is
 /// there), and, for a rootless caller, whether its user instance runs.
+// Out of line and cold, here and below: the systemd driver's code must not
+// grow (and spread over more pages) the functions of the cgroupfs path it
+// is called from.
+#[cold]
+#[inline(never)]
 pub fn check_running() -> Result<(), CgroupError> {
     if !Path::new("/run/systemd/system").is_dir() {
         return Err(CgroupError::invalid(
@@ -331,6 +336,8 @@ fn start_scope(
 
 /// Stops `unit` and clears a failed state; a unit that is gone already is
 /// fine (systemd stops an emptied scope by itself).
+#[cold]
+#[inline(never)]
 pub fn stop(unit: &str) -> Result<(), CgroupError> {
     let mut conn = Conn::connect(&socket_path(), TIMEOUT).map_err(|e| sd_err("stop", unit, e))?;
     match conn.call("StopUnit", &[Arg::Str(unit), Arg::Str("replace")]) {
@@ -351,6 +358,8 @@ pub fn stop(unit: &str) -> Result<(), CgroupError> {
 
 impl Cgroup {
     /// The scope's unit name and slice.
+    #[cold]
+    #[inline(never)]
     pub fn systemd_unit(&self) -> Result<(String, String), CgroupError> {
         let dir = self
             .v2
@@ -366,6 +375,8 @@ impl Cgroup {
     /// process, waiting for `Go`) in it and the resources as properties,
     /// then does what systemd leaves: v1 hierarchies systemd doesn't
     /// manage (cpuset, freezer, ...), and every limit written to the files.
+    #[cold]
+    #[inline(never)]
     pub(super) fn place_systemd(
         &self,
         h: &Hierarchies,
@@ -419,6 +430,8 @@ impl Cgroup {
 
     /// systemd driver: the new limits as unit properties (kept over
     /// daemon-reload: SetUnitProperties with runtime=true), then the files.
+    #[cold]
+    #[inline(never)]
     pub(super) fn update_systemd(
         &self,
         h: &Hierarchies,
