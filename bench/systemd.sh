@@ -4,7 +4,7 @@
 # Debian's systemd 252 as PID 1, pure cgroup v2, TCG). Each runtime gets its
 # own scope name; crun and runc reach systemd over the system bus (dbus),
 # ward over systemd's private socket. Also counts ward's D-Bus requests per
-# container (strace: the authentication write and each method call's).
+# container (strace: the authentication and each method call sent).
 # usage (as root, on the host): bench/systemd.sh    RUNS=20 WARMUP=3
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,9 +48,9 @@ cat "$work/table.md"
 systemctl list-units --all --no-legend 'bench-*' | grep . && { echo "bench: scopes left" >&2; exit 1; }
 
 # ward's requests on systemd's socket for one container.
-strace -f -qq -s 4 -e trace=connect,write -o "$work/strace" \
+strace -f -qq -s 4 -e trace=connect,write,sendto,sendmsg -o "$work/strace" \
   "$ward" --systemd-cgroup --root "$work/state-ward" run --bundle "$work/ward" t-ward
-fd=$(grep -m1 'systemd/private' "$work/strace" | sed -E 's/^[0-9]+ +connect\(([0-9]+),.*/\1/')
-auth=$(grep -cE "write\($fd, \"\\\\0AUT" "$work/strace" || true)
-calls=$(grep -cE "write\($fd, \"l\\\\1" "$work/strace" || true)
-echo "ward: D-Bus per container (run of /bin/true): $(grep -c 'systemd/private' "$work/strace") connections, $auth authentication, $calls method calls"
+conns=$(grep -c 'systemd/private' "$work/strace" || true)
+auth=$(grep -cF '"\0AUT"' "$work/strace" || true)
+calls=$(grep -cF '"l\1\0\1"' "$work/strace" || true)
+echo "ward: D-Bus per container (run of /bin/true): $conns connections, $auth authentications, $calls method calls (round trips: $((auth + calls)))"
