@@ -13,7 +13,12 @@
 //! * a create that fails after the scope started leaves no unit;
 //! * podman with `--cgroup-manager systemd` runs a container with ward as
 //!   its runtime, in its libpod scope;
+//! * rootless: a user's container is a scope of the user's own systemd
+//!   instance (user@UID.service), with its limit;
 //! * linux.memoryPolicy across the guest's two NUMA nodes (numa_maps).
+//!
+//! The checks change the guest's systemd (drop-ins, a user) and so run
+//! only there, never on a host.
 //!
 //! The host side ([`systemd_guest`]) boots the guest and passes the
 //! guest's status back. The boot and the checks take about a minute
@@ -46,11 +51,6 @@ fn systemd_guest() {
     if std::env::var("WARD_TEST_VM").is_ok_and(|v| v == "0") {
         eprintln!("SKIP: systemd_guest: WARD_TEST_VM=0");
         return;
-    }
-    if Path::new("/run/systemd/system").is_dir() {
-        // On a systemd host the checks can run right here.
-        eprintln!("note: this host runs systemd: the guest checks run on it");
-        return in_the_systemd_guest_checks();
     }
     let ctx = Ctx::new("sdvm");
     let exe = std::env::current_exe().expect("this test binary");
@@ -337,6 +337,9 @@ fn in_the_systemd_guest_checks() {
         out.stdout.trim()
     );
 
+    // --- rootless: the user's own systemd instance --------------------------
+    rootless(&ctx);
+
     // --- memoryPolicy over two nodes ----------------------------------------
     let nodes = read("/sys/devices/system/node/online");
     if nodes == "0-1" {
@@ -357,4 +360,90 @@ fn in_the_systemd_guest_checks() {
         panic!("the guest has NUMA nodes {nodes}, not 0-1 (tests/vm/run --numa 2)");
     }
     println!("systemd guest: every check passed");
+}
+
+/// A user's container under `--systemd-cgroup`: a scope of the user's
+/// systemd instance. The guest's logind and user@.service come up without
+/// sysinit.target (drop-ins in the guest's /run: minutes under TCG
+/// otherwise); the user is made in the guest's overlay only.
+fn rootless(ctx: &Ctx) {
+    for u in [
+        "user@.service",
+        "user-runtime-dir@.service",
+        "systemd-logind.service",
+        "systemd-user-sessions.service",
+    ] {
+        let d = Path::new("/run/systemd/system").join(format!("{u}.d"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("ward-test.conf"), "[Unit]\nDefaultDependencies=no\n").unwrap();
+    }
+    systemctl(ctx, &["daemon-reload"]).assert_ok();
+    systemctl(ctx, &["start", "systemd-logind.service"]).assert_ok();
+    ctx.host("useradd", &["-M", "-U", "-s", "/bin/sh", "wardsd"])
+        .assert_ok();
+    let uid = ctx.host("id", &["-u", "wardsd"]).stdout.trim().to_string();
+    let gid = ctx.host("id", &["-g", "wardsd"]).stdout.trim().to_string();
+    systemctl(ctx, &["start", &format!("user@{uid}.service")]).assert_ok();
+
+    let id = ctx.id("r");
+    let mut b = ctx.bundle("r");
+    let (u, g): (u32, u32) = (uid.parse().unwrap(), gid.parse().unwrap());
+    b.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": u, "size": 1}]);
+    b.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": g, "size": 1}]);
+    b.add_namespace(json!({"type": "user"}));
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{id}"));
+    b.linux()["resources"] = json!({"pids": {"limit": 20}});
+    // No new network namespace's sysfs for a user: the host's /sys, bound.
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/sys");
+    // gid 5 (tty) is not mapped: devpts without it, as `spec --rootless`.
+    for m in mounts.iter_mut().filter(|m| m["destination"] == "/dev/pts") {
+        m["options"] = json!([
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620"
+        ]);
+    }
+    mounts.push(
+        json!({"destination": "/sys", "type": "bind", "source": "/sys",
+                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+    );
+    b.sh("p=$(sed -n 's/^0:://p' /proc/self/cgroup); echo CG=$p; echo PIDSMAX=$(cat /sys/fs/cgroup$p/pids.max)");
+    b.write();
+    let state = ctx.dir.join("rl-state");
+    fs::create_dir_all(&state).unwrap();
+    ctx.host(
+        "chown",
+        &[
+            "-R",
+            &format!("{uid}:{gid}"),
+            state.to_str().unwrap(),
+            b.path(),
+        ],
+    )
+    .assert_ok();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={gid}"),
+        "--clear-groups",
+        "--",
+    ])
+    .arg(runtime_bin())
+    .args(["--systemd-cgroup", "--root", state.to_str().unwrap()])
+    .args(["run", "--bundle", b.path(), &id])
+    .env("XDG_RUNTIME_DIR", format!("/run/user/{uid}"));
+    let out = ctx.spawn_cmd(cmd, RUN_TIMEOUT).wait();
+    out.assert_ok();
+    let cg =
+        format!("/user.slice/user-{uid}.slice/user@{uid}.service/wardtest.slice/ward-{id}.scope");
+    assert_eq!(kv(&out.stdout, "CG"), cg, "{}", out.describe());
+    assert_eq!(kv(&out.stdout, "PIDSMAX"), "20", "{}", out.describe());
+    assert!(
+        !Path::new("/sys/fs/cgroup").join(&cg[1..]).exists(),
+        "{cg} left"
+    );
+    eprintln!("ok: rootless, in the user's instance: {cg}");
 }
