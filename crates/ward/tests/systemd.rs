@@ -43,31 +43,24 @@ fn repo() -> PathBuf {
         .expect("the repository's root")
 }
 
-#[test]
-fn systemd_guest() {
+/// Boots the systemd guest (`extra` options of tests/vm/run) and runs
+/// [`in_the_systemd_guest`] in it with GUEST_VAR=`mode`.
+fn boot(mode: &str, extra: &[&str]) {
     if std::env::var_os(GUEST_VAR).is_some() {
         return;
     }
     if std::env::var("WARD_TEST_VM").is_ok_and(|v| v == "0") {
-        eprintln!("SKIP: systemd_guest: WARD_TEST_VM=0");
+        eprintln!("SKIP: the systemd guest ({mode}): WARD_TEST_VM=0");
         return;
     }
-    let ctx = Ctx::new("sdvm");
+    let ctx = Ctx::new(&format!("sdvm{mode}"));
     let exe = std::env::current_exe().expect("this test binary");
     let mut cmd = std::process::Command::new(repo().join("tests/vm/run"));
-    cmd.current_dir(repo()).args([
-        "--systemd",
-        "--numa",
-        "2",
-        "--mem",
-        "2048",
-        "--timeout",
-        "900",
-        "--env",
-        &format!("{GUEST_VAR}=1"),
-        "--env",
-        "RUST_BACKTRACE=1",
-    ]);
+    cmd.current_dir(repo())
+        .arg("--systemd")
+        .args(extra)
+        .args(["--timeout", "900", "--env", &format!("{GUEST_VAR}={mode}")])
+        .args(["--env", "RUST_BACKTRACE=1"]);
     if !testing_ward() {
         cmd.args([
             "--env",
@@ -83,7 +76,7 @@ fn systemd_guest() {
     let started = std::time::Instant::now();
     let out = Proc::spawn(cmd, &ctx.dir, Duration::from_secs(960)).wait();
     eprintln!(
-        "systemd guest: {:.1} s\n{}",
+        "systemd guest ({mode}): {:.1} s\n{}",
         started.elapsed().as_secs_f64(),
         out.stdout
     );
@@ -96,6 +89,18 @@ fn systemd_guest() {
 }
 
 #[test]
+fn systemd_guest() {
+    boot("v2", &["--numa", "2", "--mem", "2048"]);
+}
+
+/// systemd's hybrid mode: v1 controllers, the legacy property names, and
+/// the v1 hierarchies systemd doesn't manage joined by ward.
+#[test]
+fn systemd_guest_hybrid() {
+    boot("hybrid", &["--hybrid"]);
+}
+
+#[test]
 fn in_the_systemd_guest() {
     if std::env::var_os(GUEST_VAR).is_none() {
         return;
@@ -105,7 +110,10 @@ fn in_the_systemd_guest() {
         "systemd",
         "PID 1"
     );
-    in_the_systemd_guest_checks();
+    match std::env::var(GUEST_VAR).as_deref() {
+        Ok("hybrid") => hybrid_checks(),
+        _ => in_the_systemd_guest_checks(),
+    }
 }
 
 /// `systemctl ARGS`.
@@ -446,4 +454,105 @@ fn rootless(ctx: &Ctx) {
         "{cg} left"
     );
     eprintln!("ok: rootless, in the user's instance: {cg}");
+}
+
+/// The hybrid guest: a scope with the legacy properties; its v1
+/// directories, those systemd made and those ward made (cpuset, freezer),
+/// with init in each; update and daemon-reload; delete.
+fn hybrid_checks() {
+    if skip_unless_ward("the systemd driver's checks") {
+        return;
+    }
+    let ctx = Ctx::new("sdh");
+    let v1 = Path::new("/sys/fs/cgroup");
+    assert!(
+        v1.join("memory").is_dir() && v1.join("unified").is_dir(),
+        "not a hybrid guest"
+    );
+    let id = ctx.id("h");
+    let unit = format!("ward-{id}.scope");
+    let rel = format!("wardtest.slice/{unit}");
+    let mut b = ctx.bundle("h");
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{id}"));
+    b.linux()["resources"] = json!({
+        "memory": {"limit": 67108864},
+        "pids": {"limit": 8},
+        "cpu": {"shares": 512, "cpus": "0"},
+    });
+    b.long_running("");
+    b.write();
+    ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id])
+        .assert_ok();
+    ctx.rt(&["start", &id]).assert_ok();
+    let st = ctx.rt(&["state", &id]);
+    let pid = serde_json::from_str::<serde_json::Value>(&st.stdout).unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    let props = show(
+        &ctx,
+        &unit,
+        "ActiveState,Delegate,MemoryLimit,TasksMax,CPUShares",
+    );
+    for want in [
+        "ActiveState=active",
+        "Delegate=yes",
+        "MemoryLimit=67108864",
+        "TasksMax=8",
+        "CPUShares=512",
+    ] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    assert_eq!(
+        read(v1.join("memory").join(&rel).join("memory.limit_in_bytes")),
+        "67108864"
+    );
+    assert_eq!(read(v1.join("pids").join(&rel).join("pids.max")), "8");
+    assert_eq!(
+        read(v1.join("cpu,cpuacct").join(&rel).join("cpu.shares")),
+        "512"
+    );
+    assert_eq!(read(v1.join("cpuset").join(&rel).join("cpuset.cpus")), "0");
+    let cgroups = read(format!("/proc/{pid}/cgroup"));
+    for ctrl in [
+        "memory",
+        "pids",
+        "cpuset",
+        "freezer",
+        "devices",
+        "name=systemd",
+    ] {
+        assert!(
+            cgroups
+                .lines()
+                .any(|l| l.ends_with(&format!(":{ctrl}:/{rel}"))
+                    || (l.contains(&format!(":{ctrl}")) && l.ends_with(&format!("/{rel}")))),
+            "{ctrl}: init not in {rel}\n{cgroups}"
+        );
+    }
+    eprintln!("ok: hybrid: the scope, legacy properties, v1 files, init in every hierarchy");
+
+    ctx.rt(&["update", "--memory", "134217728", &id])
+        .assert_ok();
+    systemctl(&ctx, &["daemon-reload"]).assert_ok();
+    assert!(show(&ctx, &unit, "MemoryLimit").contains("MemoryLimit=134217728"));
+    assert_eq!(
+        read(v1.join("memory").join(&rel).join("memory.limit_in_bytes")),
+        "134217728"
+    );
+    assert_eq!(ctx.status(&id).as_deref(), Some("running"));
+    eprintln!("ok: hybrid: update, kept over daemon-reload");
+
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    assert!(show(&ctx, &unit, "LoadState").contains("not-found"));
+    for h in ["memory", "pids", "cpuset", "freezer", "systemd", "unified"] {
+        assert!(!v1.join(h).join(&rel).exists(), "{h}/{rel} left");
+    }
+    // The slice ward made in the hierarchies systemd doesn't manage.
+    for h in ["cpuset", "freezer", "perf_event"] {
+        let s = v1.join(h).join("wardtest.slice");
+        assert!(!s.exists(), "{} left", s.display());
+    }
+    ctx.assert_nothing_left(&[&id]);
+    eprintln!("ok: hybrid: delete leaves no unit and no directory");
+    println!("systemd guest: every check passed");
 }

@@ -510,7 +510,9 @@ impl Cgroup {
                 // systemd removes the scope's cgroups (v2, and the v1
                 // hierarchies it manages); ward the v1 ones it made.
                 systemd::stop(&self.systemd_unit()?.0)?;
-                self.destroy()
+                self.destroy()?;
+                self.remove_unmanaged_slices();
+                Ok(())
             }
         }
     }

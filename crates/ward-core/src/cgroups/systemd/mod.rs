@@ -406,6 +406,35 @@ impl Cgroup {
         placed
     }
 
+    /// v1 hierarchies systemd doesn't manage (cpuset, freezer, net_cls, ...)
+    /// got the scope's slices from ward's mkdir: they go again once empty,
+    /// up to the first that isn't (another container's) or isn't a slice.
+    pub(super) fn remove_unmanaged_slices(&self) {
+        const MANAGED: [&str; 7] = [
+            "cpu",
+            "cpuacct",
+            "blkio",
+            "memory",
+            "devices",
+            "pids",
+            "name=systemd",
+        ];
+        for (ctrl, dir) in &self.v1 {
+            if ctrl.split(',').any(|c| MANAGED.contains(&c)) {
+                continue;
+            }
+            for p in dir.ancestors().skip(1) {
+                let slice = p
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(".slice") && n != "-.slice");
+                if !slice || std::fs::remove_dir(p).is_err() {
+                    break;
+                }
+            }
+        }
+    }
+
     /// systemd put `pid` where ward expects the container's cgroup.
     fn check_placed(&self, pid: i32) -> Result<(), CgroupError> {
         let Some(v2) = self.v2.as_ref().filter(|_| self.v2_only) else {
