@@ -259,8 +259,12 @@ pub struct Conn {
     /// JobRemoved signals seen while waiting for something else: (job path,
     /// result).
     removed: Vec<(String, String)>,
-    /// Method calls made, for the bench's count of round trips.
+    /// Method calls made (the unit tests count them).
     pub calls: u32,
+    /// Bound on waiting for a reply or a job: the socket's timeout alone
+    /// restarts with every message, and systemd sends every client on its
+    /// private socket every signal of every unit.
+    timeout: Duration,
 }
 
 impl Conn {
@@ -279,6 +283,7 @@ impl Conn {
             pending: Vec::new(),
             removed: Vec::new(),
             calls: 0,
+            timeout,
         };
         // AUTH and BEGIN in one write (sd-bus's clients pipeline them too):
         // one round trip. The uid goes as hex of its decimal digits.
@@ -426,7 +431,9 @@ impl Conn {
         h.buf.extend_from_slice(&body.buf);
         self.sock.write_all(&h.buf)?;
         self.calls += 1;
+        let deadline = std::time::Instant::now() + self.timeout;
         loop {
+            self.check_deadline(deadline, member)?;
             let m = self.read_message()?;
             match m.kind {
                 METHOD_RETURN | ERROR if m.reply_serial == Some(serial) => {
@@ -449,6 +456,16 @@ impl Conn {
         }
     }
 
+    fn check_deadline(&self, deadline: std::time::Instant, what: &str) -> Result<()> {
+        if std::time::Instant::now() > deadline {
+            return Err(DbusError::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer for {what} within {} s", self.timeout.as_secs()),
+            )));
+        }
+        Ok(())
+    }
+
     fn note_signal(&mut self, m: &Message) {
         if m.member.as_deref() != Some("JobRemoved") || m.signature != "uoss" {
             return;
@@ -468,7 +485,9 @@ impl Conn {
     /// Waits for the JobRemoved signal of `job`; returns its result
     /// ("done", "failed", "canceled", ...).
     pub fn wait_job(&mut self, job: &str) -> Result<String> {
+        let deadline = std::time::Instant::now() + self.timeout;
         loop {
+            self.check_deadline(deadline, "the job")?;
             if let Some(i) = self.removed.iter().position(|(j, _)| j == job) {
                 return Ok(self.removed.swap_remove(i).1);
             }
@@ -533,6 +552,7 @@ mod tests {
             pending: Vec::new(),
             removed: Vec::new(),
             calls: 0,
+            timeout: Duration::from_secs(5),
         };
         let msg = |kind: u8,
                    reply: Option<u32>,
