@@ -236,6 +236,21 @@ fn in_the_systemd_guest_checks() {
         assert_eq!(read(dir.join("memory.max")), "134217728", "{round}");
         assert_eq!(read(dir.join("pids.max")), "16", "{round}");
         assert_eq!(ctx.status(&id).as_deref(), Some("running"), "{round}");
+        // The device rules (ward's own eBPF program, next to systemd's):
+        // /dev/mem (c 1:1) is not in the allowed list.
+        let out = ctx.rt(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "mknod /tmp/mem c 1 1 2>&1 && head -c1 /tmp/mem >/dev/null 2>&1; echo RC=$?",
+        ]);
+        assert_ne!(
+            kv(&out.stdout, "RC"),
+            "0",
+            "{round}: /dev/mem readable\n{}",
+            out.describe()
+        );
         if round == "after update" {
             systemctl(&ctx, &["daemon-reload"]).assert_ok();
         }
