@@ -100,6 +100,29 @@ fn systemd_guest_hybrid() {
     boot("hybrid", &["--hybrid"]);
 }
 
+/// A host without systemd (this build machine): `--systemd-cgroup` is
+/// refused with one line and nothing is left, as runc 1.1.5 refuses it
+/// ("systemd not running on this host, cannot use systemd cgroups
+/// manager").
+#[test]
+fn without_systemd_the_driver_is_refused() {
+    if std::env::var_os(GUEST_VAR).is_some() || Path::new("/run/systemd/system").exists() {
+        return;
+    }
+    let ctx = Ctx::new("nosd");
+    let id = ctx.id("n");
+    let mut b = ctx.bundle("n");
+    b.linux()["cgroupsPath"] = json!(format!("system.slice:ward:{id}"));
+    b.write();
+    let out = ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id]);
+    out.assert_code(1);
+    out.assert_stderr_has_any(&["systemd is not running", "systemd not running"]);
+    if testing_ward() {
+        out.assert_error_line("create", &id);
+    }
+    ctx.assert_nothing_left(&[&id]);
+}
+
 #[test]
 fn in_the_systemd_guest() {
     if std::env::var_os(GUEST_VAR).is_none() {
