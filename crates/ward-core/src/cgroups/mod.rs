@@ -3,10 +3,12 @@
 //! puts init in it, freezes, reads stats, and removes it.
 //!
 //! Who owns the cgroup is the [`Driver`], chosen at create and kept in the
-//! container's state: ward itself through cgroupfs, or systemd. The three
-//! steps where they differ (making the cgroup with its limits, changing the
-//! limits, removing it) dispatch on it in `apply.rs`; everything else
-//! (placement, freezing, stats, signals) is the same cgroupfs work for both.
+//! container's state: ward itself through cgroupfs, or systemd (a
+//! transient scope over D-Bus, `systemd/`). The steps where they differ
+//! (making the cgroup, placing init in it with its limits, changing the
+//! limits, removing it, placing a restored process) dispatch on it;
+//! everything else (freezing, stats, signals, exec's placement) is the same
+//! cgroupfs work for both.
 
 pub mod convert;
 pub mod devices;
