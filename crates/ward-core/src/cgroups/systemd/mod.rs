@@ -75,6 +75,14 @@ pub fn check_running() -> Result<(), CgroupError> {
     Ok(())
 }
 
+/// Whether a systemd manager to talk to is here. A container that an
+/// earlier ward made with `--systemd-cgroup` on a host without systemd
+/// (it wrote cgroupfs at systemd's path then) has no unit: its update and
+/// delete work on the files alone.
+fn manager_here() -> bool {
+    Path::new("/run/systemd/system").is_dir() && socket_path().exists()
+}
+
 /// Where the calling user's systemd instance keeps its units, below the
 /// root (systemd's fixed layout): "" for root's system instance.
 pub fn manager_prefix() -> PathBuf {
@@ -339,6 +347,9 @@ fn start_scope(
 #[cold]
 #[inline(never)]
 pub fn stop(unit: &str) -> Result<(), CgroupError> {
+    if !manager_here() {
+        return Ok(());
+    }
     let mut conn = Conn::connect(&socket_path(), TIMEOUT).map_err(|e| sd_err("stop", unit, e))?;
     match conn.call("StopUnit", &[Arg::Str(unit), Arg::Str("replace")]) {
         Ok(body) => {
@@ -468,7 +479,7 @@ impl Cgroup {
     ) -> Result<(), CgroupError> {
         let (unit, _) = self.systemd_unit()?;
         let props = properties(r, self.v2_only)?;
-        if !props.is_empty() {
+        if !props.is_empty() && manager_here() {
             let mut conn =
                 Conn::connect(&socket_path(), TIMEOUT).map_err(|e| sd_err("update", &unit, e))?;
             conn.call(
