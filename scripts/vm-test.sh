@@ -34,7 +34,7 @@ for line in sys.stdin:
     m = json.loads(line)
     t = m.get("target", {})
     if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "engines", "cri"):
+            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "systemd", "engines", "cri"):
         print(m["executable"])
 ')
 [ ${#bins[@]} -gt 0 ] || { echo "vm-test: no test binary was built" >&2; exit 1; }

@@ -1253,6 +1253,27 @@ fn ps_lists_init_and_child() {
     table.sort();
     assert_eq!(table, want, "ps table:\n{}", out.stdout);
 
+    // Stopped: no processes, and success (runc 1.1.5 prints its header, and
+    // `null` for JSON; ward `[]`).
+    fx.rt(&["kill", &id, "KILL"]).assert_ok();
+    fx.wait_status(&id, "stopped");
+    let out = fx.rt(&["ps", "--format", "json", &id]);
+    out.assert_ok();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert!(
+        v.is_null() || v == serde_json::json!([]),
+        "{}",
+        out.describe()
+    );
+    let out = fx.rt(&["ps", &id]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout.lines().filter(|l| !l.trim().is_empty()).count(),
+        1,
+        "{}",
+        out.describe()
+    );
+
     fx.rt(&["delete", "--force", &id]).assert_ok();
     fx.assert_clean(&id, &cg);
 }

@@ -192,23 +192,51 @@ pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
         }
     }
     let seccomp = super::compile_seccomp(spec)?;
+    crate::mempolicy::from_spec(spec)?;
+    crate::intel_rdt::check(spec, crate::intel_rdt::resctrl_mount)?;
     let linux = spec.linux().as_ref();
     let hierarchies = Hierarchies::detect()?;
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let mut path = cgroups::container_path(cgroups_path, id)?;
     let driver = if opts.systemd_cgroup {
-        crate::note(
-            "--systemd-cgroup: ward has no systemd driver yet; the cgroup is made through cgroupfs \
-             at the path systemd would give the scope, without systemd knowing of it",
-        );
+        // runc's rule: a systemd path needs systemd; a plain path with
+        // --systemd-cgroup is refused too (runc: "expected cgroupsPath to
+        // be of format slice:prefix:name").
+        cgroups::systemd::check_running()?;
+        match cgroups_path.filter(|p| !p.as_os_str().is_empty()) {
+            // No path: runc's default scope, with ward's prefix.
+            None => {
+                path = cgroups::container_path(
+                    Some(std::path::Path::new(&format!("system.slice:ward:{id}"))),
+                    id,
+                )?
+            }
+            Some(p) if !p.to_string_lossy().contains(':') => {
+                return Err(invalid(
+                    "linux.cgroupsPath",
+                    format!(
+                        "{:?}: --systemd-cgroup needs the slice:prefix:name form",
+                        p.display().to_string()
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        // A user's own systemd instance keeps its units below its service.
+        let prefix = cgroups::systemd::manager_prefix();
+        if !prefix.as_os_str().is_empty() {
+            path = std::path::Path::new("/")
+                .join(prefix)
+                .join(path.strip_prefix("/").unwrap_or(&path));
+        }
         Driver::Systemd
     } else {
         Driver::Cgroupfs
     };
-    let cgroup = Cgroup::locate(
-        &hierarchies,
-        &cgroups::container_path(cgroups_path, id)?,
-        driver,
-    );
+    let cgroup = Cgroup::locate(&hierarchies, &path, driver);
+    if driver == Driver::Systemd {
+        cgroup.systemd_unit()?;
+    }
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
         cgroup.check(&hierarchies, r)?;
     }
@@ -387,6 +415,9 @@ pub fn spawn(
         .state
         .cgroup
         .as_ref()
+        // A cgroup made only once init has a pid (systemd's scope) can't be
+        // cloned into.
+        .filter(|c| !c.placed_after_clone())
         .map_or(Ok(None), super::open_cgroup_dir)
         .and_then(|cgroup_fd| {
             process::spawn(&InitConfig {
