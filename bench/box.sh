@@ -22,7 +22,8 @@ ward=$(scripts/cargo-bin.sh release) wardbox=$(scripts/cargo-bin.sh release ward
 out=$PWD/bench/results
 mkdir -p "$out"
 work=$(mktemp -d /tmp/ward-box-bench.XXXXXX)
-reg_pid= mounted_hugetlb= made_hugetlb_dir=
+. bench/hugetlb.sh
+reg_pid=
 wb() { "$wardbox" --root "$work/wstore" --runroot "$work/wrun" "$@"; }
 pm() { podman --root "$work/pstore" --runroot "$work/prun" --storage-driver overlay --cgroup-manager cgroupfs --events-backend file "$@"; }
 cleanup() {
@@ -32,21 +33,11 @@ cleanup() {
   [ -z "$reg_pid" ] || kill "$reg_pid" 2>/dev/null || true
   for m in $(awk '{print $5}' /proc/self/mountinfo | grep "^$work" | sort -r); do umount -l "$m" 2>/dev/null || true; done
   rm -rf "$work"
-  if [ -n "$mounted_hugetlb" ]; then
-    umount /sys/fs/cgroup/hugetlb && echo "bench: unmounted the hugetlb hierarchy it mounted" >&2
-    [ -z "$made_hugetlb_dir" ] || rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-  fi
+  hugetlb_release
 }
 trap cleanup EXIT
 
-# crun (under podman) refuses a hybrid host whose hugetlb controller is on
-# the v2 side; a v1 hugetlb hierarchy makes it happy, as in bench/run.sh.
-if [ "$(stat -fc %T /sys/fs/cgroup)" = tmpfs ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-  echo "bench: mounting a v1 hugetlb hierarchy at /sys/fs/cgroup/hugetlb for crun (unmounted at the end)" >&2
-  [ -d /sys/fs/cgroup/hugetlb ] || { mkdir /sys/fs/cgroup/hugetlb; made_hugetlb_dir=1; }
-  mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
-  mounted_hugetlb=1
-fi
+hugetlb_for_crun
 
 # As root, podman writes nofile=1048576 and nproc=4194304 into each
 # config.json, which crun can't set without CAP_SYS_RESOURCE (this machine

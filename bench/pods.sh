@@ -20,33 +20,13 @@ out=$PWD/bench/results
 mkdir -p "$out"
 work=$(mktemp -d /tmp/ward-pod-bench.XXXXXX)
 
-mounted_hugetlb= made_hugetlb_dir=
+. bench/hugetlb.sh
 cleanup() {
-  if [ -n "$mounted_hugetlb" ]; then
-    # Unmounted with cgroups still in it (made by whatever else ran on the
-    # machine meanwhile), a v1 hierarchy lives on, mounted nowhere, and
-    # containerd then can't load any task's cgroups (no stats, no OOM
-    # events; docs/engines.md). Then it stays mounted, and says so.
-    if [ -n "$(find /sys/fs/cgroup/hugetlb -mindepth 1 -type d -print -quit)" ]; then
-      echo "bench: left the hugetlb hierarchy mounted at /sys/fs/cgroup/hugetlb: other cgroups are in it now" >&2
-    else
-      umount /sys/fs/cgroup/hugetlb && echo "bench: unmounted the hugetlb hierarchy it mounted" >&2
-      [ -z "$made_hugetlb_dir" ] || rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-    fi
-  fi
+  hugetlb_release
   rm -rf "$work"
 }
 trap cleanup EXIT
-
-# crun 1.8 refuses to start on a hybrid host whose hugetlb controller is on
-# the v2 side; a v1 hugetlb hierarchy makes it happy (every handler then
-# sees the same hierarchies). As bench/run.sh does.
-if [ "$(stat -fc %T /sys/fs/cgroup)" = tmpfs ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-  echo "bench: mounting a v1 hugetlb hierarchy at /sys/fs/cgroup/hugetlb for crun (unmounted at the end)" >&2
-  [ -d /sys/fs/cgroup/hugetlb ] || { mkdir /sys/fs/cgroup/hugetlb; made_hugetlb_dir=1; }
-  mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
-  mounted_hugetlb=1
-fi
+hugetlb_for_crun
 
 # The timer put in front of the runtimes, CNI plugins and the shim in the
 # second pass.

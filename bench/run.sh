@@ -20,7 +20,7 @@ work=$(mktemp -d /tmp/ward-bench.XXXXXX)
 declare -A rtbin=([ward]=$ward [crun]=$crun [runc]=$runc)
 runtimes=(crun runc ward)
 
-mounted_hugetlb= made_hugetlb_dir=
+. bench/hugetlb.sh
 cleanup() {
   for rt in "${runtimes[@]}"; do
     [ -d "$work/state-$rt" ] || continue
@@ -28,23 +28,12 @@ cleanup() {
       "${rtbin[$rt]}" --root "$work/state-$rt" delete --force "$id" >/dev/null 2>&1 || true
     done
   done
-  if [ -n "$mounted_hugetlb" ]; then
-    umount /sys/fs/cgroup/hugetlb && echo "bench: unmounted the hugetlb hierarchy it mounted" >&2
-    [ -z "$made_hugetlb_dir" ] || rmdir /sys/fs/cgroup/hugetlb 2>/dev/null || true
-  fi
+  hugetlb_release
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# crun 1.8 refuses to start on a hybrid host whose hugetlb controller is on
-# the v2 side; a v1 hugetlb hierarchy makes it happy (and is what every
-# runtime then sees, so the comparison stays fair).
-if [ "$(stat -fc %T /sys/fs/cgroup)" = tmpfs ] && ! mountpoint -q /sys/fs/cgroup/hugetlb; then
-  echo "bench: mounting a v1 hugetlb hierarchy at /sys/fs/cgroup/hugetlb for crun (unmounted at the end)" >&2
-  [ -d /sys/fs/cgroup/hugetlb ] || { mkdir /sys/fs/cgroup/hugetlb; made_hugetlb_dir=1; }
-  mount -t cgroup -o hugetlb cgroup /sys/fs/cgroup/hugetlb
-  mounted_hugetlb=1
-fi
+hugetlb_for_crun
 
 # One rootfs, two configs (the same for every runtime): /bin/true, and a
 # long sleep to exec into. ociVersion 1.0.2: crun 1.8 refuses 1.2.0.

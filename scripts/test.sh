@@ -22,11 +22,17 @@ cd "$(dirname "$0")/.."
 # htpasswd file; unpacking compared with umoci's);
 # containernetworking-plugins, crun, protobuf-compiler: crates/ward-cri-test
 # runs pods through containerd's CRI plugin with CNI's bridge and portmap
-# (crun is a handler there too), and builds its CRI bindings with protoc.
+# (crun is a handler there too), and builds its CRI bindings with protoc;
+# golang-github-containernetworking-plugin-dnsname, dnsmasq-base, iperf3,
+# passt, iproute2: ward box's network tests (crates/ward-box/tests/network.rs:
+# names between boxes through CNI's dnsname, caps measured with iperf3,
+# rootless boxes through pasta; CNI's bridge, portmap and firewall come
+# with containernetworking-plugins).
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
   podman containerd docker.io netavark aardvark-dns iptables curl \
   skopeo umoci docker-registry apache2-utils openssl \
-  containernetworking-plugins crun protobuf-compiler
+  containernetworking-plugins crun protobuf-compiler \
+  golang-github-containernetworking-plugin-dnsname dnsmasq-base iperf3 passt iproute2
 # sshd for crates/ward/tests/migrate.rs, never started as a service here.
 scripts/deps.sh --no-start openssh-server
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).

@@ -11,9 +11,12 @@ cd "$(dirname "$0")/.."
 # podman's checkpoint and restore with ward as its runtime; skopeo, umoci,
 # docker-registry, apache2-utils, openssl: ward-box's image tests;
 # protobuf-compiler: the workspace's ward-cri-test builds its CRI bindings
-# with protoc (its test binary is not run here).
+# with protoc (its test binary is not run here); containernetworking-plugins,
+# golang-github-containernetworking-plugin-dnsname, dnsmasq-base, iperf3,
+# passt, iproute2: ward-box's network tests (network.rs, rate.rs).
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
-  iptables podman skopeo umoci docker-registry apache2-utils openssl protobuf-compiler
+  iptables podman skopeo umoci docker-registry apache2-utils openssl protobuf-compiler \
+  containernetworking-plugins golang-github-containernetworking-plugin-dnsname dnsmasq-base iperf3 passt iproute2
 # sshd for crates/ward/tests/migrate.rs (its tests start their own).
 scripts/deps.sh --no-start openssh-server
 tests/vm/run --setup
@@ -33,12 +36,17 @@ for line in sys.stdin:
     m = json.loads(line)
     t = m.get("target", {})
     if m.get("reason") == "compiler-artifact" and m.get("executable") \
-            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "engines", "cri"):
+            and t.get("kind") == ["test"] and t.get("name") not in ("vm", "systemd", "engines", "cri"):
         print(m["executable"])
 ')
 [ ${#bins[@]} -gt 0 ] || { echo "vm-test: no test binary was built" >&2; exit 1; }
 
 # In the guest: each binary in turn; every failure is reported at the end.
+# The tests' scratch directories go to a tmpfs (TMPDIR): the guest's /tmp
+# is the host's seen through the root's overlay, and overlayfs refuses what
+# ward box does there (an overlay whose upper directory is on overlayfs,
+# a whiteout made with mknod), which a host's /tmp never refuses. Its name is short: podman refuses a
+# --runroot over 50 characters, and the podman tests' is under it.
 # WARD_TEST_TIME_SCALE: every test's time bounds times that (common::
 # time_scale): under emulation, on a machine shared with other work, a
 # container that allocates 32 MiB or a cc run can take many times its
@@ -49,6 +57,8 @@ exec tests/vm/run --timeout "${WARD_VM_TEST_TIMEOUT:-1800}" --mem 2048 --env RUS
 n=$1; shift
 args=("${@:1:n}"); shift "$n"
 failed=()
+mkdir -p -m 1777 /run/t && mount -t tmpfs -o mode=1777 tmpfs /run/t
+export TMPDIR=/run/t
 for bin in "$@"; do
   name=$(basename "$bin"); name=${name%-*}
   echo "=== $name (guest: $(uname -r), $(stat -fc %T /sys/fs/cgroup))"

@@ -6,9 +6,12 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 use ward_box::boxes::lifecycle::{self, Ctx, RunRequest};
+use ward_box::boxes::netverbs;
 use ward_box::boxes::spec::RunFlags;
 use ward_box::image;
-use ward_box::net::NetMode;
+use ward_box::net::ports::PortMap;
+use ward_box::net::rate::parse_rate;
+use ward_box::net::{NetMode, NetOptions};
 use ward_box::paths::Dirs;
 use ward_box::progress::{human, Progress};
 
@@ -25,6 +28,9 @@ struct Cli {
     /// Runtime state: /run/ward-box, or $XDG_RUNTIME_DIR/ward-box without root.
     #[arg(long, global = true)]
     runroot: Option<PathBuf>,
+    /// The networks' CNI conflists: /etc/ward/net.d, or ~/.config/ward/net.d without root.
+    #[arg(long, global = true)]
+    network_config_dir: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Front,
 }
@@ -42,6 +48,17 @@ enum Front {
     Image {
         #[command(subcommand)]
         verb: ImageVerb,
+    },
+    /// Networks: CNI conflists boxes join with --net NAME.
+    Network {
+        #[command(subcommand)]
+        verb: NetVerb,
+    },
+    #[command(name = "__pasta", hide = true)]
+    Pasta {
+        boxdir: PathBuf,
+        #[arg(short = 'p')]
+        publish: Vec<String>,
     },
     #[command(name = "__supervise", hide = true)]
     Supervise { id: String, fd: i32 },
@@ -114,6 +131,63 @@ enum BoxVerb {
         #[arg(required = true)]
         boxes: Vec<String>,
     },
+    /// Change a running box's bandwidth cap (0 removes it).
+    Update {
+        /// Both directions, e.g. 10mbit.
+        #[arg(long)]
+        net_rate: Option<String>,
+        #[arg(long)]
+        net_rate_in: Option<String>,
+        #[arg(long)]
+        net_rate_out: Option<String>,
+        #[arg(name = "BOX")]
+        target: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum NetVerb {
+    /// Create a network: a bridge with NAT out, its own subnet, name resolution between its boxes.
+    Create {
+        /// e.g. 10.91.0.0/24 (default: the first free /24 in 10.90.0.0/16).
+        #[arg(long)]
+        subnet: Option<String>,
+        #[arg(long)]
+        gateway: Option<String>,
+        /// No route out (no NAT, no default route).
+        #[arg(long)]
+        internal: bool,
+        /// No name resolution between the network's boxes.
+        #[arg(long)]
+        disable_dns: bool,
+        /// The bridge's name (default: ward1, ward2, ...).
+        #[arg(long)]
+        bridge: Option<String>,
+        name: String,
+    },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+        format: String,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Show networks' conflists and the boxes on them.
+    Inspect {
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Remove networks no box uses (their bridge and leases too).
+    Rm {
+        /// Remove the boxes on it first.
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        networks: Vec<String>,
+    },
+    /// Clean what crashes left: the networks of boxes whose supervisor died, stale leases, namespaces, devices.
+    Prune,
 }
 
 #[derive(Args, Clone)]
@@ -202,9 +276,35 @@ struct RunArgs {
     /// Override the image's entrypoint ("" for none).
     #[arg(long)]
     entrypoint: Option<String>,
-    /// Network: none (its own namespace, lo only; the default) or host.
+    /// Network: bridge (the default network; the default for images), NAME (a network of
+    /// ward network create), none (lo only; the host view's default), host, ns:PATH, pasta
+    /// (the default without root).
     #[arg(long, alias = "network")]
     net: Option<NetMode>,
+    /// Publish a port: [HOST_IP:]HOST_PORT:BOX_PORT[/tcp|udp].
+    #[arg(short, long = "publish")]
+    publish: Vec<String>,
+    /// A nameserver for the box's /etc/resolv.conf.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// A search domain for the box's /etc/resolv.conf.
+    #[arg(long)]
+    dns_search: Vec<String>,
+    /// The box's domain name (its /etc/hosts and the spec's domainname).
+    #[arg(long)]
+    domainname: Option<String>,
+    /// Cap the box's bandwidth, both directions (e.g. 10mbit).
+    #[arg(long)]
+    net_rate: Option<String>,
+    /// Cap the bandwidth into the box.
+    #[arg(long)]
+    net_rate_in: Option<String>,
+    /// Cap the bandwidth out of the box.
+    #[arg(long)]
+    net_rate_out: Option<String>,
+    /// How: veth (tc on the box's veth, both directions; the default) or cgroup (eBPF on its cgroup, egress).
+    #[arg(long)]
+    net_rate_mode: Option<String>,
     /// A directory to use as the root instead of an image.
     #[arg(long)]
     rootfs: Option<PathBuf>,
@@ -260,8 +360,13 @@ fn argv() -> Vec<String> {
     let skip_globals = |a: &[String], mut i: usize| {
         while i < a.len() {
             match a[i].as_str() {
-                "--root" | "--runroot" => i += 2,
-                s if s.starts_with("--root=") || s.starts_with("--runroot=") => i += 1,
+                "--root" | "--runroot" | "--network-config-dir" => i += 2,
+                s if s.starts_with("--root=")
+                    || s.starts_with("--runroot=")
+                    || s.starts_with("--network-config-dir=") =>
+                {
+                    i += 1
+                }
                 _ => break,
             }
         }
@@ -301,7 +406,7 @@ fn main() {
             let mut words = Vec::new();
             let mut it = raw.iter().skip(1);
             while let Some(w) = it.next() {
-                if w == "--root" || w == "--runroot" {
+                if w == "--root" || w == "--runroot" || w == "--network-config-dir" {
                     it.next();
                 } else if !w.starts_with('-') && words.len() < 2 {
                     words.push(w.as_str());
@@ -353,8 +458,47 @@ fn plain_errors(line: &str) -> String {
 }
 
 fn ctx(cli: &Cli) -> Result<Ctx, String> {
-    let dirs = Dirs::new(cli.root.clone(), cli.runroot.clone())?;
+    let mut dirs = Dirs::new(cli.root.clone(), cli.runroot.clone())?;
+    dirs.net_config = cli.network_config_dir.clone();
     Ctx::new(dirs)
+}
+
+/// The rate flags: `--net-rate` sets both, the others one direction each.
+fn rates(
+    both: &Option<String>,
+    inn: &Option<String>,
+    out: &Option<String>,
+) -> Result<(Option<u64>, Option<u64>), String> {
+    let p = |flag: &str, v: &Option<String>| -> Result<Option<u64>, String> {
+        v.as_ref().map(|s| parse_rate(flag, s)).transpose()
+    };
+    let b = p("--net-rate", both)?;
+    Ok((
+        p("--net-rate-in", inn)?.or(b),
+        p("--net-rate-out", out)?.or(b),
+    ))
+}
+
+fn netopts(a: &RunArgs) -> Result<NetOptions, String> {
+    let (rate_in, rate_out) = rates(&a.net_rate, &a.net_rate_in, &a.net_rate_out)?;
+    let rate_mode = match &a.net_rate_mode {
+        Some(m) => m.parse()?,
+        None => Default::default(),
+    };
+    Ok(NetOptions {
+        ports: a
+            .publish
+            .iter()
+            .map(|p| PortMap::parse(p))
+            .collect::<Result<_, _>>()?,
+        dns: a.dns.clone(),
+        dns_search: a.dns_search.clone(),
+        hostname: String::new(),
+        domainname: a.domainname.clone(),
+        rate_in,
+        rate_out,
+        rate_mode,
+    })
 }
 
 fn dispatch(cli: Cli, raw: &[String]) -> (String, Result<i32, String>) {
@@ -381,6 +525,16 @@ fn dispatch(cli: Cli, raw: &[String]) -> (String, Result<i32, String>) {
         ),
         Front::Box { verb } => box_verb(&cli, verb, raw),
         Front::Image { verb } => image_verb(&cli, verb),
+        Front::Network { verb } => network_verb(&cli, verb),
+        Front::Pasta { boxdir, publish } => (
+            "box (pasta hook)".into(),
+            publish
+                .iter()
+                .map(|p| PortMap::parse(p))
+                .collect::<Result<Vec<_>, _>>()
+                .and_then(|ports| ward_box::net::pasta::hook(boxdir, &ports))
+                .map(|_| 0),
+        ),
     }
 }
 
@@ -419,12 +573,17 @@ fn box_verb(cli: &Cli, verb: &BoxVerb, raw: &[String]) -> (String, Result<i32, S
                 Ok(p) => p,
                 Err(e) => return (what, Err(e)),
             };
+            let netopts = match netopts(a) {
+                Ok(n) => n,
+                Err(e) => return (what, Err(e)),
+            };
             let req = RunRequest {
                 name: a.name.clone(),
                 auto_remove: a.rm,
                 detach: a.detach,
                 interactive: a.interactive,
                 net: a.net.clone(),
+                netopts,
                 rootfs: a.rootfs.clone(),
                 image,
                 command,
@@ -509,6 +668,85 @@ fn box_verb(cli: &Cli, verb: &BoxVerb, raw: &[String]) -> (String, Result<i32, S
             println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
             ("box inspect".into(), Ok(0))
         }
+        BoxVerb::Update {
+            net_rate,
+            net_rate_in,
+            net_rate_out,
+            target,
+        } => {
+            let what = format!("box update {target}");
+            let res = (|| {
+                if net_rate.is_none() && net_rate_in.is_none() && net_rate_out.is_none() {
+                    return Err(
+                        "nothing to change: --net-rate, --net-rate-in or --net-rate-out".into(),
+                    );
+                }
+                let zero = |v: &Option<String>| v.as_deref().map(str::trim) == Some("0");
+                let keep = |v: &Option<String>| if zero(v) { None } else { v.clone() };
+                let (rin, rout) = rates(&keep(net_rate), &keep(net_rate_in), &keep(net_rate_out))?;
+                // "0" removes a direction's cap; a direction not named keeps its own.
+                let set_in = net_rate.is_some() || net_rate_in.is_some();
+                let set_out = net_rate.is_some() || net_rate_out.is_some();
+                netverbs::update_rate(&c, target, set_in.then_some(rin), set_out.then_some(rout))?;
+                println!("{target}");
+                Ok(0)
+            })();
+            (what, res)
+        }
+    }
+}
+
+fn network_verb(cli: &Cli, verb: &NetVerb) -> (String, Result<i32, String>) {
+    let c = match ctx(cli) {
+        Ok(c) => c,
+        Err(e) => return ("network".into(), Err(e)),
+    };
+    match verb {
+        NetVerb::Create {
+            subnet,
+            gateway,
+            internal,
+            disable_dns,
+            bridge,
+            name,
+        } => {
+            let opts = ward_box::net::networks::CreateOpts {
+                subnet: subnet.clone(),
+                gateway: gateway.clone(),
+                internal: *internal,
+                dns: !*disable_dns,
+                bridge: bridge.clone(),
+            };
+            (
+                format!("network create {name}"),
+                c.networks.create(name, &opts).map(|n| {
+                    println!("{}", n.name);
+                    0
+                }),
+            )
+        }
+        NetVerb::Ls { format, quiet } => (
+            "network ls".into(),
+            netverbs::network_ls(&c, format == "json", *quiet).map(|_| 0),
+        ),
+        NetVerb::Inspect { networks } => (
+            "network inspect".into(),
+            netverbs::network_inspect(&c, networks).map(|_| 0),
+        ),
+        NetVerb::Rm { force, networks } => each("network rm", networks, |n| {
+            netverbs::network_rm(&c, n, *force)?;
+            println!("{n}");
+            Ok(())
+        }),
+        NetVerb::Prune => (
+            "network prune".into(),
+            netverbs::network_prune(&c).map(|lines| {
+                for l in lines {
+                    println!("{l}");
+                }
+                0
+            }),
+        ),
     }
 }
 

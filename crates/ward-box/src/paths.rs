@@ -11,6 +11,9 @@ pub struct Dirs {
     pub store: PathBuf,
     pub run: PathBuf,
     pub rootless: bool,
+    /// `--network-config-dir`: the networks' conflists, instead of
+    /// /etc/ward/net.d (or ~/.config/ward/net.d).
+    pub net_config: Option<PathBuf>,
 }
 
 pub fn is_root() -> bool {
@@ -51,6 +54,7 @@ impl Dirs {
             store,
             run,
             rootless,
+            net_config: None,
         })
     }
 }

@@ -128,11 +128,18 @@ impl Store {
     pub fn open(root: &Path, rootless: bool) -> Result<Store> {
         for d in ["blobs/sha256", "layers", "locks", "tmp", "boxes"] {
             let p = root.join(d);
-            fs::create_dir_all(&p).map_err(|e| StoreError::io("mkdir", &p, e))?;
+            // A stat first: mkdir of what exists costs a write lock on the
+            // parent, on every command.
+            if !p.is_dir() {
+                fs::create_dir_all(&p).map_err(|e| StoreError::io("mkdir", &p, e))?;
+            }
         }
         if !rootless {
             // Layers hold setuid files of every image: only root walks in.
-            let _ = fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700));
+            use std::os::unix::fs::PermissionsExt;
+            if fs::metadata(root).is_ok_and(|m| m.permissions().mode() & 0o7777 != 0o700) {
+                let _ = fs::set_permissions(root, fs::Permissions::from_mode(0o700));
+            }
         }
         Ok(Store {
             root: root.to_path_buf(),

@@ -34,7 +34,8 @@ fn host_view_reads_usr_cannot_write_it_and_sees_nothing_of_the_host() {
         touch /usr/x 2>/dev/null || echo usr-ro; touch /etc/x 2>/dev/null || echo etc-ro; \
         echo procs=$(ls /proc | grep -c '^[0-9]'); echo pid=$$; \
         echo ifaces=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ,); \
-        touch /tmp/ok && echo tmp-rw";
+        touch /tmp/ok && echo tmp-rw; touch /x 2>/dev/null || echo root-ro; \
+        touch /root/ok /var/tmp/ok /home/ok && echo writable-places";
     let out = env.wb(&["box", "run", "--rm", "--", "/bin/sh", "-c", script]);
     out.assert_ok();
     let o = &out.stdout;
@@ -45,6 +46,8 @@ fn host_view_reads_usr_cannot_write_it_and_sees_nothing_of_the_host() {
         "pid=1",
         "ifaces=lo,",
         "tmp-rw",
+        "root-ro",
+        "writable-places",
     ] {
         assert!(o.contains(want), "missing {want}\n{}", out.describe());
     }
@@ -103,6 +106,28 @@ fn host_view_binds_the_current_directory_with_dash_v_dot() {
     let out = run_cmd(c, *TIMEOUT);
     out.assert_ok();
     assert_eq!(out.stdout, "absent\n/\n");
+    // A destination in a top-level directory the host view lacks: the
+    // box gets a tmpfs there, and the bind below it.
+    let vol = format!("{}:/data/sub:ro", work.display());
+    let out = env.wb(&["box", "-v", &vol, "--", "/bin/cat", "/data/sub/out.txt"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "built\n");
+    // One-off boxes share a skeleton root, made once per set of top-level
+    // directories (the test's directory is under /tmp, a tmpfs of the
+    // box's own, so the first two runs used the same), and nothing was
+    // ever written into one below its own entries.
+    let skeletons = list(&env.store.join("hostroot"));
+    assert_eq!(skeletons.len(), 2, "two skeletons: {skeletons:?}");
+    for k in &skeletons {
+        let root = env.store.join("hostroot").join(k);
+        for top in list(&root) {
+            let p = root.join(&top);
+            if p.is_dir() && !p.is_symlink() && top != "var" {
+                assert!(list(&p).is_empty(), "{} was written into", p.display());
+            }
+        }
+    }
+    env.assert_no_boxes_left(&[]);
 }
 
 #[test]
@@ -197,9 +222,9 @@ fn detached_box_logs_stop_start_and_exec() {
     );
     assert!(env.wb(&["box", "logs", "d"]).stdout.contains("got-usr1"));
     assert!(
-        env.mounts_below().is_empty(),
+        env.box_mounts().is_empty(),
         "a stopped box keeps no mount: {:?}",
-        env.mounts_below()
+        env.box_mounts()
     );
     // Start it again: the same upper dir, a new run.
     env.wb(&["box", "start", "d"]).assert_ok();
@@ -391,8 +416,8 @@ fn bad_input_is_one_line_and_leaves_nothing() {
             "--memory",
         ),
         (
-            &["box", "run", "-q", "--net", "bridge", "bb", "true"],
-            "unknown network mode",
+            &["box", "run", "-q", "--net", "ns:relative", "bb", "true"],
+            "absolute path",
         ),
         (
             &["box", "run", "-q", "--name", "../x", "bb", "true"],
@@ -510,4 +535,68 @@ fn read_only_tmpfs_hostname_and_capabilities() {
         "{}",
         out.describe()
     );
+}
+
+/// Unmounts (lazily) what a test mounted, when the test ends.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A store on overlayfs (ward box run inside another container's root, or
+/// this test VM's /tmp) can't hold a box's overlay: the error says so,
+/// instead of the kernel's bare "invalid argument", and leaves no box.
+#[test]
+fn a_store_on_overlayfs_is_named_in_the_error() {
+    if skip_unless_root("boxes") {
+        return;
+    }
+    let env = Env::new("ovlstore");
+    for d in ["lower", "upper", "work"] {
+        fs::create_dir(env.dir.join(d)).unwrap();
+    }
+    fs::create_dir_all(&env.store).unwrap();
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        env.dir.join("lower").display(),
+        env.dir.join("upper").display(),
+        env.dir.join("work").display()
+    );
+    let st = Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(&env.store)
+        .status()
+        .unwrap();
+    assert!(st.success(), "mount an overlay on {}", env.store.display());
+    let _unmount = Unmount(env.store.clone());
+    busybox(&env, "bb", json!({"Cmd": ["sh"]}));
+    let out = env.wb(&["box", "run", "-q", "--rm", "bb", "true"]);
+    out.assert_one_line_error(
+        "box run",
+        &[
+            "mount the overlay",
+            "the store is itself on overlayfs",
+            "--root",
+        ],
+    );
+    assert!(
+        env.box_ids().is_empty(),
+        "box dirs left: {:?}",
+        env.box_ids()
+    );
+    assert!(
+        env.runtime_ids().is_empty(),
+        "runtime containers left: {:?}",
+        env.runtime_ids()
+    );
+    let store = env.store.display().to_string();
+    let mounts: Vec<String> = env
+        .box_mounts()
+        .into_iter()
+        .filter(|m| *m != store)
+        .collect();
+    assert!(mounts.is_empty(), "mounts left: {mounts:?}");
 }

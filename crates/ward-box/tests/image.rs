@@ -124,7 +124,14 @@ fn multi_layer_image_unpacks_as_umoci_does() {
     out.assert_ok();
     let id = out.stdout.trim().to_string();
     let merged = env.store.join("boxes").join(&id).join("merged");
-    let ours = tree(&merged);
+    let mut ours = tree(&merged);
+    // The box's own /etc/hosts, resolv.conf and hostname are bound over
+    // empty files made as mount points in its upper dir (podman makes
+    // them too): not the image's, so not umoci's.
+    let empty = format!("file {} mode=644 owner=0:0", sha256_hex(b""));
+    for f in ["etc/hosts", "etc/resolv.conf", "etc/hostname"] {
+        assert_eq!(ours.remove(f).as_deref(), Some(empty.as_str()), "{f}");
+    }
 
     let bundle = env.dir.join("umoci-bundle");
     let u = run_cmd(

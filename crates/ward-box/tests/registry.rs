@@ -2,7 +2,9 @@
 //! on 127.0.0.1 (plain HTTP; TLS with a CA the test makes and basic auth),
 //! images pushed with Debian's skopeo, a manifest list, two pulls at once,
 //! and bearer tokens (a small token gate the test puts in front of the
-//! registry). Every registry process dies with its guard.
+//! registry). Every registry process dies with its guard. These tests
+//! talk to the machine's loopback (`Env::with_machine_net`): their one box
+//! runs with `--net none`.
 
 mod common;
 use common::*;
@@ -184,7 +186,7 @@ fn pull_over_http_from_a_loopback_registry_and_run() {
     if skip_unless_root("boxes") {
         return;
     }
-    let env = Env::new("reg-http");
+    let env = Env::with_machine_net("reg-http");
     let reg = start_registry(&env, "plain", None, None);
     let layout = busybox_layout(
         &env,
@@ -214,7 +216,9 @@ fn pull_over_http_from_a_loopback_registry_and_run() {
         "{}",
         out.describe()
     );
-    let out = env.wb(&["box", "run", "--rm", "-q", &r, "cat", "/hello"]);
+    let out = env.wb(&[
+        "box", "run", "--rm", "-q", "--net", "none", &r, "cat", "/hello",
+    ]);
     out.assert_ok();
     assert_eq!(out.stdout, "from the registry\n");
     // Unknown tag and unknown repository: one line each.
@@ -226,7 +230,7 @@ fn pull_over_http_from_a_loopback_registry_and_run() {
 
 #[test]
 fn pull_over_tls_with_basic_auth() {
-    let env = Env::new("reg-tls");
+    let env = Env::with_machine_net("reg-tls");
     let tls = make_tls(&env.dir.join("tls"));
     let reg = start_registry(&env, "tls", Some(&tls), Some(("ward", "s3cret")));
     let layout = busybox_layout(&env, "b", vec![Entry::file("secret", b"s")]);
@@ -273,7 +277,7 @@ fn pull_over_tls_with_basic_auth() {
 /// host's.
 #[test]
 fn a_manifest_list_resolves_to_the_host_platform() {
-    let env = Env::new("reg-list");
+    let env = Env::with_machine_net("reg-list");
     let reg = start_registry(&env, "list", None, None);
     // Two images in one layout, and an index over both.
     let layout = env.dir.join("multi");
@@ -326,7 +330,7 @@ fn a_manifest_list_resolves_to_the_host_platform() {
 
 #[test]
 fn two_pulls_at_once_both_succeed_and_unpack_once() {
-    let env = Env::new("reg-twice");
+    let env = Env::with_machine_net("reg-twice");
     let reg = start_registry(&env, "twice", None, None);
     let data: Vec<u8> = (0..4_000_000u32)
         .map(|i| (i.wrapping_mul(2654435761) >> 9) as u8)
@@ -455,7 +459,7 @@ fn gate_one(mut c: TcpStream, backend: &str, me: &str) {
 
 #[test]
 fn bearer_tokens_from_the_registrys_token_service() {
-    let env = Env::new("reg-bearer");
+    let env = Env::with_machine_net("reg-bearer");
     let reg = start_registry(&env, "bearer", None, None);
     let layout = busybox_layout(&env, "d", vec![]);
     skopeo_push(

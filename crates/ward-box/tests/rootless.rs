@@ -51,9 +51,18 @@ impl TestUser {
         }
     }
 
-    /// ward-box as this user, on `env`'s store.
+    /// ward-box as this user, on `env`'s store, in the test's host
+    /// network namespace (the boxes' pasta runs there).
     fn wb(&self, env: &Env, args: &[&str]) -> Out {
-        let mut c = Command::new("setpriv");
+        let mut c = Command::new("nsenter");
+        c.arg(format!(
+            "--net={}",
+            env.hostns
+                .as_ref()
+                .expect("root: a host namespace")
+                .display()
+        ))
+        .args(["--", "setpriv"]);
         c.arg(format!("--reuid={}", self.uid))
             .arg(format!("--regid={}", self.gid))
             .arg("--clear-groups");
@@ -108,6 +117,20 @@ fn setup(name: &str) -> Option<(Env, TestUser)> {
         );
         return None;
     }
+    // pasta (image boxes' default without root) copies the addresses and
+    // routes of the host's uplink: the test's host namespace gets one, a
+    // veth whose peer is in that same namespace (no route out of it).
+    for args in [
+        &[
+            "link", "add", "wup0", "type", "veth", "peer", "name", "wup1",
+        ][..],
+        &["addr", "add", "192.0.2.2/24", "dev", "wup0"],
+        &["link", "set", "wup0", "up"],
+        &["link", "set", "wup1", "up"],
+        &["route", "add", "default", "via", "192.0.2.1", "dev", "wup0"],
+    ] {
+        env.in_host("ip", args).assert_ok();
+    }
     let user = TestUser::new();
     for d in [&env.dir, &env.store, &env.run] {
         fs::create_dir_all(d).unwrap();
@@ -118,9 +141,14 @@ fn setup(name: &str) -> Option<(Env, TestUser)> {
     // /root, both mode 0700), and ward-box runs ward by its path.
     let bin = env.dir.join("bin");
     fs::create_dir(&bin).unwrap();
+    // Copied by cp(1), not by this process: a file this process holds open
+    // for writing is inherited by every child another test thread forks
+    // meanwhile, and exec of it then fails with ETXTBSY ("Text file
+    // busy", seen here when two rootless tests set up at once).
     for (from, name) in [(ward_box_bin(), "ward-box"), (ward_bin(), "ward")] {
-        fs::copy(&from, bin.join(name))
-            .unwrap_or_else(|e| panic!("copy {} for the test user: {e}", from.display()));
+        let mut c = Command::new("cp");
+        c.arg(&from).arg(bin.join(name));
+        run_cmd(c, *TIMEOUT).assert_ok();
     }
     Some((env, user))
 }
@@ -258,5 +286,91 @@ fn rootless_host_view_and_detached_box() {
         &["box", "run", "--rm", "-q", "--memory", "64m", "bb", "true"],
     );
     assert!(!out.ok(), "{}", out.describe());
+    env.assert_no_boxes_left(&[]);
+}
+
+#[test]
+fn rootless_box_through_pasta_with_a_published_port() {
+    let Some((env, user)) = setup("rl-pasta") else {
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/pasta").exists() {
+        eprintln!("SKIP: pasta is not installed (Debian's passt)");
+        return;
+    }
+    let tun = fs::metadata("/dev/net/tun").map(|m| m.mode() & 0o777);
+    if tun.as_ref().map_or(true, |m| m & 0o006 != 0o006) {
+        // ward box then defaults to --net none without root, and refuses
+        // --net pasta in one line: checked here.
+        eprintln!(
+            "SKIP: pasta: /dev/net/tun is not open to users here (mode {:o})",
+            tun.unwrap_or(0)
+        );
+        let out = user.wb(
+            &env,
+            &["box", "run", "--rm", "-q", "--net", "pasta", "--", "true"],
+        );
+        out.assert_one_line_error("box run", &["/dev/net/tun"]);
+        return;
+    }
+    let img = Image::busybox();
+    let layout = env.dir.join("layout");
+    img.write_layout(&layout, "t");
+    let mut c = Command::new("chown");
+    c.arg("-R")
+        .arg(format!("{}:{}", user.uid, user.gid))
+        .arg(&layout);
+    run_cmd(c, *TIMEOUT).assert_ok();
+    user.wb(
+        &env,
+        &["image", "import", "-q", layout.to_str().unwrap(), "bb"],
+    )
+    .assert_ok();
+    // The box's own view: pasta's tap with the uplink's address.
+    let out = user.wb(
+        &env,
+        &["box", "run", "--rm", "-q", "bb", "ip", "-o", "-4", "addr"],
+    );
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("192.0.2.2/24"),
+        "the box has not the uplink's address through pasta:\n{}",
+        out.describe()
+    );
+    let serve =
+        "mkdir -p /www && echo hello-pasta > /www/index.html && exec httpd -f -p 8080 -h /www";
+    user.wb(
+        &env,
+        &[
+            "box",
+            "run",
+            "-d",
+            "-q",
+            "--name",
+            "web",
+            "-p",
+            "18090:8080",
+            "bb",
+            "sh",
+            "-c",
+            serve,
+        ],
+    )
+    .assert_ok();
+    let get = "exec 3<>/dev/tcp/127.0.0.1/18090 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && timeout 5 cat <&3";
+    let mut got = String::new();
+    let ok = wait_until(std::time::Duration::from_secs(10), || {
+        let out = env.in_host("timeout", &["8", "bash", "-c", get]);
+        got = out.describe();
+        out.stdout.contains("hello-pasta")
+    });
+    assert!(
+        ok,
+        "the port published through pasta did not answer:\n{got}"
+    );
+    user.wb(&env, &["box", "rm", "-f", "web"]).assert_ok();
+    // pasta went with the box: the port is closed.
+    let out = env.in_host("timeout", &["8", "bash", "-c", get]);
+    assert!(!out.ok(), "the port still answers:\n{}", out.describe());
     env.assert_no_boxes_left(&[]);
 }

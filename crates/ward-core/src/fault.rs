@@ -10,18 +10,28 @@
 //! restore:dir, restore:criu (CRIU is in the new cgroup, its request not
 //! sent), restore:saved.
 //!
+//! `WARD_FAULT=panic:<point>` panics there instead (a stand-in for a bug,
+//! to test what a panic leaves for the user and the engine to read).
+//!
 //! `WARD_FAULT_DELAY=<point>` instead makes a debug build sleep 300 ms at
 //! a [`delay`] point, to force one order of events between processes that
 //! would otherwise race: spawn:init-pid (a create's intermediate, or a
 //! two-step exec's first child, after forking the process and before
 //! reporting its pid).
 
-/// Dies here by SIGKILL if `WARD_FAULT` names this point (debug builds).
+/// Dies here by SIGKILL if `WARD_FAULT` names this point, or panics if it
+/// says `panic:` and the point (debug builds).
 #[inline]
 pub fn point(name: &str) {
     #[cfg(debug_assertions)]
-    if std::env::var_os("WARD_FAULT").is_some_and(|v| v == name) {
-        let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
+    if let Some(v) = std::env::var_os("WARD_FAULT") {
+        if v == name {
+            let _ =
+                nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
+        }
+        if v.as_encoded_bytes().strip_prefix(b"panic:") == Some(name.as_bytes()) {
+            panic!("WARD_FAULT: a panic at {name}");
+        }
     }
     #[cfg(not(debug_assertions))]
     let _ = name;

@@ -115,15 +115,24 @@ pub fn features() -> Value {
             "cgroup": {
                 "v1": true,
                 "v2": true,
-                "systemd": false,
-                "systemdUser": false,
+                // --systemd-cgroup: the system instance for root, the
+                // user's own for rootless (cgroups/systemd).
+                "systemd": true,
+                "systemdUser": true,
             },
             "seccomp": sc.seccomp,
             // ward applies both labels (where the host has the LSM).
             "apparmor": { "enabled": true },
             "selinux": { "enabled": true },
-            "intelRdt": { "enabled": false },
+            // Refused, not applied: see intel_rdt.rs.
+            "intelRdt": { "enabled": false, "schemata": false },
+            "memoryPolicy": {
+                "modes": crate::mempolicy::MODES,
+                "flags": crate::mempolicy::FLAGS,
+            },
             "mountExtensions": { "idmap": { "enabled": false } },
+            // runtime-spec 1.3: moved in at create, back at delete.
+            "netDevices": { "enabled": true },
         },
         "annotations": annotations,
     })
@@ -169,8 +178,8 @@ mod tests {
         let cg = linux.cgroup().as_ref().unwrap();
         assert_eq!(cg.v1(), &Some(true));
         assert_eq!(cg.v2(), &Some(true));
-        assert_eq!(cg.systemd(), &Some(false));
-        assert_eq!(cg.systemd_user(), &Some(false));
+        assert_eq!(cg.systemd(), &Some(true));
+        assert_eq!(cg.systemd_user(), &Some(true));
         let sc = linux.seccomp().as_ref().unwrap();
         assert_eq!(sc.enabled(), &Some(true));
         assert!(sc
@@ -184,6 +193,9 @@ mod tests {
         assert_eq!(linux.apparmor().as_ref().unwrap().enabled(), &Some(true));
         assert_eq!(linux.selinux().as_ref().unwrap().enabled(), &Some(true));
         assert_eq!(linux.intel_rdt().as_ref().unwrap().enabled(), &Some(false));
+        let mp = linux.memory_policy().as_ref().unwrap();
+        assert_eq!(mp.modes().as_ref().unwrap().len(), 7);
+        assert_eq!(mp.flags().as_ref().unwrap().len(), 3);
         let idmap = linux
             .mount_extensions()
             .as_ref()
@@ -214,7 +226,8 @@ mod tests {
             v["linux"]["mountExtensions"]["idmap"]["enabled"],
             json!(false)
         );
-        assert_eq!(v["linux"]["cgroup"]["systemdUser"], json!(false));
+        assert_eq!(v["linux"]["cgroup"]["systemdUser"], json!(true));
+        assert_eq!(v["linux"]["netDevices"]["enabled"], json!(true));
         assert!(v["annotations"]
             .get("org.opencontainers.runc.checkpoint.enabled")
             .is_none());

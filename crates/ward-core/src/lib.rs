@@ -15,7 +15,10 @@ pub mod features;
 pub mod foreground;
 pub mod hooks;
 pub mod id;
+pub mod intel_rdt;
+pub mod mempolicy;
 pub mod namespaces;
+pub mod netdev;
 pub mod process;
 pub mod procfs;
 pub mod rootfs;
@@ -29,7 +32,7 @@ pub use error::{Error, Result};
 
 /// Newest runtime-spec version ward implements (and accepts in
 /// `config.json`).
-pub const OCI_VERSION_MAX: &str = "1.2.0";
+pub const OCI_VERSION_MAX: &str = "1.3.0";
 
 /// Where warnings go: stderr by default; the binary also routes them to
 /// its --log.

@@ -78,6 +78,17 @@ pub struct State {
     /// on the host under its rootfs: delete takes them away.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_mounts: Vec<crate::rootfs::host_mounts::HostMount>,
+    /// linux.netDevices moved into the container, and where its network
+    /// namespace is pinned until delete moves them back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_devices: Option<NetDevices>,
+}
+
+/// Devices in the container's network namespace, pinned at `pin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetDevices {
+    pub pin: PathBuf,
+    pub devices: Vec<crate::netdev::Moved>,
 }
 
 impl State {
@@ -100,6 +111,7 @@ impl State {
             hooks: None,
             notify_socket: None,
             host_mounts: Vec::new(),
+            net_devices: None,
         }
     }
 
@@ -134,6 +146,8 @@ pub struct Recovery {
     pub pid: i32,
     #[serde(default)]
     pub init_start_time: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net_devices: Option<NetDevices>,
 }
 
 impl From<&State> for Recovery {
@@ -142,6 +156,7 @@ impl From<&State> for Recovery {
             cgroup: st.cgroup.clone(),
             pid: st.pid,
             init_start_time: st.init_start_time,
+            net_devices: st.net_devices.clone(),
         }
     }
 }

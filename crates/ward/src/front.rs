@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 /// Front verb → the binary that serves it. The verb is passed along as the
 /// binary's first argument (`ward-box box run ...`), so one binary can serve
 /// several verbs. `migrate` and `cluster` go to ward-cluster
-/// (docs/migration.md); later fronts (`network`) go here too.
+/// (docs/migration.md).
 pub const FRONTS: &[(&str, &str)] = &[
     ("box", "ward-box"),
     ("image", "ward-box"),
+    ("network", "ward-box"),
     ("migrate", "ward-cluster"),
     ("cluster", "ward-cluster"),
 ];

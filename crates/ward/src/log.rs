@@ -82,6 +82,18 @@ impl Logger {
                 }
             });
         });
+        // A panic (a bug of ward's; release builds abort) goes to the log
+        // too: engines show the --log file, not ward's stderr, when a
+        // runtime call fails.
+        std::panic::set_hook(Box::new(|info| {
+            let msg = format!("internal error: {info}");
+            eprintln!("ward: {msg}");
+            CURRENT.with(|c| {
+                if let Some(l) = c.get() {
+                    l.error(&msg);
+                }
+            });
+        }));
         ward_core::set_note_sink(|msg| {
             CURRENT.with(|c| {
                 if let Some(l) = c.get() {

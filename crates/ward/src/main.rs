@@ -26,7 +26,7 @@ fn main() {
             let line = format!("{what}: {e}");
             logger.error(&line);
             eprintln!("ward: {line}");
-            std::process::exit(1);
+            std::process::exit(commands::failure_code(&cli.command));
         }
     }
 }

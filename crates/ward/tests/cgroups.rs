@@ -1253,6 +1253,27 @@ fn ps_lists_init_and_child() {
     table.sort();
     assert_eq!(table, want, "ps table:\n{}", out.stdout);
 
+    // Stopped: no processes, and success (runc 1.1.5 prints its header, and
+    // `null` for JSON; ward `[]`).
+    fx.rt(&["kill", &id, "KILL"]).assert_ok();
+    fx.wait_status(&id, "stopped");
+    let out = fx.rt(&["ps", "--format", "json", &id]);
+    out.assert_ok();
+    let v: Value = serde_json::from_str(out.stdout.trim()).unwrap();
+    assert!(
+        v.is_null() || v == serde_json::json!([]),
+        "{}",
+        out.describe()
+    );
+    let out = fx.rt(&["ps", &id]);
+    out.assert_ok();
+    assert_eq!(
+        out.stdout.lines().filter(|l| !l.trim().is_empty()).count(),
+        1,
+        "{}",
+        out.describe()
+    );
+
     fx.rt(&["delete", "--force", &id]).assert_ok();
     fx.assert_clean(&id, &cg);
 }
@@ -1492,5 +1513,54 @@ fn tiny_memory_limit_512k_runs_echo() {
     b.linux()["resources"] = json!({"memory": {"limit": 524288, "swap": 524288}});
     b.set_args(&["echo", "hi"]);
     assert_eq!(fx.run_ok(&b, &id), "hi\n");
+    fx.assert_clean(&id, &cg);
+}
+
+/// linux.resources.network: written to net_cls and net_prio where a v1
+/// hierarchy has them; refused in one line, with nothing made, where none
+/// does (this host, hybrid, leaves them unmounted; a pure-v2 host has
+/// none at all).
+#[test]
+fn resources_network_is_written_or_refused_in_one_line() {
+    let fx = Fixture::new("cgnet");
+    let (id, mut b, cg) = fx.container("net");
+    b.linux()["resources"] = json!({
+        "network": {"classID": 1048577, "priorities": [{"name": "lo", "priority": 5}]}
+    });
+    let v1 = |c: &str| {
+        hierarchies()
+            .iter()
+            .find(|h| !h.v2 && h.controllers.iter().any(|x| x == c))
+    };
+    match (v1("net_cls"), v1("net_prio")) {
+        (Some(cls), Some(prio)) if !pure_v2() => {
+            b.long_running("");
+            start_in(&fx, &b, &id, &cg);
+            let read = |h: &Hierarchy, f: &str| read_lossy(&cg.dir_in(h).join(f));
+            assert_eq!(read(cls, "net_cls.classid").trim(), "1048577");
+            assert!(
+                read(prio, "net_prio.ifpriomap")
+                    .lines()
+                    .any(|l| l == "lo 5"),
+                "{}",
+                read(prio, "net_prio.ifpriomap")
+            );
+            fx.rt(&["delete", "--force", &id]).assert_ok();
+        }
+        _ => {
+            if skip_unless_ward("the refusal of linux.resources.network") {
+                return;
+            }
+            eprintln!("net_cls/net_prio are not mounted here: the config must be refused");
+            let out = fx.create(&b, &id);
+            out.assert_error_line("create", &id);
+            assert!(
+                out.stderr.contains("net_cls"),
+                "the error does not name net_cls: {}",
+                out.describe()
+            );
+            fx.assert_nothing_left(&[&id]);
+        }
+    }
     fx.assert_clean(&id, &cg);
 }

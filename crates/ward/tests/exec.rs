@@ -541,10 +541,10 @@ fn exec_missing_or_non_executable_binary() {
 
     // runc 1.1.5 exits 255 for all of these, with "exec failed: unable to
     // start container process: exec: \"/nonexist\": stat /nonexist: no such
-    // file or directory"; podman maps the text to 127/126. Only the text
-    // and a non-zero code are the contract.
+    // file or directory"; podman maps the text to 127/126. The code is
+    // runc's: 255 tells a failed exec from a command that exited 1.
     let out = exec(&ctx, &id, &[], &["/nonexistent-binary"]);
-    out.assert_fail();
+    out.assert_code(255);
     out.assert_stderr_has_any(&["no such file or directory"]);
     assert!(
         out.stderr.contains("/nonexistent-binary"),
@@ -554,7 +554,7 @@ fn exec_missing_or_non_executable_binary() {
 
     // A bare name not on PATH (runc: "executable file not found in $PATH").
     let out = exec(&ctx, &id, &[], &["nonexistent-command"]);
-    out.assert_fail();
+    out.assert_code(255);
     out.assert_stderr_has_any(&["not found", "no such file or directory"]);
     assert!(
         out.stderr.contains("nonexistent-command"),
@@ -563,12 +563,12 @@ fn exec_missing_or_non_executable_binary() {
     );
 
     let out = exec(&ctx, &id, &[], &["/bin/not-exec"]);
-    out.assert_fail();
+    out.assert_code(255);
     out.assert_stderr_has_any(&["permission denied"]);
     assert!(!out.stdout.contains("RAN"));
 
     let out = exec(&ctx, &id, &[], &[]);
-    out.assert_fail();
+    out.assert_code(255);
     if testing_ward() {
         out.assert_error_line("exec", &id);
     }
@@ -587,7 +587,7 @@ fn exec_into_stopped_or_unknown_container_fails() {
     ctx.wait_status(&id, "stopped");
     let marker = b.rootfs().join("tmp/ran");
     let out = exec(&ctx, &id, &[], &["touch", "/tmp/ran"]);
-    out.assert_fail();
+    out.assert_code(255);
     out.assert_stderr_has_any(&["stopped", "not running", "cannot exec"]);
     if testing_ward() {
         out.assert_error_line("exec", &id);
@@ -598,7 +598,7 @@ fn exec_into_stopped_or_unknown_container_fails() {
 
     let unknown = ctx.id("nosuch");
     let out = exec(&ctx, &unknown, &[], &["true"]);
-    out.assert_fail();
+    out.assert_code(255);
     out.assert_stderr_has_any(&["does not exist", "not found", "no such"]);
     if testing_ward() {
         out.assert_error_line("exec", &unknown);

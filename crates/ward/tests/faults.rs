@@ -231,6 +231,53 @@ fn bad_input_fails_before_anything_is_made() {
     }
 }
 
+/// A bug of ward's (a panic, made here by `WARD_FAULT=panic:<point>`) is
+/// not lost: it is said on stderr and in the --log file an engine reads,
+/// as an error line of the log's format.
+#[test]
+fn a_panic_reaches_the_log_file() {
+    if skip_unless_ward("WARD_FAULT stop points") {
+        return;
+    }
+    let ctx = Ctx::new("fault-panic");
+    let b = long_bundle(&ctx, "b");
+    let id = ctx.id("p");
+    let log = ctx.dir.join("panic.log");
+    let log_s = log.to_str().unwrap();
+    let mut cmd = ctx.command(&[
+        "--log",
+        log_s,
+        "--log-format",
+        "json",
+        "create",
+        "--bundle",
+        b.path(),
+        &id,
+    ]);
+    cmd.env("WARD_FAULT", "panic:create:dir");
+    let out = ctx.spawn_cmd(cmd, CMD_TIMEOUT).wait();
+    out.assert_fail();
+    assert!(
+        out.stderr.contains("ward: internal error: panicked at")
+            && out.stderr.contains("WARD_FAULT: a panic at create:dir"),
+        "the panic is not on stderr\n{}",
+        out.describe()
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let errors: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("log line {l:?}: {e}")))
+        .filter(|v: &serde_json::Value| v["level"] == "error")
+        .collect();
+    assert!(
+        errors.iter().any(|v| v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("internal error") && m.contains("a panic at create:dir"))),
+        "no error line for the panic in {log_s}: {text:?}"
+    );
+    ctx.rt(&["delete", "--force", &id]);
+}
+
 /// A foreground `run` has no start.sock: its init waits on a pair whose
 /// other end dies with ward, so a run killed between its create and its
 /// start leaves no init waiting for a start that can't come.

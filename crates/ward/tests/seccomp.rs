@@ -665,3 +665,139 @@ fn features_report_seccomp() {
         assert!(archs.iter().any(|x| x == a), "archs lack {a}: {archs:?}");
     }
 }
+
+/// Syscalls added to Linux from 5.3 on (clone3, 435, and after): what a
+/// profile written before clone3 doesn't know.
+const SINCE_CLONE3: &[&str] = &[
+    "clone3",
+    "close_range",
+    "openat2",
+    "pidfd_getfd",
+    "faccessat2",
+    "process_madvise",
+    "epoll_pwait2",
+    "mount_setattr",
+    "quotactl_fd",
+    "landlock_create_ruleset",
+    "landlock_add_rule",
+    "landlock_restrict_self",
+    "memfd_secret",
+    "process_mrelease",
+    "futex_waitv",
+    "set_mempolicy_home_node",
+    "cachestat",
+    "fchmodat2",
+    "map_shadow_stack",
+    "futex_wake",
+    "futex_wait",
+    "futex_requeue",
+    "statmount",
+    "listmount",
+    "lsm_get_self_attr",
+    "lsm_set_self_attr",
+    "lsm_list_modules",
+    "mseal",
+];
+
+/// The engines' default profile as Debian ships it
+/// (golang-github-containers-common's /usr/share/containers/seccomp.json),
+/// resolved the way an engine does for an x86_64 container with
+/// [`BASE_CAPS`] (archMap → architectures; rules kept by their
+/// includes/excludes of caps and arches), then taken back to before clone3:
+/// every syscall from clone3 on dropped, and no defaultErrnoRet (which came
+/// later too), so the default is EPERM.
+fn pre_clone3_profile() -> Option<Value> {
+    let text = fs::read_to_string("/usr/share/containers/seccomp.json").ok()?;
+    let p: Value = serde_json::from_str(&text).expect("containers' seccomp.json");
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let caps: Vec<String> = BASE_CAPS.iter().map(|c| c.to_string()).collect();
+    let arch = |a: &String| a == "amd64";
+    let mut rules = Vec::new();
+    for r in p["syscalls"].as_array()? {
+        let (inc, exc) = (&r["includes"], &r["excludes"]);
+        let inc_caps = strs(&inc["caps"]);
+        let inc_arches = strs(&inc["arches"]);
+        if !inc_caps.iter().all(|c| caps.contains(c))
+            || (!inc_arches.is_empty() && !inc_arches.iter().any(arch))
+            || strs(&exc["caps"]).iter().any(|c| caps.contains(c))
+            || strs(&exc["arches"]).iter().any(arch)
+        {
+            continue;
+        }
+        let names: Vec<String> = strs(&r["names"])
+            .into_iter()
+            .filter(|n| !SINCE_CLONE3.contains(&n.as_str()))
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        let mut rule = json!({"names": names, "action": r["action"]});
+        for key in ["args", "errnoRet"] {
+            if !r[key].is_null() {
+                rule[key] = r[key].clone();
+            }
+        }
+        rules.push(rule);
+    }
+    Some(json!({
+        "defaultAction": p["defaultAction"],
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": rules,
+    }))
+}
+
+/// runc's ENOSYS rule with a real old profile: glibc 2.34+ makes threads
+/// with clone3 and falls back to clone only on ENOSYS, so under the old
+/// profile a thread starts (instead of failing with EPERM); a raw clone3
+/// gets ENOSYS, an old syscall the profile denies (acct) still EPERM. The
+/// program is the host's Python, its /usr mounted read-only.
+#[test]
+fn syscalls_newer_than_an_old_profile_get_enosys() {
+    let Some(profile) = pre_clone3_profile() else {
+        eprintln!("skipped: no /usr/share/containers/seccomp.json");
+        return;
+    };
+    if !std::path::Path::new("/usr/bin/python3").exists() {
+        eprintln!("skipped: no /usr/bin/python3");
+        return;
+    }
+    let ctx = Ctx::new("scenosys");
+    let id = ctx.id("scenosys");
+    let mut b = ctx.bundle("b");
+    for (link, to) in [("lib", "usr/lib"), ("lib64", "usr/lib64")] {
+        std::os::unix::fs::symlink(to, b.rootfs().join(link)).unwrap();
+    }
+    b.add_mount(
+        json!({"destination": "/usr", "type": "bind", "source": "/usr",
+                       "options": ["rbind", "ro", "nosuid", "nodev"]}),
+    );
+    b.linux()["seccomp"] = profile;
+    let script = "import ctypes, os, threading\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        def err(nr, *a):\n    r = libc.syscall(nr, *a)\n    return 0 if r >= 0 else ctypes.get_errno()\n\
+        print('CLONE3=%d' % err(435, 0, 0))\n\
+        print('ACCT=%d' % err(163, 0))\n\
+        t = threading.Thread(target=lambda: print('THREAD=ran', flush=True))\n\
+        t.start(); t.join()\n";
+    b.set_args(&["/usr/bin/python3", "-c", script]);
+    let out = ctx.run(&b, &id);
+    out.assert_ok();
+    let t = &out.stdout;
+    assert_eq!(
+        kv(t, "CLONE3"),
+        libc::ENOSYS.to_string(),
+        "{}",
+        out.describe()
+    );
+    assert_eq!(kv(t, "ACCT"), libc::EPERM.to_string(), "{}", out.describe());
+    assert_eq!(kv(t, "THREAD"), "ran", "{}", out.describe());
+    ctx.assert_nothing_left(&[&id]);
+}

@@ -332,6 +332,20 @@ fn bad_harness_options_are_refused_without_booting() {
         "{}",
         out.describe()
     );
+    for (args, words) in [
+        (
+            &["--numa", "0", "true"][..],
+            "--numa wants a count of 1 to 8, not '0'",
+        ),
+        (
+            &["--numa", "3", "--mem", "1024", "true"][..],
+            "does not split evenly",
+        ),
+    ] {
+        let out = vm(&ctx, args);
+        out.assert_code(125);
+        assert!(out.stderr.contains(words), "{}", out.describe());
+    }
 }
 
 /// `s` quoted for sh.

@@ -5,7 +5,8 @@ use super::runtime::Runtime;
 use super::spec::{self, ImageDefaults, RunFlags};
 use super::{generate_name, new_id, validate_name, BoxRecord, Boxes, Root};
 use crate::image;
-use crate::net::NetMode;
+use crate::net::networks::Networks;
+use crate::net::{self as net, BoxNet, NetMode, NetOptions};
 use crate::paths::Dirs;
 use crate::progress::Progress;
 use crate::store::{remove_all, Lock, Store};
@@ -23,6 +24,7 @@ pub struct Ctx {
     pub store: Store,
     pub boxes: Boxes,
     pub rt: Runtime,
+    pub networks: Networks,
 }
 
 impl Ctx {
@@ -30,12 +32,25 @@ impl Ctx {
         let store = Store::open(&dirs.store, dirs.rootless).map_err(|e| e.to_string())?;
         let boxes = Boxes::new(&dirs).map_err(|e| format!("{}: {e}", dirs.store.display()))?;
         let rt = Runtime::new(&boxes.runtime_root())?;
+        let networks = Networks::new(&dirs.store, dirs.rootless, dirs.net_config.clone());
         Ok(Ctx {
             dirs,
             store,
             boxes,
             rt,
+            networks,
         })
+    }
+
+    /// Where a box's network things are.
+    pub fn boxnet<'a>(&'a self, rec: &'a BoxRecord, dir: &'a Path) -> BoxNet<'a> {
+        BoxNet {
+            id: &rec.id,
+            name: &rec.name,
+            dir,
+            run: &self.dirs.run,
+            networks: &self.networks,
+        }
     }
 }
 
@@ -47,6 +62,7 @@ pub struct RunRequest {
     pub detach: bool,
     pub interactive: bool,
     pub net: Option<NetMode>,
+    pub netopts: NetOptions,
     pub rootfs: Option<PathBuf>,
     pub image: Option<String>,
     pub command: Vec<String>,
@@ -109,7 +125,7 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
         }
         None => {
             let base = generate_name(&id);
-            if ctx.boxes.names.join(&base).symlink_metadata().is_ok() {
+            if ctx.boxes.name_taken(&base) {
                 format!("{base}_{}", &id[..6])
             } else {
                 base
@@ -155,7 +171,18 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
         (None, None) => (Root::Host, ImageDefaults::default()),
     };
     let is_image = matches!(root, Root::Image { .. });
-    let net = req.net.clone().unwrap_or(NetMode::None);
+    // The image and directory boxes' default is the default network (or
+    // pasta without root, where pasta can run: none where it can't); the
+    // host view's is none.
+    let net = req.net.clone().unwrap_or(match (&root, ctx.dirs.rootless) {
+        (Root::Host, _) => NetMode::None,
+        (_, false) => NetMode::Network(net::networks::DEFAULT.into()),
+        (_, true) if net::pasta::usable() => NetMode::Pasta,
+        (_, true) => NetMode::None,
+    });
+    let mut netopts = req.netopts.clone();
+    netopts.hostname = req.flags.hostname.clone().unwrap_or_else(|| name.clone());
+    net::names::check_dns(&netopts)?;
     let mut args = spec::command(&img_defaults, &req.flags, &req.command);
     if args.is_empty() && !is_image {
         args = vec!["sh".into()];
@@ -167,6 +194,7 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
         command: args.clone(),
         created: crate::store::now(),
         net: net.clone(),
+        netopts: netopts.clone(),
         // A host-view box is a one-off jail, as bwrap's: removed when it
         // exits unless it was named or detached.
         auto_remove: req.auto_remove || (root == Root::Host && req.name.is_none() && !req.detach),
@@ -177,10 +205,20 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
             .unwrap_or_else(|| "SIGTERM".into()),
         rootless: ctx.dirs.rootless,
     };
+    // The network's checks, before anything exists: it exists and reads,
+    // its plugins are there, the ports are free (also of running boxes'
+    // mappings, which are NAT rules, not sockets).
+    {
+        let dir = ctx.boxes.base.join(&rec.id);
+        net::check(&net, &netopts, &ctx.boxnet(&rec, &dir), ctx.dirs.rootless)?;
+        check_ports_of_other_boxes(ctx, &netopts)?;
+    }
     // The store's lock while the box claims its layers: a prune can't take
     // them between the lookup and the record.
-    let lock = {
+    let lock = if is_image {
         let _store_lock = ctx.store.lock().map_err(|e| e.to_string())?;
+        ctx.boxes.create(&rec)?
+    } else {
         ctx.boxes.create(&rec)?
     };
     fault("after-record");
@@ -219,6 +257,8 @@ fn prepare(
     cwd: &Path,
 ) -> Result<(), String> {
     let dir = ctx.boxes.dir(&rec.id);
+    let mut host_tmpfs: Vec<String> = vec![];
+    let mut shared_root = false;
     let (root, binds) = match &rec.root {
         Root::Image { .. } if rec.rootless => {
             // Mounted in the box's user namespace (userns.rs), not here.
@@ -234,9 +274,35 @@ fn prepare(
             (merged, vec![])
         }
         Root::Dir { path } => (path.clone(), vec![]),
+        Root::Host if rec.auto_remove && !rec.detach => {
+            // A one-off box: the shared skeleton, nothing of its own on
+            // disk (docs/box.md, "Performance": made and removed with
+            // each box, the skeleton was most of ward box's own time).
+            // Mount points it lacks get a tmpfs each at their top level.
+            let mut dsts: Vec<String> = req
+                .flags
+                .tmpfs
+                .iter()
+                .map(|t| t.split(':').next().unwrap_or("").to_string())
+                .collect();
+            for v in &req.flags.volumes {
+                dsts.push(spec::parse_volume(v, cwd)?.1);
+            }
+            dsts.extend(req.flags.workdir.clone());
+            let extra: Vec<String> = dsts.iter().filter_map(|d| rootfs::extra_top(d)).collect();
+            let (root, binds) = rootfs::shared_host_skeleton(&ctx.store.root, &extra)?;
+            host_tmpfs = rootfs::SHARED_TMPFS.iter().map(|s| s.to_string()).collect();
+            let mut extra = extra;
+            extra.sort();
+            extra.dedup();
+            host_tmpfs.extend(extra.iter().map(|e| format!("/{e}")));
+            shared_root = true;
+            (root, binds)
+        }
         Root::Host => {
             let root = dir.join("root");
             let binds = rootfs::host_skeleton(&root)?;
+            host_tmpfs = vec!["/tmp".into(), "/run".into()];
             (root, binds)
         }
     };
@@ -250,20 +316,23 @@ fn prepare(
         req.flags.user.as_deref().or(img.user.as_deref()),
         &user_root,
     )?;
-    let s = spec::build(&spec::SpecInput {
+    let mut s = spec::build(&spec::SpecInput {
         root: &root,
         host_binds: &binds,
         is_host_view: rec.root == Root::Host,
+        host_tmpfs: &host_tmpfs,
+        shared_root,
         image: img,
         flags: &req.flags,
         args: rec.command.clone(),
         name: &rec.name,
-        net: &rec.net,
         rootless: rec.rootless,
         user,
         volumes_dir: &dir.join("volumes"),
         cwd,
     })?;
+    let etc = net::writes_etc(&rec.net, rec.root == Root::Host);
+    net::apply(&mut s, &rec.net, &rec.netopts, &ctx.boxnet(rec, &dir), etc);
     let bundle = dir.join("bundle");
     fs::create_dir_all(&bundle).map_err(|e| format!("mkdir {}: {e}", bundle.display()))?;
     let data = serde_json::to_vec_pretty(&s).expect("a spec serializes");
@@ -297,8 +366,57 @@ fn forward_signals(child: i32) {
     }
 }
 
+/// The box's network, before the runtime runs it (see net/mod.rs).
+pub fn net_setup(ctx: &Ctx, rec: &BoxRecord) -> Result<(), String> {
+    let dir = ctx.boxes.dir(&rec.id);
+    let etc = net::writes_etc(&rec.net, rec.root == Root::Host);
+    if !etc && !matches!(rec.net, NetMode::Network(_)) && rec.netopts.rate_out.is_none() {
+        return Ok(());
+    }
+    net::setup(&rec.net, &rec.netopts, &ctx.boxnet(rec, &dir), etc)
+}
+
+/// Undoes net_setup (idempotent).
+pub fn net_teardown(ctx: &Ctx, rec: &BoxRecord) {
+    let dir = ctx.boxes.dir(&rec.id);
+    net::teardown(&ctx.boxnet(rec, &dir));
+}
+
+/// Host ports that running boxes' mappings hold (NAT rules, which a
+/// bind(2) can't see).
+fn check_ports_of_other_boxes(ctx: &Ctx, opts: &NetOptions) -> Result<(), String> {
+    if opts.ports.is_empty() {
+        return Ok(());
+    }
+    for id in ctx.boxes.ids() {
+        let Ok(other) = ctx.boxes.record(&id) else {
+            continue;
+        };
+        for p in &opts.ports {
+            if other
+                .netopts
+                .ports
+                .iter()
+                .any(|q| q.host_port == p.host_port && q.proto == p.proto)
+                && ctx.boxes.dir(&id).join("net.json").exists()
+            {
+                return Err(format!(
+                    "-p {p}: host port {}/{} is already in use by box {}",
+                    p.host_port, p.proto, other.name
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A foreground box: `ward run` as our child, its exit code ours.
 fn foreground(ctx: &Ctx, rec: &BoxRecord, interactive: bool, lock: Lock) -> Result<i32, String> {
+    if let Err(e) = net_setup(ctx, rec) {
+        drop(lock);
+        remove_box(ctx, rec, false);
+        return Err(e);
+    }
     let dir = ctx.boxes.dir(&rec.id);
     let pidfile = dir.join("pid");
     let mut cmd = runtime_create(
@@ -387,6 +505,9 @@ fn spawn_supervisor(ctx: &Ctx, rec: &BoxRecord, lock: Lock) -> Result<i32, Strin
         .arg(&ctx.dirs.store)
         .arg("--runroot")
         .arg(&ctx.dirs.run);
+    if let Some(d) = &ctx.dirs.net_config {
+        cmd.arg("--network-config-dir").arg(d);
+    }
     cmd.arg("__supervise").arg(&rec.id).arg("4");
     cmd.env("WARD_BOX_RUNTIME", &ctx.rt.bin);
     cmd.stdin(Stdio::null())
@@ -442,23 +563,26 @@ pub fn cleanup_after_exit(ctx: &Ctx, rec: &BoxRecord, code: Option<i32>, runtime
     if let Some(c) = code {
         ctx.boxes.set_exit(&rec.id, c);
     }
-    let _ = rec.net.teardown(&rec.id);
     if !runtime_gone {
         let _ = ctx.rt.delete_force(&rec.id);
     }
+    net_teardown(ctx, rec);
     rootfs::unmount(&ctx.boxes.dir(&rec.id));
 }
 
 /// Removes every trace of a box (killing what is left of its container).
 pub fn remove_box(ctx: &Ctx, rec: &BoxRecord, runtime_gone: bool) {
-    let _ = rec.net.teardown(&rec.id);
     if !runtime_gone {
         let _ = ctx.rt.delete_force(&rec.id);
     }
+    net_teardown(ctx, rec);
     let dir = ctx.boxes.dir(&rec.id);
     rootfs::unmount(&dir);
     // Rename first: a half-removed box is never listed.
-    let gone = ctx.boxes.base.join(format!(".rm.{}", rec.id));
+    let gone = dir
+        .parent()
+        .unwrap_or(&ctx.boxes.base)
+        .join(format!(".rm.{}", rec.id));
     let target = if fs::rename(&dir, &gone).is_ok() {
         gone
     } else {
@@ -561,6 +685,7 @@ pub fn rm(ctx: &Ctx, what: &str, force: bool) -> Result<(), String> {
         command: vec![],
         created: 0,
         net: NetMode::None,
+        netopts: NetOptions::default(),
         auto_remove: false,
         detach: false,
         stop_signal: "SIGTERM".into(),
@@ -696,6 +821,7 @@ pub fn inspect_json(ctx: &Ctx, id: &str) -> Result<serde_json::Value, String> {
         "root": rec.root,
         "command": rec.command,
         "net": rec.net,
+        "network": super::netverbs::box_net_json(ctx, &rec),
         "autoRemove": rec.auto_remove,
         "stopSignal": rec.stop_signal,
         "rootless": rec.rootless,
@@ -733,8 +859,8 @@ pub fn ls(ctx: &Ctx, json_out: bool, quiet: bool) -> Result<(), String> {
         return Ok(());
     }
     println!(
-        "{:<12}  {:<20}  {:<28}  {:<14}  COMMAND",
-        "ID", "NAME", "ROOT", "STATUS"
+        "{:<12}  {:<20}  {:<28}  {:<14}  {:<20}  {:<24}  COMMAND",
+        "ID", "NAME", "ROOT", "STATUS", "NET", "RATE IN/OUT (BYTES)"
     );
     for r in rows {
         let root = match r["root"]["kind"].as_str() {
@@ -748,11 +874,13 @@ pub fn ls(ctx: &Ctx, json_out: bool, quiet: bool) -> Result<(), String> {
             .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
             .unwrap_or_default();
         println!(
-            "{:<12}  {:<20}  {:<28}  {:<14}  {}",
+            "{:<12}  {:<20}  {:<28}  {:<14}  {:<20}  {:<24}  {}",
             &r["id"].as_str().unwrap_or("")[..12],
             r["name"].as_str().unwrap_or(""),
             root,
             r["status"].as_str().unwrap_or(""),
+            super::netverbs::ls_net(&r["network"]),
+            super::netverbs::ls_rate(&r["network"]),
             cmd.join(" ")
         );
     }

@@ -11,6 +11,9 @@
 //! STORE/boxes/<id>/{upper,work,merged}/   an image box's overlay
 //! STORE/boxes/<id>/root/       a host-view or directory box's root
 //! STORE/names/<name>           symlink → <id>: names are unique by creation
+//! RUN/boxes/<id>/, RUN/names/  the same for one-off host-view boxes, which
+//!                              have nothing to keep: a tmpfs on a standard
+//!                              host, so they cost no disk writes
 //! RUN/runtime/                 the ward runtime's --root
 //! ```
 //!
@@ -19,13 +22,14 @@
 //! leaves a box that `ls` lists and `rm` removes whole.
 
 pub mod lifecycle;
+pub mod netverbs;
 pub mod rootfs;
 pub mod runtime;
 pub mod spec;
 pub mod supervisor;
 pub mod userns;
 
-use crate::net::NetMode;
+use crate::net::{NetMode, NetOptions};
 use crate::paths::Dirs;
 use crate::store::{lock_file, write_file, Lock};
 use serde::{Deserialize, Serialize};
@@ -57,6 +61,9 @@ pub struct BoxRecord {
     pub command: Vec<String>,
     pub created: u64,
     pub net: NetMode,
+    /// Ports, names, DNS and rates (records of earlier versions: none).
+    #[serde(default)]
+    pub netopts: NetOptions,
     pub auto_remove: bool,
     pub detach: bool,
     pub stop_signal: String,
@@ -69,12 +76,23 @@ pub struct ExitRecord {
     pub finished: u64,
 }
 
+impl BoxRecord {
+    /// A one-off host-view box (removed when it exits, never detached):
+    /// nothing of it outlives its run, so it lives under RUN, not STORE.
+    pub fn ephemeral(&self) -> bool {
+        self.root == Root::Host && self.auto_remove && !self.detach
+    }
+}
+
 /// Where boxes live.
 #[derive(Clone, Debug)]
 pub struct Boxes {
     pub dirs: Dirs,
     pub base: PathBuf,
     pub names: PathBuf,
+    /// RUN/boxes and RUN/names: one-off host-view boxes.
+    pub run_base: PathBuf,
+    pub run_names: PathBuf,
 }
 
 pub fn validate_name(name: &str) -> Result<(), String> {
@@ -127,19 +145,43 @@ impl Boxes {
     pub fn new(dirs: &Dirs) -> io::Result<Boxes> {
         let base = dirs.store.join("boxes");
         let names = dirs.store.join("names");
-        fs::create_dir_all(&base)?;
-        fs::create_dir_all(&names)?;
-        fs::create_dir_all(dirs.run.join("runtime"))?;
+        let run_base = dirs.run.join("boxes");
+        let run_names = dirs.run.join("names");
+        for d in [
+            &base,
+            &names,
+            &run_base,
+            &run_names,
+            &dirs.run.join("runtime"),
+        ] {
+            if !d.is_dir() {
+                fs::create_dir_all(d)?;
+            }
+        }
         Ok(Boxes {
             dirs: dirs.clone(),
             base,
             names,
+            run_base,
+            run_names,
         })
     }
 
+    /// The box's directory: under RUN for a one-off box, else STORE.
     pub fn dir(&self, id: &str) -> PathBuf {
         debug_assert!(valid_id(id));
-        self.base.join(id)
+        let run = self.run_base.join(id);
+        if run.symlink_metadata().is_ok() {
+            run
+        } else {
+            self.base.join(id)
+        }
+    }
+
+    /// Whether a box has the name.
+    pub fn name_taken(&self, name: &str) -> bool {
+        self.names.join(name).symlink_metadata().is_ok()
+            || self.run_names.join(name).symlink_metadata().is_ok()
     }
 
     pub fn runtime_root(&self) -> PathBuf {
@@ -149,7 +191,12 @@ impl Boxes {
     /// Makes the box's directory and record and takes its lock, then claims
     /// the name. On a name clash nothing is left.
     pub fn create(&self, rec: &BoxRecord) -> Result<Lock, String> {
-        let dir = self.dir(&rec.id);
+        let (base, names, other_names) = if rec.ephemeral() {
+            (&self.run_base, &self.run_names, &self.names)
+        } else {
+            (&self.base, &self.names, &self.run_names)
+        };
+        let dir = base.join(&rec.id);
         fs::create_dir(&dir).map_err(|e| format!("mkdir {}: {e}", dir.display()))?;
         let lock = match lock_file(&dir.join("lock"), true) {
             Ok(Some(l)) => l,
@@ -164,32 +211,50 @@ impl Boxes {
             crate::store::remove_all(&dir);
             return Err(e.to_string());
         }
-        let link = self.names.join(&rec.name);
+        let link = names.join(&rec.name);
+        let clash = |link: &Path| {
+            let other = fs::read_link(link)
+                .map(|p| p.to_string_lossy().chars().take(12).collect::<String>())
+                .unwrap_or_default();
+            format!("the name {:?} is already in use by box {other}", rec.name)
+        };
         if let Err(e) = std::os::unix::fs::symlink(&rec.id, &link) {
             crate::store::remove_all(&dir);
             return Err(if e.kind() == io::ErrorKind::AlreadyExists {
-                let other = fs::read_link(&link)
-                    .map(|p| p.to_string_lossy().chars().take(12).collect::<String>())
-                    .unwrap_or_default();
-                format!("the name {:?} is already in use by box {other}", rec.name)
+                clash(&link)
             } else {
                 format!("claim the name {}: {e}", link.display())
             });
+        }
+        // Names are unique across both places: claim here, then look
+        // there (a creator there does the same, so of two at once at
+        // least one sees the other).
+        let there = other_names.join(&rec.name);
+        if there.symlink_metadata().is_ok() {
+            let _ = fs::remove_file(&link);
+            crate::store::remove_all(&dir);
+            return Err(clash(&there));
         }
         Ok(lock)
     }
 
     /// Every box's ID.
     pub fn ids(&self) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(&self.base)
-            .map(|rd| {
-                rd.flatten()
-                    .filter_map(|e| e.file_name().to_str().map(str::to_string))
-                    .filter(|n| valid_id(n))
-                    .collect()
+        let mut v: Vec<String> = [&self.base, &self.run_base]
+            .iter()
+            .flat_map(|b| {
+                fs::read_dir(b)
+                    .map(|rd| {
+                        rd.flatten()
+                            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+                            .filter(|n| valid_id(n))
+                            .collect::<Vec<_>>()
+                    })
+                    .unwrap_or_default()
             })
-            .unwrap_or_default();
+            .collect();
         v.sort();
+        v.dedup();
         v
     }
 
@@ -202,10 +267,12 @@ impl Boxes {
     /// A box by name, ID or ID prefix (at least 4 digits).
     pub fn find(&self, what: &str) -> Result<String, String> {
         if validate_name(what).is_ok() {
-            if let Ok(target) = fs::read_link(self.names.join(what)) {
-                let id = target.to_string_lossy().into_owned();
-                if valid_id(&id) && self.dir(&id).is_dir() {
-                    return Ok(id);
+            for names in [&self.names, &self.run_names] {
+                if let Ok(target) = fs::read_link(names.join(what)) {
+                    let id = target.to_string_lossy().into_owned();
+                    if valid_id(&id) && self.dir(&id).is_dir() {
+                        return Ok(id);
+                    }
                 }
             }
         }
@@ -250,9 +317,11 @@ impl Boxes {
 
     /// Removes the name link if it still points at `id`.
     pub fn release_name(&self, name: &str, id: &str) {
-        let link = self.names.join(name);
-        if fs::read_link(&link).is_ok_and(|t| t == Path::new(id)) {
-            let _ = fs::remove_file(&link);
+        for names in [&self.names, &self.run_names] {
+            let link = names.join(name);
+            if fs::read_link(&link).is_ok_and(|t| t == Path::new(id)) {
+                let _ = fs::remove_file(&link);
+            }
         }
     }
 }

@@ -17,6 +17,9 @@ pub const HOST_RO: &[&str] = &[
 const HOST_EMPTY: &[&str] = &[
     "proc", "dev", "sys", "tmp", "run", "var", "var/tmp", "root", "home", "mnt",
 ];
+/// The writable places of a shared (cached) skeleton, each a tmpfs of the
+/// box's own: the skeleton itself is read-only and shared by every box.
+pub const SHARED_TMPFS: &[&str] = &["/tmp", "/run", "/var", "/var/tmp", "/home", "/root"];
 
 /// The overlay options for `layers` (bottom first) under the box's dir.
 pub fn overlay_data(
@@ -95,14 +98,27 @@ pub fn mount_overlay(
         Some(cdata.as_c_str()),
     )
     .map_err(|e| {
+        // overlayfs can't take its upper directory on overlayfs (a store
+        // inside another container's root, say): EINVAL alone says nothing.
+        let on_overlay = e == rustix::io::Errno::INVAL
+            && rustix::fs::statfs(boxdir)
+                .is_ok_and(|s| s.f_type as i64 == OVERLAYFS_SUPER_MAGIC);
         format!(
-            "mount the overlay on {}: {}",
+            "mount the overlay on {}: {}{}",
             merged.display(),
-            crate::unpack::errno_text(e)
+            crate::unpack::errno_text(e),
+            if on_overlay {
+                " (the store is itself on overlayfs, which can't hold an overlay's upper directory: give --root a directory on another file system)"
+            } else {
+                ""
+            }
         )
     })?;
     Ok(merged)
 }
+
+/// statfs(2)'s f_type of overlayfs.
+const OVERLAYFS_SUPER_MAGIC: i64 = 0x794c_7630;
 
 /// Unmounts a box's overlay if it is mounted (detaching it if busy).
 pub fn unmount(boxdir: &Path) {
@@ -177,4 +193,96 @@ pub fn host_skeleton(root: &Path) -> Result<Vec<String>, String> {
         std::os::unix::fs::PermissionsExt::from_mode(0o1777),
     );
     Ok(binds)
+}
+
+/// The host's top-level layout as the host view copies it: each of
+/// [`HOST_RO`] as a directory (`name/`), a symlink (`name -> target`) or
+/// absent. It keys the cached skeleton, so a changed host gets a new one.
+fn host_layout() -> Result<(String, Vec<String>), String> {
+    let mut desc = String::new();
+    let mut binds = Vec::new();
+    for name in HOST_RO {
+        let host = Path::new("/").join(name);
+        let Ok(meta) = fs::symlink_metadata(&host) else {
+            continue;
+        };
+        if meta.file_type().is_symlink() {
+            let target =
+                fs::read_link(&host).map_err(|e| format!("readlink {}: {e}", host.display()))?;
+            desc.push_str(&format!("{name} -> {}\n", target.display()));
+        } else if meta.is_dir() {
+            desc.push_str(&format!("{name}/\n"));
+            binds.push(format!("/{name}"));
+        }
+    }
+    Ok((desc, binds))
+}
+
+/// The top-level directory a mount destination needs in the root, when the
+/// skeleton doesn't have it (`/work/src` → `work`); None when the
+/// destination is the root itself or goes through a place the skeleton has.
+pub fn extra_top(dst: &str) -> Option<String> {
+    let first = dst.trim_start_matches('/').split('/').next()?;
+    if first.is_empty() || first == "." || first == ".." {
+        return None;
+    }
+    let known = HOST_RO.contains(&first)
+        || HOST_EMPTY.contains(&first)
+        || SHARED_TMPFS
+            .iter()
+            .any(|t| t.trim_start_matches('/') == first);
+    (!known).then(|| first.to_string())
+}
+
+/// The host view's skeleton, shared: made once per host layout (and set of
+/// extra top-level mount points, `extra`) under `STORE/hostroot/<key>`,
+/// never written again, and used read-only by every one-off host-view box,
+/// whose writable places are tmpfs mounts ([`SHARED_TMPFS`], and one on
+/// each of `extra`). Made in `tmp` and renamed into place, so a box never
+/// sees half of one. Returns the root and the read-only binds it needs.
+pub fn shared_host_skeleton(
+    store: &Path,
+    extra: &[String],
+) -> Result<(PathBuf, Vec<String>), String> {
+    let (mut desc, binds) = host_layout()?;
+    let mut extra = extra.to_vec();
+    extra.sort();
+    extra.dedup();
+    for e in &extra {
+        if e.contains('/') || e == "." || e == ".." || e.is_empty() {
+            return Err(format!("{e:?}: not a top-level directory name"));
+        }
+        desc.push_str(&format!("+{e}\n"));
+    }
+    // Version 1 of the skeleton's shape.
+    desc.insert_str(0, "ward hostroot 1\n");
+    let key = crate::digest::Digest::of(desc.as_bytes());
+    let root = store.join("hostroot").join(&key.hex()[..16]);
+    if root.is_dir() {
+        return Ok((root, binds));
+    }
+    let parent = store.join("hostroot");
+    fs::create_dir_all(&parent).map_err(|e| format!("mkdir {}: {e}", parent.display()))?;
+    let tmp = store
+        .join("tmp")
+        .join(format!("hostroot.{}", crate::boxes::new_id()));
+    let made = host_skeleton(&tmp).and_then(|_| {
+        for e in &extra {
+            let p = tmp.join(e);
+            fs::create_dir(&p).map_err(|err| format!("mkdir {}: {err}", p.display()))?;
+        }
+        Ok(())
+    });
+    if let Err(e) = made {
+        crate::store::remove_all(&tmp);
+        return Err(e);
+    }
+    if fs::rename(&tmp, &root).is_err() {
+        // Another box made it first (or the rename failed): use theirs.
+        crate::store::remove_all(&tmp);
+        if !root.is_dir() {
+            return Err(format!("make the host view's root {}", root.display()));
+        }
+    }
+    Ok((root, binds))
 }

@@ -2,7 +2,6 @@
 //! image config (Entrypoint, Cmd, Env, WorkingDir, User, Volumes) and the
 //! user's flags applied, podman's and docker's rules where they have one.
 
-use crate::net::NetMode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -197,11 +196,15 @@ pub struct SpecInput<'a> {
     pub root: &'a Path,
     pub host_binds: &'a [String],
     pub is_host_view: bool,
+    /// The host view's tmpfs mounts (its writable places): /tmp and /run on
+    /// a box's own skeleton; every writable place on the shared one.
+    pub host_tmpfs: &'a [String],
+    /// The root is the shared skeleton: read-only whatever --read-only says.
+    pub shared_root: bool,
     pub image: &'a ImageDefaults,
     pub flags: &'a RunFlags,
     pub args: Vec<String>,
     pub name: &'a str,
-    pub net: &'a NetMode,
     pub rootless: bool,
     pub user: (u32, u32, Vec<u32>),
     pub volumes_dir: &'a Path,
@@ -211,7 +214,7 @@ pub struct SpecInput<'a> {
 pub fn build(i: &SpecInput<'_>) -> Result<Value, String> {
     let mut s = ward_core::spec_template::default_spec(i.rootless);
     let f = i.flags;
-    s["root"] = json!({"path": i.root, "readonly": f.read_only});
+    s["root"] = json!({"path": i.root, "readonly": f.read_only || i.shared_root});
     s["hostname"] = json!(f.hostname.clone().unwrap_or_else(|| i.name.to_string()));
     if let Some(h) = &f.hostname {
         if h.is_empty()
@@ -330,15 +333,16 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value, String> {
         mounts.push(json!({"destination": b, "type": "bind", "source": b,
             "options": ["rbind", "ro", "nodev", "rprivate"]}));
     }
-    if i.is_host_view {
-        mounts.push(
-            json!({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-            "options": ["nosuid", "nodev", "mode=1777"]}),
-        );
-        mounts.push(
-            json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs",
-            "options": ["nosuid", "nodev", "mode=755"]}),
-        );
+    for t in i.host_tmpfs {
+        let mode = if t == "/tmp" || t == "/var/tmp" {
+            "mode=1777"
+        } else if t == "/root" {
+            "mode=700"
+        } else {
+            "mode=755"
+        };
+        mounts.push(json!({"destination": t, "type": "tmpfs", "source": "tmpfs",
+            "options": ["nosuid", "nodev", mode]}));
     }
     let mut dsts: Vec<String> = Vec::new();
     for v in &f.volumes {
@@ -375,7 +379,6 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value, String> {
         std::fs::create_dir_all(&src).map_err(|e| format!("mkdir {}: {e}", src.display()))?;
         mounts.push(json!({"destination": vol, "type": "bind", "source": src, "options": ["rbind", "rprivate"]}));
     }
-    i.net.apply(&mut s);
 
     // Resources.
     let mut res = s["linux"]["resources"].take();

@@ -46,6 +46,12 @@ pub fn main(ctx: &Ctx, id: &str, status_fd: i32) -> i32 {
         }
     };
     let before = log.metadata().map(|m| m.len()).unwrap_or(0);
+    // The network first: the runtime joins the namespace it pins.
+    if let Err(e) = super::lifecycle::net_setup(ctx, &rec) {
+        report(&mut status, &format!("error {e}\n"));
+        cleanup_after_exit(ctx, &rec, None, false);
+        return 1;
+    }
     let pidfile = dir.join("pid");
     let _ = fs::remove_file(&pidfile);
     let bundle = dir.join("bundle");
@@ -99,10 +105,6 @@ pub fn main(ctx: &Ctx, id: &str, status_fd: i32) -> i32 {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0);
-    if let Err(e) = rec.net.setup(id, pid) {
-        let _ = ctx.rt.delete_force(id);
-        return fail(&mut status, e);
-    }
     if let Err(e) = ctx.rt.quiet(&["start", id]) {
         let _ = ctx.rt.delete_force(id);
         return fail(&mut status, e);

@@ -12,6 +12,8 @@
 
 #![allow(dead_code)]
 
+pub mod net;
+
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 use std::fs;
@@ -207,28 +209,62 @@ pub struct Env {
     pub dir: PathBuf,
     pub store: PathBuf,
     pub run: PathBuf,
+    /// As root: a network namespace of the test's own, pinned at
+    /// `<dir>.hostns`, that plays the host. Every `ward box` command runs
+    /// in it (image boxes default to the bridge network: the bridge, NAT
+    /// and port rules go there, never to the machine's namespace), with
+    /// the networks' conflists in `<dir>/net.d`.
+    pub hostns: Option<PathBuf>,
 }
 
 impl Env {
+    /// An Env whose commands run in the machine's network namespace, for
+    /// tests that talk to servers on its loopback (a registry, a token
+    /// gate in the test process). Its boxes must use `--net none`.
+    pub fn with_machine_net(name: &str) -> Env {
+        Env::make(name, false)
+    }
+
     pub fn new(name: &str) -> Env {
-        let dir = PathBuf::from(format!(
-            "/tmp/ward-box-test-{name}-{}-{}",
+        Env::make(name, true)
+    }
+
+    fn make(name: &str, own_net: bool) -> Env {
+        let dir = std::env::temp_dir().join(format!(
+            "ward-box-test-{name}-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::SeqCst)
         ));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
+        let hostns = (own_net && is_root()).then(|| make_hostns(&dir));
         let env = Env {
             store: dir.join("store"),
             run: dir.join("run"),
             dir,
+            hostns,
         };
         let _ = ward_bin();
         env
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(ward_box_bin());
+        let mut c = match &self.hostns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", ns.display()))
+                    .arg("--")
+                    .arg(ward_box_bin())
+                    .arg("--network-config-dir")
+                    .arg(self.dir.join("net.d"));
+                c
+            }
+            None => {
+                let mut c = Command::new(ward_box_bin());
+                c.arg("--network-config-dir").arg(self.dir.join("net.d"));
+                c
+            }
+        };
         c.arg("--root")
             .arg(&self.store)
             .arg("--runroot")
@@ -251,11 +287,16 @@ impl Env {
         list(&self.store.join("tmp"))
     }
 
+    /// Every box's ID: those in the store, and one-off host-view boxes
+    /// under RUN.
     pub fn box_ids(&self) -> Vec<String> {
-        list(&self.store.join("boxes"))
+        let mut v: Vec<String> = list(&self.store.join("boxes"))
             .into_iter()
+            .chain(list(&self.run.join("boxes")))
             .filter(|n| n.len() == 64)
-            .collect()
+            .collect();
+        v.sort();
+        v
     }
 
     /// The runtime's containers (its --root).
@@ -265,6 +306,17 @@ impl Env {
 
     pub fn mounts_below(&self) -> Vec<String> {
         mounts_below(&self.dir)
+    }
+
+    /// The mounts of boxes: all below the test's directory but RUN/netns,
+    /// a shared mount point of its own, made once and kept (as iproute2
+    /// keeps /run/netns), that the pins of namespaces go below.
+    pub fn box_mounts(&self) -> Vec<String> {
+        let netns_dir = self.run.join("netns");
+        self.mounts_below()
+            .into_iter()
+            .filter(|m| Path::new(m) != netns_dir)
+            .collect()
     }
 
     /// Nothing of any box left: no box dir, runtime state, mount, cgroup.
@@ -280,16 +332,11 @@ impl Env {
             "runtime containers left: {:?}",
             self.runtime_ids()
         );
-        assert!(
-            self.mounts_below().is_empty(),
-            "mounts left: {:?}",
-            self.mounts_below()
-        );
-        assert!(
-            list(&self.store.join("names")).is_empty(),
-            "names left: {:?}",
-            list(&self.store.join("names"))
-        );
+        let mounts = self.box_mounts();
+        assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+        for names in [self.store.join("names"), self.run.join("names")] {
+            assert!(list(&names).is_empty(), "names left: {:?}", list(&names));
+        }
         for id in ids {
             assert!(
                 cgroups_of(id).is_empty(),
@@ -338,6 +385,33 @@ pub fn cgroups_of(id: &str) -> Vec<PathBuf> {
     v
 }
 
+/// Makes and pins the network namespace that plays the host for a test
+/// (`<dir>.hostns`, beside the test's directory), with `lo` up.
+fn make_hostns(dir: &Path) -> PathBuf {
+    let pin = dir.with_extension("hostns");
+    fs::write(&pin, b"").unwrap();
+    let st = Command::new("unshare")
+        .arg(format!("--net={}", pin.display()))
+        .args(["ip", "link", "set", "lo", "up"])
+        .status()
+        .expect("unshare");
+    assert!(st.success(), "unshare --net={} failed", pin.display());
+    pin
+}
+
+impl Env {
+    /// A command run in the test's host namespace (`ip`, `iptables-save`...).
+    pub fn in_host(&self, program: &str, args: &[&str]) -> Out {
+        let ns = self.hostns.as_ref().expect("a host namespace (root)");
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", ns.display()))
+            .arg("--")
+            .arg(program)
+            .args(args);
+        run_cmd(c, *TIMEOUT)
+    }
+}
+
 impl Drop for Env {
     fn drop(&mut self) {
         let ids = self.box_ids();
@@ -384,6 +458,32 @@ impl Drop for Env {
             for cg in cgroups_of(id) {
                 let _ = fs::remove_dir(cg);
             }
+        }
+        if let Some(ns) = &self.hostns {
+            // What still runs in the test's host namespace (a network's
+            // dnsmasq), then the namespace: its bridges, veths and rules
+            // go with it.
+            if let Ok(m) = fs::metadata(ns) {
+                use std::os::unix::fs::MetadataExt;
+                let link = format!("net:[{}]", m.ino());
+                for e in fs::read_dir("/proc").into_iter().flatten().flatten() {
+                    let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                        continue;
+                    };
+                    if fs::read_link(format!("/proc/{pid}/ns/net"))
+                        .is_ok_and(|l| l.to_string_lossy() == link)
+                    {
+                        // SAFETY: kill(2) on a process in the test's own
+                        // network namespace.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+            if let Ok(c) = std::ffi::CString::new(ns.as_os_str().as_encoded_bytes()) {
+                // SAFETY: a valid NUL-terminated path.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+            let _ = fs::remove_file(ns);
         }
         let _ = fs::remove_dir_all(&self.dir);
     }

@@ -28,9 +28,30 @@ impl Cgroup {
         resources: Option<&LinuxResources>,
     ) -> Result<(), CgroupError> {
         match self.driver {
-            // systemd's driver is cgroupfs at systemd's path for now (see
-            // Driver::Systemd).
-            Driver::Cgroupfs | Driver::Systemd => self.create_fs(h, resources),
+            Driver::Cgroupfs => self.create_fs(h, resources),
+            // systemd makes the scope when it gets a pid: see place().
+            Driver::Systemd => Ok(()),
+        }
+    }
+
+    /// Whether init must be placed by [`Cgroup::place`] once cloned (it
+    /// can't be cloned into a cgroup that doesn't exist yet).
+    pub fn placed_after_clone(&self) -> bool {
+        self.driver == Driver::Systemd
+    }
+
+    /// Puts `pid`, the container's first process (waiting for `Go`), in
+    /// the cgroup made for it now, with the limits: the systemd driver's
+    /// scope. Nothing to do for cgroupfs (init was cloned into it).
+    pub fn place(
+        &self,
+        h: &Hierarchies,
+        pid: i32,
+        resources: Option<&LinuxResources>,
+    ) -> Result<(), CgroupError> {
+        match self.driver {
+            Driver::Cgroupfs => Ok(()),
+            Driver::Systemd => self.place_systemd(h, pid, resources),
         }
     }
 
@@ -49,7 +70,7 @@ impl Cgroup {
         res
     }
 
-    fn make_dirs(&self, h: &Hierarchies) -> Result<(), CgroupError> {
+    pub(super) fn make_dirs(&self, h: &Hierarchies) -> Result<(), CgroupError> {
         // A delete of another container removes the shared parent (the
         // default /ward) once it is empty, and may do so between our mkdir
         // of it and our write into it: then make the path again.
@@ -160,14 +181,20 @@ impl Cgroup {
     /// Changes the limits of a running container to `r`.
     pub fn update(&self, h: &Hierarchies, r: &LinuxResources) -> Result<(), CgroupError> {
         match self.driver {
-            Driver::Cgroupfs | Driver::Systemd => self.apply(h, r, true),
+            Driver::Cgroupfs => self.apply(h, r, true),
+            Driver::Systemd => self.update_systemd(h, r),
         }
     }
 
     /// Writes `r`. `update`: the container runs with limits already, and
     /// v1's memory and cpu files must be written in an order that works
     /// from the old values.
-    fn apply(&self, h: &Hierarchies, r: &LinuxResources, update: bool) -> Result<(), CgroupError> {
+    pub(super) fn apply(
+        &self,
+        h: &Hierarchies,
+        r: &LinuxResources,
+        update: bool,
+    ) -> Result<(), CgroupError> {
         let memory = if update {
             self.v1.get("memory").map(|p| p.as_path())
         } else {

@@ -3,10 +3,12 @@
 //! puts init in it, freezes, reads stats, and removes it.
 //!
 //! Who owns the cgroup is the [`Driver`], chosen at create and kept in the
-//! container's state: ward itself through cgroupfs, or systemd. The three
-//! steps where they differ (making the cgroup with its limits, changing the
-//! limits, removing it) dispatch on it in `apply.rs`; everything else
-//! (placement, freezing, stats, signals) is the same cgroupfs work for both.
+//! container's state: ward itself through cgroupfs, or systemd (a
+//! transient scope over D-Bus, `systemd/`). The steps where they differ
+//! (making the cgroup, placing init in it with its limits, changing the
+//! limits, removing it, placing a restored process) dispatch on it;
+//! everything else (freezing, stats, signals, exec's placement) is the same
+//! cgroupfs work for both.
 
 pub mod convert;
 pub mod devices;
@@ -16,6 +18,7 @@ pub mod v1;
 pub mod v2;
 
 mod apply;
+pub mod systemd;
 mod systemd_path;
 #[cfg(test)]
 mod test_util;
@@ -186,9 +189,8 @@ pub enum Driver {
     #[default]
     Cgroupfs,
     /// systemd owns it: a transient scope in a slice (`--systemd-cgroup`
-    /// with a `slice:prefix:name` cgroupsPath). Until ward talks to systemd
-    /// over D-Bus, it is made through cgroupfs at the path systemd would give
-    /// the scope, which systemd doesn't know of.
+    /// with a `slice:prefix:name` cgroupsPath), asked for over D-Bus; see
+    /// `systemd/mod.rs`.
     Systemd,
 }
 
@@ -488,7 +490,11 @@ impl Cgroup {
     /// born in the container's cgroup.
     pub fn add_process(&self, pid: i32) -> Result<(), CgroupError> {
         match self.driver {
-            Driver::Cgroupfs | Driver::Systemd => {
+            Driver::Systemd => Err(CgroupError::invalid(
+                "--systemd-cgroup",
+                "the systemd driver does not place restored containers yet",
+            )),
+            Driver::Cgroupfs => {
                 for d in self.dirs() {
                     write_file(d, "cgroup.procs", &pid.to_string())?;
                 }
@@ -501,7 +507,15 @@ impl Cgroup {
     pub fn remove(&self) -> Result<(), CgroupError> {
         self.kill_all_and_wait()?;
         match self.driver {
-            Driver::Cgroupfs | Driver::Systemd => self.destroy(),
+            Driver::Cgroupfs => self.destroy(),
+            Driver::Systemd => {
+                // systemd removes the scope's cgroups (v2, and the v1
+                // hierarchies it manages); ward the v1 ones it made.
+                systemd::stop(&self.systemd_unit()?.0)?;
+                self.destroy()?;
+                self.remove_unmanaged_slices();
+                Ok(())
+            }
         }
     }
 

@@ -16,7 +16,8 @@
 //!   refused with an error when non-zero;
 //! - `blockIO.leafWeight` and per-device leaf weights (CFQ only): ignored;
 //! - `network` (net_cls/net_prio are v1 only; v2 filters by cgroup path
-//!   with eBPF or nftables): ignored.
+//!   with eBPF or nftables): a class ID or a priority is refused with an
+//!   error (an empty `network` is nothing asked for).
 //!
 //! A write whose file is missing may be skippable or have a replacement:
 //! see [`super::convert::if_missing`].
@@ -51,6 +52,22 @@ fn w(controller: &str, file: &str, value: impl Into<String>) -> Write {
 /// value, so they override anything above.
 pub fn resource_writes(r: &LinuxResources) -> Result<Vec<Write>, CgroupError> {
     let mut out = Vec::new();
+    if let Some(n) = r.network() {
+        // Said, not ignored: a class or a priority asked for and not given
+        // would go unnoticed until the traffic misbehaves.
+        let why =
+            "net_cls and net_prio are cgroup v1 controllers, and this host has cgroup v2 only";
+        if let Some(id) = nz(n.class_id()) {
+            return Err(bad("linux.resources.network.classID", id, why));
+        }
+        if let Some(p) = n.priorities().iter().flatten().next() {
+            return Err(bad(
+                "linux.resources.network.priorities",
+                format!("{}={}", p.name(), p.priority()),
+                why,
+            ));
+        }
+    }
     if let Some(m) = r.memory() {
         memory(m, &mut out)?;
     }
@@ -554,9 +571,16 @@ mod tests {
     #[test]
     fn ignored_on_v2() {
         assert!(
-            writes(r#"{"network":{"classID":5,"priorities":[{"name":"lo","priority":1}]}}"#)
-                .is_empty()
+            err(r#"{"network":{"classID":5,"priorities":[{"name":"lo","priority":1}]}}"#)
+                .starts_with(
+                    "linux.resources.network.classID 5: net_cls and net_prio are cgroup v1"
+                )
         );
+        assert!(
+            err(r#"{"network":{"priorities":[{"name":"lo","priority":1}]}}"#)
+                .starts_with("linux.resources.network.priorities lo=1:")
+        );
+        assert!(writes(r#"{"network":{"classID":0,"priorities":[]}}"#).is_empty());
         assert!(writes(r#"{"devices":[{"allow":true,"access":"rwm"}]}"#).is_empty());
     }
 

@@ -69,6 +69,8 @@ pub struct Validated {
     /// How many socket-activation fds (from 3) go to the process: set by
     /// stage 2 with ward's other additions to the spec.
     pub listen_fds: u32,
+    /// linux.netDevices, checked: moved in after stage 3.
+    pub net_devices: Vec<crate::netdev::Moved>,
 }
 
 impl Validated {
@@ -190,26 +192,62 @@ pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
         }
     }
     let seccomp = super::compile_seccomp(spec)?;
+    crate::mempolicy::from_spec(spec)?;
+    crate::intel_rdt::check(spec, crate::intel_rdt::resctrl_mount)?;
     let linux = spec.linux().as_ref();
     let hierarchies = Hierarchies::detect()?;
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let mut path = cgroups::container_path(cgroups_path, id)?;
     let driver = if opts.systemd_cgroup {
-        crate::note(
-            "--systemd-cgroup: ward has no systemd driver yet; the cgroup is made through cgroupfs \
-             at the path systemd would give the scope, without systemd knowing of it",
-        );
+        // runc's rule: a systemd path needs systemd; a plain path with
+        // --systemd-cgroup is refused too (runc: "expected cgroupsPath to
+        // be of format slice:prefix:name").
+        cgroups::systemd::check_running()?;
+        match cgroups_path.filter(|p| !p.as_os_str().is_empty()) {
+            // No path: runc's default scope, with ward's prefix.
+            None => {
+                path = cgroups::container_path(
+                    Some(std::path::Path::new(&format!("system.slice:ward:{id}"))),
+                    id,
+                )?
+            }
+            Some(p) if !p.to_string_lossy().contains(':') => {
+                return Err(invalid(
+                    "linux.cgroupsPath",
+                    format!(
+                        "{:?}: --systemd-cgroup needs the slice:prefix:name form",
+                        p.display().to_string()
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+        // A user's own systemd instance keeps its units below its service.
+        let prefix = cgroups::systemd::manager_prefix();
+        if !prefix.as_os_str().is_empty() {
+            path = std::path::Path::new("/")
+                .join(prefix)
+                .join(path.strip_prefix("/").unwrap_or(&path));
+        }
         Driver::Systemd
     } else {
         Driver::Cgroupfs
     };
-    let cgroup = Cgroup::locate(
-        &hierarchies,
-        &cgroups::container_path(cgroups_path, id)?,
-        driver,
-    );
+    let cgroup = Cgroup::locate(&hierarchies, &path, driver);
+    if driver == Driver::Systemd {
+        cgroup.systemd_unit()?;
+    }
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
         cgroup.check(&hierarchies, r)?;
     }
+    let net_devices = match linux.and_then(|l| l.net_devices().as_ref()) {
+        Some(d) if !d.is_empty() => crate::netdev::plan(
+            d,
+            plan.creates(LinuxNamespaceType::Network)
+                || plan.joins_kind(LinuxNamespaceType::Network),
+        )?,
+        _ => Vec::new(),
+    };
     Ok(Validated {
         id: id.to_string(),
         bundle,
@@ -221,6 +259,7 @@ pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
         terminal,
         foreground: false,
         listen_fds: 0,
+        net_devices,
     })
 }
 
@@ -296,6 +335,7 @@ pub fn materialize(store: &Store, v: &mut Validated, opts: &CreateOptions) -> Re
         hooks: v.bundle.spec.hooks().clone(),
         notify_socket: None,
         host_mounts: Vec::new(),
+        net_devices: None,
     };
     let dir = store.create(&v.id, &st)?;
     crate::fault::point("create:dir");
@@ -375,6 +415,9 @@ pub fn spawn(
         .state
         .cgroup
         .as_ref()
+        // A cgroup made only once init has a pid (systemd's scope) can't be
+        // cloned into.
+        .filter(|c| !c.placed_after_clone())
         .map_or(Ok(None), super::open_cgroup_dir)
         .and_then(|cgroup_fd| {
             process::spawn(&InitConfig {
@@ -411,6 +454,27 @@ pub fn spawn(
             Err(e)
         }
     }
+}
+
+/// After stage 3: linux.netDevices moved into init's network namespace,
+/// which is pinned in the state directory (recorded first, so that a
+/// delete after a killed create moves them back).
+pub fn move_devices(v: &Validated, m: &mut Materialized, pid: i32) -> Result<()> {
+    if v.net_devices.is_empty() {
+        return Ok(());
+    }
+    let nd = state::NetDevices {
+        pin: m.dir.path.join("netns"),
+        devices: v.net_devices.clone(),
+    };
+    m.state.net_devices = Some(nd.clone());
+    let mut now = m.state.clone();
+    now.pid = pid;
+    now.init_start_time = crate::procfs::stat(pid).map_or(0, |s| s.start_time);
+    m.dir.save_recovery(&(&now).into())?;
+    crate::netdev::move_in(&nd.devices, pid, &nd.pin).inspect_err(|_| {
+        m.state.net_devices = None;
+    })
 }
 
 /// Stage 4: the spec kept in the container's directory, then the state
@@ -460,6 +524,7 @@ pub(crate) fn create_with(
     let mut v = validate(id, opts, handoff)?;
     let mut m = materialize(store, &mut v, opts)?;
     let made = spawn(&mut v, &m, opts).and_then(|(init, host_mounts, start)| {
+        move_devices(&v, &mut m, init.pid)?;
         record(&v, &mut m, init, host_mounts, opts.pid_file.as_deref()).map(|()| start)
     });
     match made {

@@ -25,6 +25,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
                 if let Some(r) = dir.load_recovery() {
                     st.pid = r.pid;
                     st.init_start_time = r.init_start_time;
+                    st.net_devices = st.net_devices.take().or(r.net_devices);
                 }
             }
             st.status = current_status(&dir.path, &st, true);
@@ -78,6 +79,7 @@ fn teardown_recovered(dir: &ContainerDir) -> Result<()> {
             st.cgroup = r.cgroup;
             st.pid = r.pid;
             st.init_start_time = r.init_start_time;
+            st.net_devices = r.net_devices;
         }
         None => {
             let hier = Hierarchies::detect()?;

@@ -81,6 +81,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         ));
     }
     let seccomp = compile_seccomp(&spec)?;
+    let mempolicy = crate::mempolicy::from_spec(&spec)?;
     // A foreground terminal: ward takes the pty master itself.
     let (handoff, theirs) = match (terminal, &opts.console_socket) {
         (true, None) => {
@@ -144,6 +145,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         cgroup: st.cgroup.as_ref(),
         cgroup_fd,
         seccomp: seccomp.as_ref(),
+        mempolicy,
         console,
         preserve_fds: opts.preserve_fds,
         on_listener: &on_listener,

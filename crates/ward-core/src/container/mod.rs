@@ -187,6 +187,13 @@ pub(crate) fn teardown(st: &State) -> Result<()> {
         }
     }
     host_mounts::unmount(&st.host_mounts);
+    if let Some(nd) = &st.net_devices {
+        // The namespace is pinned: the devices outlived the processes.
+        if let Err(e) = crate::netdev::move_back(&nd.devices, &nd.pin) {
+            crate::warn(&e.to_string());
+        }
+        crate::netdev::unpin(&nd.pin);
+    }
     Ok(())
 }
 

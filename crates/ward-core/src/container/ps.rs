@@ -5,9 +5,13 @@ use super::Container;
 use crate::error::{Error, Result};
 use crate::state::{Status, Store};
 
-/// The host pids of every process in the container.
+/// The host pids of every process in the container: none once it has
+/// stopped (runc lists none then too, with success).
 pub fn pids(store: &Store, id: &str) -> Result<Vec<i32>> {
     let c = Container::open_shared(store, id)?;
+    if c.state.status == Status::Stopped {
+        return Ok(Vec::new());
+    }
     c.require(
         "list processes of",
         &[Status::Created, Status::Running, Status::Paused],

@@ -345,6 +345,14 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
             ..Default::default()
         },
     )?;
+    if !v.net_devices.is_empty() {
+        // CRIU would restore the processes in a new namespace without the
+        // devices (they went back to the host at the checkpoint's delete).
+        return Err(Error::invalid(
+            "linux.netDevices",
+            "restore does not move devices into a restored container",
+        ));
+    }
     let spec = &v.bundle.spec;
     let terminal = spec
         .process()

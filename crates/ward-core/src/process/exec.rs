@@ -42,6 +42,8 @@ pub struct ExecConfig<'a> {
     /// The container's cgroup2 directory, for CLONE_INTO_CGROUP.
     pub cgroup_fd: Option<OwnedFd>,
     pub seccomp: Option<&'a Filter>,
+    /// linux.memoryPolicy of the container, set before the program runs.
+    pub mempolicy: Option<crate::mempolicy::MemPolicy>,
     /// Where the pty master goes (process.terminal), connected.
     pub console: Option<OwnedFd>,
     /// How many fds after stdio the process keeps (--preserve-fds).
@@ -245,6 +247,9 @@ fn child_main(
     console::setup_stdio(process, cfg.console.as_ref(), false)?;
     let mut send_listener =
         |fd: OwnedFd| -> Result<()> { chan.send_fd(&Msg::SeccompFd, fd.as_fd()) };
+    if let Some(p) = &cfg.mempolicy {
+        p.apply()?;
+    }
     let prepared = setup::prepare(process, cfg.seccomp, &mut send_listener)?;
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)
         .map_err(|e| Error::sys("clear parent death signal", e))?;

@@ -21,6 +21,7 @@ pub(crate) fn child_main(cfg: &InitConfig, chan: Channel, single: bool) -> ! {
     // Into the v1 cgroups (and v2, where clone3 couldn't) before any setup,
     // so that init's own work is charged to the container.
     let joined = match cfg.cgroup {
+        Some(_) if cfg.placed_after_clone() => Ok(()),
         Some(cg) => cg.join_self(cfg.cgroup_fd.is_none()).map_err(Error::from),
         None => Ok(()),
     };
@@ -189,6 +190,9 @@ fn init_main(cfg: &InitConfig, chan: &Channel, in_new_userns: bool) -> Result<In
 
     let mut send_listener =
         |fd: OwnedFd| -> Result<()> { chan.send_fd(&Msg::SeccompFd, fd.as_fd()) };
+    if let Some(p) = crate::mempolicy::from_spec(spec)? {
+        p.apply()?;
+    }
     let prepared = setup::prepare(process, cfg.seccomp, &mut send_listener)?;
     sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0)
         .map_err(|e| Error::sys("clear parent death signal", e))?;

@@ -9,7 +9,9 @@
 //!  clone3(CLONE_NEW*) ───────────────────────▶ [new namespaces]
 //!                                              join v1 cgroups ("0" > tasks)
 //!  [user ns] write uid_map/gid_map
-//!            ── IdMapsDone ──────────────────▶ setresuid(0)
+//!  [systemd driver] StartTransientUnit(scope, PIDs=[child]),
+//!            wait for its JobRemoved, write the limits' files
+//!            ── Go ──────────────────────────▶ setresuid(0) (user ns)
 //!                                              mounts, /dev, pivot_root,
 //!                                              console, sysctl, masks,
 //!                                              rlimits, user, capabilities
@@ -98,10 +100,19 @@ impl StartGate {
 
 impl InitConfig<'_> {
     /// Whether the first child must wait for `Go`: the parent still has to
-    /// write the id maps of the user namespace it was cloned into. (The
-    /// child puts itself into its v1 cgroups: no round trip for that.)
+    /// write the id maps of the user namespace it was cloned into, or (the
+    /// systemd driver) start the scope with the child's pid. (With cgroupfs
+    /// the child puts itself into its v1 cgroups: no round trip for that.)
     pub(crate) fn needs_go(&self) -> bool {
-        self.plan.single_step() && self.plan.creates(LinuxNamespaceType::User)
+        (self.plan.single_step() && self.plan.creates(LinuxNamespaceType::User))
+            || self.placed_after_clone()
+    }
+
+    /// Whether the parent puts the first child into the container's cgroup
+    /// before `Go` (the systemd driver's scope, which can't exist before
+    /// it has a pid): the child then doesn't join any cgroup itself.
+    pub(crate) fn placed_after_clone(&self) -> bool {
+        self.cgroup.is_some_and(|c| c.placed_after_clone())
     }
 }
 
@@ -265,6 +276,15 @@ fn handshake(cfg: &InitConfig, chan: &Channel, single: bool, kids: &mut Kids) ->
         write_id_maps(first, &cfg.plan.uid_map, &cfg.plan.gid_map)?;
     }
     if cfg.needs_go() {
+        if let Some(cg) = cfg.cgroup.filter(|_| cfg.placed_after_clone()) {
+            let resources = cfg
+                .bundle
+                .spec
+                .linux()
+                .as_ref()
+                .and_then(|l| l.resources().as_ref());
+            cg.place(cfg.hierarchies, first, resources)?;
+        }
         send(chan, &Msg::Go, kids)?;
     }
     loop {

@@ -512,7 +512,10 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         }
     }
 
-    let prog = export(&ctx)?;
+    let mut prog = export(&ctx)?;
+    if let Some(stub) = enosys_stub(s, &default) {
+        prog.splice(0..0, stub);
+    }
     if prog.len() > MAX_INSNS {
         return Err(invalid(
             base,
@@ -529,6 +532,208 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter, SeccompError> {
         listener_path: if notify { listener_path } else { None },
         listener_metadata: s.listener_metadata().clone().unwrap_or_default(),
     })
+}
+
+/// AUDIT_ARCH_* (linux/audit.h): the `arch` field of struct seccomp_data.
+const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+const AUDIT_ARCH_AARCH64: u32 = 0xC000_00B7;
+const AUDIT_ARCH_ARM: u32 = 0x4000_0028;
+const AUDIT_ARCH_PPC64LE: u32 = 0xC000_0015;
+const AUDIT_ARCH_RISCV64: u32 = 0xC000_00F3;
+/// x32 calls arrive as AUDIT_ARCH_X86_64 with this bit in the number.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// The kernel's value for a libseccomp architecture, for those the ENOSYS
+/// stub covers. x32 shares x86_64's.
+fn audit_arch(a: ScmpArch) -> Option<u32> {
+    Some(match a {
+        ScmpArch::X8664 | ScmpArch::X32 => AUDIT_ARCH_X86_64,
+        ScmpArch::X86 => AUDIT_ARCH_I386,
+        ScmpArch::Aarch64 => AUDIT_ARCH_AARCH64,
+        ScmpArch::Arm => AUDIT_ARCH_ARM,
+        ScmpArch::Ppc64Le => AUDIT_ARCH_PPC64LE,
+        ScmpArch::Riscv64 => AUDIT_ARCH_RISCV64,
+        _ => return None,
+    })
+}
+
+/// The highest syscall number the profile names, per architecture the
+/// filter has (the native one and `architectures`): x86_64, x32 (its numbers
+/// carry X32_SYSCALL_BIT) and the others apart. Names an architecture lacks
+/// are left out; an architecture with none is left out.
+fn last_syscalls(s: &LinuxSeccomp) -> Vec<(ScmpArch, u32)> {
+    let mut archs = vec![ScmpArch::native()];
+    for &a in s.architectures().iter().flatten() {
+        let a = arch(a);
+        let a = if a == ScmpArch::Native {
+            ScmpArch::native()
+        } else {
+            a
+        };
+        if !archs.contains(&a) {
+            archs.push(a);
+        }
+    }
+    let names: Vec<&String> = s
+        .syscalls()
+        .iter()
+        .flatten()
+        .flat_map(|c| c.names())
+        .collect();
+    archs
+        .into_iter()
+        .filter_map(|a| {
+            let max = names
+                .iter()
+                .filter_map(|n| ScmpSyscall::from_name_by_arch(n, a).ok())
+                .map(i32::from)
+                // Negative numbers are libseccomp's pseudo-syscalls.
+                .filter(|&nr| nr >= 0)
+                .max()?;
+            Some((a, max as u32))
+        })
+        .collect()
+}
+
+/// runc's -ENOSYS rule (its libcontainer/seccomp/patchbpf), as a program to
+/// put before libseccomp's: on each architecture of the filter, a syscall
+/// numbered above every syscall the profile names returns ENOSYS instead of
+/// the default action. Such a syscall is newer than the profile, and ENOSYS
+/// makes a libc fall back to the older call (clone3 → clone, faccessat2 →
+/// faccessat, openat2 → openat) where the default's EPERM would fail it.
+/// None when the default allows (or logs) anyway, when the default already
+/// is ENOSYS, or when no architecture the stub knows has a named syscall.
+///
+/// Unlike runc, the native architecture counts even when `architectures`
+/// doesn't list it: libseccomp's filter always has it.
+fn enosys_stub(s: &LinuxSeccomp, default: &ScmpAction) -> Option<Vec<libc::sock_filter>> {
+    match default {
+        ScmpAction::Allow | ScmpAction::Log => return None,
+        ScmpAction::Errno(e) if *e == libc::ENOSYS => return None,
+        _ => {}
+    }
+    stub_for(&last_syscalls(s))
+}
+
+/// The stub for `last` (architecture, highest named number). Its layout:
+///
+/// ```text
+///     ld  [arch]
+///     jeq ARCH_1 → block 1  ... one per architecture
+///     ja  → filter
+///   block (x86_64): ld [nr]; jset X32_BIT → x32 check (or → filter)
+///                   jgt MAX → enosys, → filter; [x32: jgt MAX32 → enosys, → filter]
+///   block (others): ld [nr]; jgt MAX → enosys, → filter
+///     ret ERRNO(ENOSYS)
+///   filter: libseccomp's program
+/// ```
+fn stub_for(last: &[(ScmpArch, u32)]) -> Option<Vec<libc::sock_filter>> {
+    const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+    const JEQ: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+    const JGT: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
+    const JSET: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+    const JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
+    const RET: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+    /// Jump targets, resolved once the stub's length is known.
+    #[derive(Clone, Copy)]
+    enum To {
+        Skip(u8),
+        Enosys,
+        Filter,
+        Block(usize),
+    }
+    // Group by the kernel's architecture value: x86_64 and x32 share one.
+    let mut groups: Vec<(u32, Option<u32>, Option<u32>)> = Vec::new();
+    for &(a, max) in last {
+        let Some(audit) = audit_arch(a) else {
+            continue;
+        };
+        let i = match groups.iter().position(|g| g.0 == audit) {
+            Some(i) => i,
+            None => {
+                groups.push((audit, None, None));
+                groups.len() - 1
+            }
+        };
+        if a == ScmpArch::X32 {
+            groups[i].2 = Some(max);
+        } else {
+            groups[i].1 = Some(max);
+        }
+    }
+    if groups.is_empty() {
+        return None;
+    }
+    let ins = |code: u16, jt: To, jf: To, k: u32| (code, jt, jf, k);
+    let mut head = vec![ins(LD_W_ABS, To::Skip(0), To::Skip(0), 4)];
+    for (i, g) in groups.iter().enumerate() {
+        head.push(ins(JEQ, To::Block(i), To::Skip(0), g.0));
+    }
+    head.push(ins(JA, To::Skip(0), To::Skip(0), 0)); // k patched to → filter
+    let mut blocks = Vec::new();
+    let mut starts = Vec::new();
+    for &(audit, max, max32) in &groups {
+        starts.push(head.len() + blocks.len());
+        blocks.push(ins(LD_W_ABS, To::Skip(0), To::Skip(0), 0));
+        if audit == AUDIT_ARCH_X86_64 {
+            // x32 calls go to the x32 check, or to the filter when the
+            // profile has no x32 numbers; the others likewise.
+            let on_x32 = match (max32, max) {
+                (Some(_), Some(_)) => To::Skip(1),
+                (Some(_), None) => To::Skip(0),
+                (None, _) => To::Filter,
+            };
+            let on_64 = if max.is_some() {
+                To::Skip(0)
+            } else {
+                To::Filter
+            };
+            blocks.push(ins(JSET, on_x32, on_64, X32_SYSCALL_BIT));
+            if let Some(m) = max {
+                blocks.push(ins(JGT, To::Enosys, To::Filter, m));
+            }
+            if let Some(m) = max32 {
+                blocks.push(ins(JGT, To::Enosys, To::Filter, m));
+            }
+        } else if let Some(m) = max {
+            blocks.push(ins(JGT, To::Enosys, To::Filter, m));
+        }
+    }
+    let mut all = head;
+    all.extend(blocks);
+    let enosys = all.len();
+    let filter = enosys + 1;
+    let mut out = Vec::with_capacity(filter);
+    for (at, &(code, jt, jf, k)) in all.iter().enumerate() {
+        let rel = |t: To| -> Option<u8> {
+            let target = match t {
+                To::Skip(n) => return Some(n),
+                To::Enosys => enosys,
+                To::Filter => filter,
+                To::Block(b) => starts[b],
+            };
+            u8::try_from(target - at - 1).ok()
+        };
+        let k = if code == JA {
+            (filter - at - 1) as u32
+        } else {
+            k
+        };
+        out.push(libc::sock_filter {
+            code,
+            jt: rel(jt)?,
+            jf: rel(jf)?,
+            k,
+        });
+    }
+    out.push(libc::sock_filter {
+        code: RET,
+        jt: 0,
+        jf: 0,
+        k: libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32,
+    });
+    Some(out)
 }
 
 /// The program as libseccomp writes it (struct sock_filter, native endian).
@@ -1327,5 +1532,78 @@ mod tests {
             .contains(&json!("SECCOMP_FILTER_FLAG_LOG")));
         // It is the spec's features object.
         let _: oci_spec::runtime::Seccomp = serde_json::from_value(s.clone()).unwrap();
+    }
+
+    /// clone3 (435) and close_range (436): numbers no libc lacks a fallback for.
+    const SYS_CLONE3: libc::c_long = 435;
+    const SYS_CLOSE_RANGE: libc::c_long = 436;
+
+    /// A profile written before clone3 (its highest name pidfd_open, 434):
+    /// newer syscalls get ENOSYS, older ones it doesn't name the default.
+    #[test]
+    fn newer_syscalls_than_the_profile_get_enosys() {
+        let f = compile(&profile(json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["getppid", "exit_group", "exit", "pidfd_open"],
+                          "action": "SCMP_ACT_ALLOW"}]})))
+        .unwrap();
+        let body = || {
+            (syscall2(SYS_CLONE3, 0, 0) == libc::ENOSYS
+                && syscall2(SYS_CLOSE_RANGE, 1000, 1000) == libc::ENOSYS
+                && mkdirat() == libc::EPERM
+                && getppid() > 0) as i32
+        };
+        assert_eq!(run(&f, body), End::Exit(1));
+        // Naming clone3 moves the line: clone3 gets the rule's errno, the
+        // next one ENOSYS.
+        let f = compile(&profile(json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [{"names": ["getppid", "exit_group", "exit"], "action": "SCMP_ACT_ALLOW"},
+                         {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 99}]})))
+        .unwrap();
+        let body = || {
+            (syscall2(SYS_CLONE3, 0, 0) == 99
+                && syscall2(SYS_CLOSE_RANGE, 1000, 1000) == libc::ENOSYS
+                && mkdirat() == libc::EPERM) as i32
+        };
+        assert_eq!(run(&f, body), End::Exit(1));
+    }
+
+    /// No stub where the default allows or already is ENOSYS, or with
+    /// nothing named; an x32 profile's numbers carry the x32 bit.
+    #[test]
+    fn enosys_stub_only_where_it_changes_something() {
+        let p = |v: Value| profile(v);
+        let names = json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]);
+        for (default, errno) in [
+            ("SCMP_ACT_ALLOW", None),
+            ("SCMP_ACT_LOG", None),
+            ("SCMP_ACT_ERRNO", Some(38)),
+        ] {
+            let mut v = json!({"defaultAction": default, "syscalls": names});
+            if let Some(e) = errno {
+                v["defaultErrnoRet"] = json!(e);
+            }
+            let s = p(v);
+            let d = action(s.default_action(), s.default_errno_ret(), "").unwrap();
+            assert!(enosys_stub(&s, &d).is_none(), "{default}");
+        }
+        let s = p(json!({"defaultAction": "SCMP_ACT_KILL"}));
+        assert!(enosys_stub(&s, &ScmpAction::KillThread).is_none());
+        let s = p(json!({"defaultAction": "SCMP_ACT_ERRNO",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["pidfd_open"], "action": "SCMP_ACT_ALLOW"}]}));
+        if ScmpArch::native() == ScmpArch::X8664 {
+            let last = last_syscalls(&s);
+            assert_eq!(
+                last,
+                vec![
+                    (ScmpArch::X8664, 434),
+                    (ScmpArch::X32, 434 | X32_SYSCALL_BIT)
+                ]
+            );
+            let stub = stub_for(&last).unwrap();
+            let ret = stub.last().unwrap();
+            assert_eq!(ret.k, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+        }
     }
 }

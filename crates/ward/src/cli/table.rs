@@ -10,7 +10,7 @@ pub(super) static GLOBAL: &[Opt] = &[
     Opt::value("log", 0, "Where to write log lines (default: stderr only)"),
     Opt::value("log-format", 0, "Format of the log").default("text").choices(&["text", "json"]),
     Opt::flag("debug", 0, "Log debug messages too"),
-    Opt::flag("systemd-cgroup", 0, "Accepted for runc compatibility; ward manages cgroups through cgroupfs").hidden(),
+    Opt::flag("systemd-cgroup", 0, "Let systemd own the cgroup: a transient scope, from a slice:prefix:name cgroupsPath").hidden(),
     Opt::value("criu", 0, "The criu binary for checkpoint and restore (default: criu on PATH, or /usr/sbin/criu)"),
 ];
 

@@ -93,6 +93,17 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
     (what, res)
 }
 
+/// The exit status of a command that failed, as runc's: 255 for `exec`
+/// (whose own status is the process's, so an engine tells "the runtime
+/// failed" from "the command exited 1" by it: podman and CRI-O do), 1 for
+/// every other command.
+pub fn failure_code(command: &Command) -> i32 {
+    match command {
+        Command::Exec(_) => 255,
+        _ => 1,
+    }
+}
+
 /// The create options of `create` and `run`, with what systemd passed in
 /// ward's environment (NOTIFY_SOCKET, LISTEN_FDS): the library reads no
 /// environment of its own.

@@ -1,6 +1,6 @@
 //! Shared helpers for ward's integration tests.
 //!
-//! Every test builds its own scratch directory (`/tmp/ward-test-…`) holding a
+//! Every test builds its own scratch directory (`$TMPDIR/ward-test-…`, /tmp by default) holding a
 //! private `--root` state directory and one or more bundles with a busybox
 //! rootfs. A [`Ctx`] guard force-deletes every container it handed out an ID
 //! for, kills any process still tied to its directory, unmounts whatever is
@@ -870,7 +870,7 @@ impl Bundle {
 
 /// A test's scratch area and cleanup guard.
 pub struct Ctx {
-    /// /tmp/ward-test-<name>-<pid>-<n>
+    /// $TMPDIR (/tmp by default)/ward-test-<name>-<pid>-<n>
     pub dir: PathBuf,
     /// The runtime's `--root` (not created up front).
     pub root: PathBuf,
@@ -883,7 +883,7 @@ impl Ctx {
     pub fn new(name: &str) -> Ctx {
         let pid = std::process::id();
         let dir = loop {
-            let d = PathBuf::from(format!("/tmp/ward-test-{name}-{pid}-{}", next_seq()));
+            let d = std::env::temp_dir().join(format!("ward-test-{name}-{pid}-{}", next_seq()));
             match fs::create_dir(&d) {
                 Ok(()) => break d,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,

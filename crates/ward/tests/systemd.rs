@@ -1,0 +1,596 @@
+//! The systemd cgroup driver against a real systemd: one boot of the test
+//! VM with Debian's systemd as PID 1 (`tests/vm/run --systemd --numa 2`),
+//! in which [`in_the_systemd_guest`] runs every check in turn:
+//!
+//! * a container under `--systemd-cgroup` is its scope in `systemctl
+//!   status`, with Delegate=yes and the limits as properties, and the
+//!   cgroup files hold the exact values;
+//! * the limits are enforced (pids.max: a fork fails);
+//! * `update` goes through systemd (the properties change) and the files;
+//! * `systemctl daemon-reload` undoes none of it; pause and resume work;
+//! * `delete` leaves no unit and no cgroup;
+//! * `systemctl stop` of the scope stops the container;
+//! * a create that fails after the scope started leaves no unit;
+//! * podman with `--cgroup-manager systemd` runs a container with ward as
+//!   its runtime, in its libpod scope;
+//! * rootless: a user's container is a scope of the user's own systemd
+//!   instance (user@UID.service), with its limit;
+//! * linux.memoryPolicy across the guest's two NUMA nodes (numa_maps).
+//!
+//! The checks change the guest's systemd (drop-ins, a user) and so run
+//! only there, never on a host.
+//!
+//! The host side ([`systemd_guest`]) boots the guest and passes the
+//! guest's status back. The boot and the checks take about a minute
+//! under TCG on the CI machine. This file is not run in the ordinary
+//! test VM (scripts/vm-test.sh): it boots its own.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Set in the guest's environment by the host side.
+const GUEST_VAR: &str = "WARD_SYSTEMD_GUEST";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository's root")
+}
+
+/// Boots the systemd guest (`extra` options of tests/vm/run) and runs
+/// [`in_the_systemd_guest`] in it with GUEST_VAR=`mode`.
+fn boot(mode: &str, extra: &[&str]) {
+    if std::env::var_os(GUEST_VAR).is_some() {
+        return;
+    }
+    if std::env::var("WARD_TEST_VM").is_ok_and(|v| v == "0") {
+        eprintln!("SKIP: the systemd guest ({mode}): WARD_TEST_VM=0");
+        return;
+    }
+    let ctx = Ctx::new(&format!("sdvm{mode}"));
+    let exe = std::env::current_exe().expect("this test binary");
+    let mut cmd = std::process::Command::new(repo().join("tests/vm/run"));
+    cmd.current_dir(repo())
+        .arg("--systemd")
+        .args(extra)
+        .args(["--timeout", "900", "--env", &format!("{GUEST_VAR}={mode}")])
+        .args(["--env", "RUST_BACKTRACE=1"]);
+    if !testing_ward() {
+        cmd.args([
+            "--env",
+            &format!("WARD_TEST_BIN={}", runtime_bin().display()),
+        ]);
+    }
+    cmd.arg("--").arg(&exe).args([
+        "--exact",
+        "in_the_systemd_guest",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    let started = std::time::Instant::now();
+    let out = Proc::spawn(cmd, &ctx.dir, Duration::from_secs(960)).wait();
+    eprintln!(
+        "systemd guest ({mode}): {:.1} s\n{}",
+        started.elapsed().as_secs_f64(),
+        out.stdout
+    );
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("systemd guest: every check passed"),
+        "{}",
+        out.describe()
+    );
+}
+
+#[test]
+fn systemd_guest() {
+    boot("v2", &["--numa", "2", "--mem", "2048"]);
+}
+
+/// systemd's hybrid mode: v1 controllers, the legacy property names, and
+/// the v1 hierarchies systemd doesn't manage joined by ward.
+#[test]
+fn systemd_guest_hybrid() {
+    boot("hybrid", &["--hybrid"]);
+}
+
+/// A host without systemd (this build machine): `--systemd-cgroup` is
+/// refused with one line and nothing is left, as runc 1.1.5 refuses it
+/// ("systemd not running on this host, cannot use systemd cgroups
+/// manager").
+#[test]
+fn without_systemd_the_driver_is_refused() {
+    if std::env::var_os(GUEST_VAR).is_some() || Path::new("/run/systemd/system").exists() {
+        return;
+    }
+    let ctx = Ctx::new("nosd");
+    let id = ctx.id("n");
+    let mut b = ctx.bundle("n");
+    b.linux()["cgroupsPath"] = json!(format!("system.slice:ward:{id}"));
+    b.write();
+    let out = ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id]);
+    out.assert_code(1);
+    out.assert_stderr_has_any(&["systemd is not running", "systemd not running"]);
+    if testing_ward() {
+        out.assert_error_line("create", &id);
+    }
+    ctx.assert_nothing_left(&[&id]);
+}
+
+#[test]
+fn in_the_systemd_guest() {
+    if std::env::var_os(GUEST_VAR).is_none() {
+        return;
+    }
+    assert_eq!(
+        fs::read_to_string("/proc/1/comm").unwrap().trim(),
+        "systemd",
+        "PID 1"
+    );
+    match std::env::var(GUEST_VAR).as_deref() {
+        Ok("hybrid") => hybrid_checks(),
+        _ => in_the_systemd_guest_checks(),
+    }
+}
+
+/// `systemctl ARGS`.
+fn systemctl(ctx: &Ctx, args: &[&str]) -> Out {
+    ctx.host("systemctl", args)
+}
+
+/// Properties of a unit (`systemctl show -p A,B unit`), as "A=value" lines.
+fn show(ctx: &Ctx, unit: &str, props: &str) -> String {
+    let out = systemctl(ctx, &["show", "-p", props, unit]);
+    out.assert_ok();
+    out.stdout
+}
+
+fn read(p: impl AsRef<Path>) -> String {
+    fs::read_to_string(p.as_ref())
+        .unwrap_or_else(|e| panic!("read {}: {e}", p.as_ref().display()))
+        .trim()
+        .to_string()
+}
+
+fn in_the_systemd_guest_checks() {
+    if skip_unless_ward("the systemd driver's checks") {
+        return;
+    }
+    let ctx = Ctx::new("sd");
+    let cgroot = Path::new("/sys/fs/cgroup");
+
+    // --- a scope with its properties --------------------------------------
+    let id = ctx.id("a");
+    let unit = format!("ward-{id}.scope");
+    let mut b = ctx.bundle("a");
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{id}"));
+    b.linux()["resources"] = json!({
+        "memory": {"limit": 67108864, "swap": 67108864},
+        "pids": {"limit": 8},
+        "cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0"},
+    });
+    b.long_running("");
+    b.write();
+    let out = ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id]);
+    out.assert_ok();
+    ctx.rt(&["start", &id]).assert_ok();
+    let pid: i32 = {
+        let st = ctx.rt(&["state", &id]);
+        let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+        v["pid"].as_i64().unwrap() as i32
+    };
+    wait_exec(pid, &["sleep", "1000"]);
+    let status = systemctl(&ctx, &["status", "--no-pager", &unit]);
+    status.assert_ok();
+    assert!(
+        status.stdout.contains(&pid.to_string()) && status.stdout.contains("wardtest.slice"),
+        "{}",
+        status.describe()
+    );
+    let props = show(
+        &ctx,
+        &unit,
+        "ActiveState,Delegate,ControlGroup,MemoryMax,MemorySwapMax,TasksMax,CPUQuotaPerSecUSec,CPUWeight,AllowedCPUs",
+    );
+    for want in [
+        "ActiveState=active",
+        "Delegate=yes",
+        &format!("ControlGroup=/wardtest.slice/{unit}"),
+        "MemoryMax=67108864",
+        "MemorySwapMax=0",
+        "TasksMax=8",
+        "CPUQuotaPerSecUSec=500ms",
+        "CPUWeight=59",
+        "AllowedCPUs=0",
+    ] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    let dir = cgroot.join("wardtest.slice").join(&unit);
+    assert_eq!(
+        read(format!("/proc/{pid}/cgroup")),
+        format!("0::/wardtest.slice/{unit}")
+    );
+    assert_eq!(read(dir.join("memory.max")), "67108864");
+    assert_eq!(read(dir.join("pids.max")), "8");
+    assert_eq!(read(dir.join("cpu.max")), "50000 100000");
+    assert_eq!(read(dir.join("cpu.weight")), "59");
+    eprintln!("ok: the scope, its properties and its files");
+
+    // --- enforced ----------------------------------------------------------
+    let out = ctx.rt(&[
+        "exec", &id, "sh", "-c",
+        "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 30 & done; echo forked; kill $(jobs -p) 2>/dev/null; true",
+    ]);
+    assert!(
+        out.stderr.to_lowercase().contains("fork") || !out.success(),
+        "ten forks under pids.max 8 all worked\n{}",
+        out.describe()
+    );
+    let events = read(dir.join("pids.events"));
+    assert!(!events.contains("max 0"), "pids.events: {events}");
+    eprintln!("ok: pids.max enforced ({events})");
+
+    // --- update through systemd, kept over daemon-reload --------------------
+    ctx.rt(&[
+        "update",
+        "--memory",
+        "134217728",
+        "--memory-swap",
+        "134217728",
+        "--pids-limit",
+        "16",
+        &id,
+    ])
+    .assert_ok();
+    for round in ["after update", "after daemon-reload"] {
+        let props = show(&ctx, &unit, "ActiveState,MemoryMax,TasksMax");
+        for want in ["ActiveState=active", "MemoryMax=134217728", "TasksMax=16"] {
+            assert!(
+                props.lines().any(|l| l == want),
+                "{round}: {want} not in\n{props}"
+            );
+        }
+        assert_eq!(read(dir.join("memory.max")), "134217728", "{round}");
+        assert_eq!(read(dir.join("pids.max")), "16", "{round}");
+        assert_eq!(ctx.status(&id).as_deref(), Some("running"), "{round}");
+        // The device rules (ward's own eBPF program, next to systemd's):
+        // /dev/mem (c 1:1) is not in the allowed list.
+        let out = ctx.rt(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "mknod /tmp/mem c 1 1 2>&1 && head -c1 /tmp/mem >/dev/null 2>&1; echo RC=$?",
+        ]);
+        assert_ne!(
+            kv(&out.stdout, "RC"),
+            "0",
+            "{round}: /dev/mem readable\n{}",
+            out.describe()
+        );
+        if round == "after update" {
+            systemctl(&ctx, &["daemon-reload"]).assert_ok();
+        }
+    }
+    eprintln!("ok: update through SetUnitProperties, kept over daemon-reload");
+
+    // --- pause and resume: the freezer of the scope's cgroup ----------------
+    ctx.rt(&["pause", &id]).assert_ok();
+    assert_eq!(ctx.status(&id).as_deref(), Some("paused"));
+    assert_eq!(read(dir.join("cgroup.freeze")), "1");
+    ctx.rt(&["resume", &id]).assert_ok();
+    assert_eq!(ctx.status(&id).as_deref(), Some("running"));
+    eprintln!("ok: pause and resume");
+
+    // --- delete: no unit, no cgroup -----------------------------------------
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    let props = show(&ctx, &unit, "LoadState,ActiveState");
+    assert!(props.contains("LoadState=not-found"), "{props}");
+    assert!(!dir.exists(), "{} left", dir.display());
+    ctx.assert_nothing_left(&[&id]);
+    eprintln!("ok: delete leaves no unit and no cgroup");
+
+    // --- systemctl stop stops the container ---------------------------------
+    let id = ctx.id("s");
+    let unit = format!("ward-{id}.scope");
+    let mut b = ctx.bundle("s");
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{id}"));
+    // An init that ends on SIGTERM: a pid namespace's init ignores the
+    // signals it has no handler for, even from systemd, which would then
+    // wait TimeoutStopSec (90 s) before its SIGKILL (as under runc).
+    b.sh(&format!(
+        "trap 'exit 0' TERM; echo {READY}; sleep 1000 & wait"
+    ));
+    b.write();
+    ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id])
+        .assert_ok();
+    ctx.rt(&["start", &id]).assert_ok();
+    systemctl(&ctx, &["stop", &unit]).assert_ok();
+    ctx.wait_status(&id, "stopped");
+    ctx.rt(&["delete", &id]).assert_ok();
+    assert!(show(&ctx, &unit, "LoadState").contains("not-found"));
+    ctx.assert_nothing_left(&[&id]);
+    eprintln!("ok: systemctl stop of the scope stops the container");
+
+    // --- a create that fails after the scope started leaves no unit ---------
+    let id = ctx.id("f");
+    let unit = format!("ward-{id}.scope");
+    let mut b = ctx.bundle("f");
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{id}"));
+    // Found missing by init, after the scope started (create fails, as
+    // runc's does).
+    b.set_args(&["/no/such/binary"]);
+    b.write();
+    let out = ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id]);
+    out.assert_fail();
+    out.assert_error_line("create", &id);
+    assert!(
+        show(&ctx, &unit, "LoadState").contains("not-found"),
+        "{unit} left"
+    );
+    ctx.assert_nothing_left(&[&id]);
+    eprintln!("ok: a failed create leaves no unit");
+
+    // --- podman --cgroup-manager systemd ------------------------------------
+    systemctl(&ctx, &["start", "dbus.service"]).assert_ok();
+    let pm = ctx.dir.join("podman");
+    let rootfs = ctx.bundle("pm").rootfs();
+    let bin = runtime_bin();
+    let out = ctx.host(
+        "podman",
+        &[
+            "--runtime",
+            bin.to_str().unwrap(),
+            "--cgroup-manager",
+            "systemd",
+            "--storage-driver",
+            "vfs",
+            "--root",
+            pm.join("root").to_str().unwrap(),
+            "--runroot",
+            "/run/ward-test-podman",
+            "--events-backend",
+            "file",
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--cgroupns",
+            "host",
+            "--rootfs",
+            rootfs.to_str().unwrap(),
+            "sh",
+            "-c",
+            "cat /proc/self/cgroup",
+        ],
+    );
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("0::/machine.slice/libpod-") && out.stdout.contains(".scope"),
+        "{}",
+        out.describe()
+    );
+    let left = systemctl(&ctx, &["list-units", "--all", "--no-legend", "libpod-*"]);
+    assert!(!left.stdout.contains(".scope"), "{}", left.describe());
+    eprintln!(
+        "ok: podman --cgroup-manager systemd with ward: {}",
+        out.stdout.trim()
+    );
+
+    // --- rootless: the user's own systemd instance --------------------------
+    rootless(&ctx);
+
+    // --- memoryPolicy over two nodes ----------------------------------------
+    let nodes = read("/sys/devices/system/node/online");
+    if nodes == "0-1" {
+        let id = ctx.id("m");
+        let mut b = ctx.bundle("m");
+        b.linux()["memoryPolicy"] = json!({"mode": "MPOL_INTERLEAVE", "nodes": "0-1"});
+        b.sh("head -n1 /proc/self/numa_maps");
+        let out = ctx.run(&b, &id);
+        out.assert_ok();
+        assert!(
+            out.stdout.contains(" interleave:0-1 "),
+            "{}",
+            out.describe()
+        );
+        ctx.assert_nothing_left(&[&id]);
+        eprintln!("ok: memoryPolicy interleave:0-1");
+    } else {
+        panic!("the guest has NUMA nodes {nodes}, not 0-1 (tests/vm/run --numa 2)");
+    }
+    println!("systemd guest: every check passed");
+}
+
+/// A user's container under `--systemd-cgroup`: a scope of the user's
+/// systemd instance. The guest's logind and user@.service come up without
+/// sysinit.target (drop-ins in the guest's /run: minutes under TCG
+/// otherwise); the user is made in the guest's overlay only.
+fn rootless(ctx: &Ctx) {
+    for u in [
+        "user@.service",
+        "user-runtime-dir@.service",
+        "systemd-logind.service",
+        "systemd-user-sessions.service",
+    ] {
+        let d = Path::new("/run/systemd/system").join(format!("{u}.d"));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join("ward-test.conf"), "[Unit]\nDefaultDependencies=no\n").unwrap();
+    }
+    systemctl(ctx, &["daemon-reload"]).assert_ok();
+    systemctl(ctx, &["start", "systemd-logind.service"]).assert_ok();
+    ctx.host("useradd", &["-M", "-U", "-s", "/bin/sh", "wardsd"])
+        .assert_ok();
+    let uid = ctx.host("id", &["-u", "wardsd"]).stdout.trim().to_string();
+    let gid = ctx.host("id", &["-g", "wardsd"]).stdout.trim().to_string();
+    systemctl(ctx, &["start", &format!("user@{uid}.service")]).assert_ok();
+
+    let id = ctx.id("r");
+    let mut b = ctx.bundle("r");
+    let (u, g): (u32, u32) = (uid.parse().unwrap(), gid.parse().unwrap());
+    b.linux()["uidMappings"] = json!([{"containerID": 0, "hostID": u, "size": 1}]);
+    b.linux()["gidMappings"] = json!([{"containerID": 0, "hostID": g, "size": 1}]);
+    b.add_namespace(json!({"type": "user"}));
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{id}"));
+    b.linux()["resources"] = json!({"pids": {"limit": 20}});
+    // No new network namespace's sysfs for a user: the host's /sys, bound.
+    let mounts = b.config["mounts"].as_array_mut().unwrap();
+    mounts.retain(|m| m["destination"] != "/sys");
+    // gid 5 (tty) is not mapped: devpts without it, as `spec --rootless`.
+    for m in mounts.iter_mut().filter(|m| m["destination"] == "/dev/pts") {
+        m["options"] = json!([
+            "nosuid",
+            "noexec",
+            "newinstance",
+            "ptmxmode=0666",
+            "mode=0620"
+        ]);
+    }
+    mounts.push(
+        json!({"destination": "/sys", "type": "bind", "source": "/sys",
+                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+    );
+    b.sh("p=$(sed -n 's/^0:://p' /proc/self/cgroup); echo CG=$p; echo PIDSMAX=$(cat /sys/fs/cgroup$p/pids.max)");
+    b.write();
+    let state = ctx.dir.join("rl-state");
+    fs::create_dir_all(&state).unwrap();
+    ctx.host(
+        "chown",
+        &[
+            "-R",
+            &format!("{uid}:{gid}"),
+            state.to_str().unwrap(),
+            b.path(),
+        ],
+    )
+    .assert_ok();
+    let mut cmd = std::process::Command::new("setpriv");
+    cmd.args([
+        &format!("--reuid={uid}"),
+        &format!("--regid={gid}"),
+        "--clear-groups",
+        "--",
+    ])
+    .arg(runtime_bin())
+    .args(["--systemd-cgroup", "--root", state.to_str().unwrap()])
+    .args(["run", "--bundle", b.path(), &id])
+    .env("XDG_RUNTIME_DIR", format!("/run/user/{uid}"));
+    let out = ctx.spawn_cmd(cmd, RUN_TIMEOUT).wait();
+    out.assert_ok();
+    let cg =
+        format!("/user.slice/user-{uid}.slice/user@{uid}.service/wardtest.slice/ward-{id}.scope");
+    assert_eq!(kv(&out.stdout, "CG"), cg, "{}", out.describe());
+    assert_eq!(kv(&out.stdout, "PIDSMAX"), "20", "{}", out.describe());
+    assert!(
+        !Path::new("/sys/fs/cgroup").join(&cg[1..]).exists(),
+        "{cg} left"
+    );
+    eprintln!("ok: rootless, in the user's instance: {cg}");
+}
+
+/// The hybrid guest: a scope with the legacy properties; its v1
+/// directories, those systemd made and those ward made (cpuset, freezer),
+/// with init in each; update and daemon-reload; delete.
+fn hybrid_checks() {
+    if skip_unless_ward("the systemd driver's checks") {
+        return;
+    }
+    let ctx = Ctx::new("sdh");
+    let v1 = Path::new("/sys/fs/cgroup");
+    assert!(
+        v1.join("memory").is_dir() && v1.join("unified").is_dir(),
+        "not a hybrid guest"
+    );
+    let id = ctx.id("h");
+    let unit = format!("ward-{id}.scope");
+    let rel = format!("wardtest.slice/{unit}");
+    let mut b = ctx.bundle("h");
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{id}"));
+    b.linux()["resources"] = json!({
+        "memory": {"limit": 67108864},
+        "pids": {"limit": 8},
+        "cpu": {"shares": 512, "cpus": "0"},
+    });
+    b.long_running("");
+    b.write();
+    ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id])
+        .assert_ok();
+    ctx.rt(&["start", &id]).assert_ok();
+    let st = ctx.rt(&["state", &id]);
+    let pid = serde_json::from_str::<serde_json::Value>(&st.stdout).unwrap()["pid"]
+        .as_i64()
+        .unwrap() as i32;
+    let props = show(
+        &ctx,
+        &unit,
+        "ActiveState,Delegate,MemoryLimit,TasksMax,CPUShares",
+    );
+    for want in [
+        "ActiveState=active",
+        "Delegate=yes",
+        "MemoryLimit=67108864",
+        "TasksMax=8",
+        "CPUShares=512",
+    ] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    assert_eq!(
+        read(v1.join("memory").join(&rel).join("memory.limit_in_bytes")),
+        "67108864"
+    );
+    assert_eq!(read(v1.join("pids").join(&rel).join("pids.max")), "8");
+    assert_eq!(
+        read(v1.join("cpu,cpuacct").join(&rel).join("cpu.shares")),
+        "512"
+    );
+    assert_eq!(read(v1.join("cpuset").join(&rel).join("cpuset.cpus")), "0");
+    let cgroups = read(format!("/proc/{pid}/cgroup"));
+    for ctrl in [
+        "memory",
+        "pids",
+        "cpuset",
+        "freezer",
+        "devices",
+        "name=systemd",
+    ] {
+        assert!(
+            cgroups
+                .lines()
+                .any(|l| l.ends_with(&format!(":{ctrl}:/{rel}"))
+                    || (l.contains(&format!(":{ctrl}")) && l.ends_with(&format!("/{rel}")))),
+            "{ctrl}: init not in {rel}\n{cgroups}"
+        );
+    }
+    eprintln!("ok: hybrid: the scope, legacy properties, v1 files, init in every hierarchy");
+
+    ctx.rt(&["update", "--memory", "134217728", &id])
+        .assert_ok();
+    systemctl(&ctx, &["daemon-reload"]).assert_ok();
+    assert!(show(&ctx, &unit, "MemoryLimit").contains("MemoryLimit=134217728"));
+    assert_eq!(
+        read(v1.join("memory").join(&rel).join("memory.limit_in_bytes")),
+        "134217728"
+    );
+    assert_eq!(ctx.status(&id).as_deref(), Some("running"));
+    eprintln!("ok: hybrid: update, kept over daemon-reload");
+
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    assert!(show(&ctx, &unit, "LoadState").contains("not-found"));
+    for h in ["memory", "pids", "cpuset", "freezer", "systemd", "unified"] {
+        assert!(!v1.join(h).join(&rel).exists(), "{h}/{rel} left");
+    }
+    // The slice ward made in the hierarchies systemd doesn't manage.
+    for h in ["cpuset", "freezer", "perf_event"] {
+        let s = v1.join(h).join("wardtest.slice");
+        assert!(!s.exists(), "{} left", s.display());
+    }
+    ctx.assert_nothing_left(&[&id]);
+    eprintln!("ok: hybrid: delete leaves no unit and no directory");
+    println!("systemd guest: every check passed");
+}
