@@ -33,6 +33,8 @@ scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-de
   skopeo umoci docker-registry apache2-utils openssl \
   containernetworking-plugins crun protobuf-compiler \
   golang-github-containernetworking-plugin-dnsname dnsmasq-base iperf3 passt iproute2
+# sshd for crates/ward/tests/migrate.rs, never started as a service here.
+scripts/deps.sh --no-start openssh-server
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).
 tests/vm/run --setup
 cargo test --workspace -- "$@"

@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh busybox-static runc python3 procps util-linux criu libseccomp-dev uidmap apparmor gcc libc6-dev \
   iptables podman skopeo umoci docker-registry apache2-utils openssl protobuf-compiler \
   containernetworking-plugins golang-github-containernetworking-plugin-dnsname dnsmasq-base iperf3 passt iproute2
+# sshd for crates/ward/tests/migrate.rs (its tests start their own).
+scripts/deps.sh --no-start openssh-server
 tests/vm/run --setup
 
 # Every integration test binary of the workspace but vm (which boots this

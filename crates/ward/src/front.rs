@@ -9,11 +9,14 @@ use std::path::{Path, PathBuf};
 
 /// Front verb → the binary that serves it. The verb is passed along as the
 /// binary's first argument (`ward-box box run ...`), so one binary can serve
-/// several verbs. Later fronts (`migrate`, `cluster`) go here.
+/// several verbs. `migrate` and `cluster` go to ward-cluster
+/// (docs/migration.md).
 pub const FRONTS: &[(&str, &str)] = &[
     ("box", "ward-box"),
     ("image", "ward-box"),
     ("network", "ward-box"),
+    ("migrate", "ward-cluster"),
+    ("cluster", "ward-cluster"),
 ];
 
 /// If argv[1] is a front verb, execs its binary and never returns (on
