@@ -1,4 +1,4 @@
-# bench/migrate.sh's TCP peer (the same as crates/ward/tests/migrate.rs's):
+# The TCP peer of bench/migrate.sh and crates/ward/tests/migrate.rs:
 # a numbered line every 50 ms on one connection, the echoes read back; at
 # the end, the longest gap between two echoes and whether any was lost.
 import json, os, socket, sys, threading, time
