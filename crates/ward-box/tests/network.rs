@@ -338,6 +338,15 @@ fn every_teardown_path_leaves_nothing_on_the_host() {
         unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
     }
     fs::remove_dir_all(&env.run).unwrap();
+    // A reboot empties the cgroup file systems too.
+    for c in cgroups_of(&id) {
+        assert!(
+            wait_until(Duration::from_secs(10), || fs::remove_dir(&c).is_ok()
+                || !c.exists()),
+            "rmdir {}",
+            c.display()
+        );
+    }
     let before = host_view(&env, std::slice::from_ref(&id));
     assert_eq!(
         before.leases.len(),
@@ -350,6 +359,13 @@ fn every_teardown_path_leaves_nothing_on_the_host() {
     // The box itself is still in the store, stopped; rm removes it.
     env.wb(&["box", "rm", "-f", "reboot"]).assert_ok();
     assert_host_clean(&env, &ids);
+    for id in &ids {
+        assert!(
+            cgroups_of(id).is_empty(),
+            "cgroups left: {:?}",
+            cgroups_of(id)
+        );
+    }
 }
 
 #[test]
