@@ -96,8 +96,14 @@ pub struct Boxes {
 }
 
 pub fn validate_name(name: &str) -> Result<(), String> {
+    validate_name_of("name", name, 128)
+}
+
+/// A name users give (a box's, a network's): 1 to `max` letters, digits,
+/// `_ . -`, starting with a letter or digit; `what` names it in the error.
+pub fn validate_name_of(what: &str, name: &str, max: usize) -> Result<(), String> {
     let ok = !name.is_empty()
-        && name.len() <= 128
+        && name.len() <= max
         && name.as_bytes()[0].is_ascii_alphanumeric()
         && name
             .bytes()
@@ -106,7 +112,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "name {name:?}: 1 to 128 letters, digits, _ . - starting with a letter or digit"
+            "{what} {name:?}: 1 to {max} letters, digits, _ . - starting with a letter or digit"
         ))
     }
 }

@@ -79,27 +79,24 @@ pub fn hosts(mode: &NetMode, opts: &NetOptions, addrs: &[String], name: &str) ->
     s
 }
 
+/// The strings of a JSON array (none if it isn't one).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn resolv(mode: &NetMode, opts: &NetOptions, net_dns: &Value) -> String {
     if *mode == NetMode::Host && opts.dns.is_empty() && opts.dns_search.is_empty() {
         return host_resolv();
     }
     let (host_ns, host_search) = host_servers_and_search();
-    let net_ns: Vec<String> = net_dns["nameservers"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let net_search: Vec<String> = net_dns["search"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
+    let net_ns = strings(&net_dns["nameservers"]);
+    let net_search = strings(&net_dns["search"]);
     let servers = if !opts.dns.is_empty() {
         opts.dns.clone()
     } else if !net_ns.is_empty() {

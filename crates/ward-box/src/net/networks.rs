@@ -19,19 +19,7 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT: &str = "ward";
 
 pub fn validate_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "network name {name:?}: 1 to 64 letters, digits, _ . - starting with a letter or digit"
-        ))
-    }
+    crate::boxes::validate_name_of("network name", name, 64)
 }
 
 /// The conflist directory and where leases go.
