@@ -155,17 +155,7 @@ impl Source<'_> {
                 gid: meta.gid(),
             })?;
         }
-        let mut names: Vec<_> = fs::read_dir(&dir)
-            .map_err(|e| format!("{}: {e}", dir.display()))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for name in names {
-            let name = name
-                .to_str()
-                .ok_or_else(|| format!("{}: a name that is not UTF-8", dir.display()))?
-                .to_string();
+        for name in sorted_names(&dir)? {
             let r = format!("{rel}/{name}");
             let p = base.join(&r);
             let m = fs::symlink_metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
@@ -201,17 +191,7 @@ impl Source<'_> {
             what: "bundle".into(),
         })?;
         let mut total = 0;
-        let mut names: Vec<_> = fs::read_dir(bundle)
-            .map_err(|e| format!("{}: {e}", bundle.display()))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for name in names {
-            let name = name
-                .to_str()
-                .ok_or_else(|| format!("{}: a name that is not UTF-8", bundle.display()))?
-                .to_string();
+        for name in sorted_names(bundle)? {
             let p = bundle.join(&name);
             let m = fs::symlink_metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
             if m.is_dir() {
@@ -756,4 +736,20 @@ fn free_port() -> Result<u16, String> {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .map_err(|e| format!("a port on 127.0.0.1: {e}"))
+}
+
+/// The names in `dir`, sorted (so that both sides see one order); a name
+/// that is not UTF-8 is an error.
+fn sorted_names(dir: &Path) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for e in fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let Ok(e) = e else { continue };
+        let name = e
+            .file_name()
+            .into_string()
+            .map_err(|_| format!("{}: a name that is not UTF-8", dir.display()))?;
+        names.push(name);
+    }
+    names.sort();
+    Ok(names)
 }
