@@ -138,15 +138,17 @@ fn start_registry(
             if tls.is_some() { "https" } else { "http" },
             reg.addr
         );
+        // HTTP header names are case-insensitive (the value is ours).
+        let want = format!("X-Ward-Registry: {me}");
         let ours = |reg: &mut Registry| {
             let out = Command::new("curl")
                 .args(["-sk", "-m", "5", "-o", "/dev/null", "-D", "-", &url])
                 .output()
                 .unwrap();
-            String::from_utf8_lossy(&out.stdout).lines().any(|l| {
-                l.trim_end() == format!("x-ward-registry: {me}")
-                    || l.trim_end() == format!("X-Ward-Registry: {me}")
-            }) || reg.child.try_wait().unwrap().is_some()
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim_end().eq_ignore_ascii_case(&want))
+                || reg.child.try_wait().unwrap().is_some()
         };
         assert!(
             wait_until(Duration::from_secs(20), || ours(&mut reg)),
