@@ -508,7 +508,6 @@ fn foreground_in_process(
     lock: Lock,
     dir: &Path,
 ) -> Result<i32, String> {
-    let pidfile = dir.join("pid");
     if !interactive {
         // The box's stdin, as the runtime child's was: /dev/null. This
         // process reads nothing from its own any more.
@@ -517,7 +516,10 @@ fn foreground_in_process(
     }
     let opts = ward_core::container::CreateOptions {
         bundle: dir.join("bundle"),
-        pid_file: Some(pidfile.clone()),
+        // No pid file: ward-core's result says whether the box was made,
+        // and the state directory holds the pid (one file less to make
+        // and remove per box).
+        pid_file: None,
         // What the runtime binary took from the environment it inherited
         // (`ward run`'s create options); LISTEN_FDS never named it.
         notify_socket: std::env::var_os("NOTIFY_SOCKET")
@@ -538,9 +540,9 @@ fn foreground_in_process(
         Err(e) => {
             eprintln!("ward: run {}: {e}", rec.id);
             // A failed create left nothing of the container; after a
-            // failure past it (the pid file written), ward-core's run has
-            // deleted the container, which a `ward delete` makes sure of.
-            let created = pidfile.exists();
+            // failure past it, ward-core's run has deleted the container,
+            // which a `ward delete` makes sure of if its directory is left.
+            let created = store.container_path(&rec.id).exists();
             drop(lock);
             remove_box(ctx, rec, !created);
             Ok(125)
