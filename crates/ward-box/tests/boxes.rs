@@ -723,3 +723,47 @@ fn a_one_off_host_view_box_runs_in_process_without_a_cgroup() {
     assert_eq!(out.stdout.trim(), "77", "{}", out.describe());
     env.assert_no_boxes_left(&[]);
 }
+
+/// The one-off host view's shared skeleton root is kept between runs, and
+/// one found damaged is made again (nothing of either left in tmp).
+#[test]
+fn the_host_view_skeleton_is_kept_and_a_damaged_one_rebuilt() {
+    if skip_unless_root("boxes") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new("skeleton");
+    env.wb(&["box", "--", "/bin/true"]).assert_ok();
+    let keys = list(&env.store.join("hostroot"));
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let root = env.store.join("hostroot").join(&keys[0]);
+    let ino = fs::metadata(&root).unwrap().ino();
+    env.wb(&["box", "--", "/bin/true"]).assert_ok();
+    assert_eq!(fs::metadata(&root).unwrap().ino(), ino, "kept between runs");
+    // Damaged: a mount point gone, a top-level entry of the host's changed.
+    fs::remove_dir(root.join("proc")).unwrap();
+    let out = env.wb(&[
+        "box",
+        "--",
+        "/bin/sh",
+        "-c",
+        "ls /proc/self >/dev/null && echo ok",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "ok\n", "{}", out.describe());
+    assert!(root.join("proc").is_dir(), "made again");
+    assert_ne!(fs::metadata(&root).unwrap().ino(), ino, "a new skeleton");
+    let etc = root.join("etc");
+    fs::remove_dir(&etc).unwrap();
+    fs::write(&etc, b"").unwrap();
+    env.wb(&["box", "--", "/bin/cat", "/etc/passwd"])
+        .assert_ok();
+    assert!(etc.is_dir(), "etc is a directory again");
+    assert_eq!(list(&env.store.join("hostroot")), keys);
+    assert!(
+        env.tmp_entries().is_empty(),
+        "left in the store's tmp: {:?}",
+        env.tmp_entries()
+    );
+    env.assert_no_boxes_left(&[]);
+}
