@@ -120,11 +120,11 @@ hf() { # SCENARIO WARMUP RUNS (NAME COMMAND)... ; rounds with the order rotated
 # (a) a cached busybox image, started and removed, no network
 wb image import -q "$work/bb" localhost/bb:bench >/dev/null
 skopeo copy --quiet "oci:$work/bb:bench" "containers-storage:[overlay@$work/pstore+$work/prun]localhost/bb:bench"
-wb box run --rm -q localhost/bb:bench true
+wb box run --rm -q --net none localhost/bb:bench true
 pm run --rm --network none localhost/bb:bench true
 hf start "$WARMUP" "$RUNS" \
   podman "podman --root $work/pstore --runroot $work/prun --storage-driver overlay --cgroup-manager cgroupfs --events-backend file run --rm --network none localhost/bb:bench true" \
-  ward "$wardbox --root $work/wstore --runroot $work/wrun box run --rm -q localhost/bb:bench true"
+  ward "$wardbox --root $work/wstore --runroot $work/wrun box run --rm -q --net none localhost/bb:bench true"
 
 # (b) the host view: ward's RUN (box records, the runtime's state) on the
 # disk under /tmp as the other scenarios', and on a tmpfs, which is what
