@@ -120,16 +120,21 @@ hf() { # SCENARIO WARMUP RUNS (NAME COMMAND)... ; rounds with the order rotated
 # (a) a cached busybox image, started and removed, no network
 wb image import -q "$work/bb" localhost/bb:bench >/dev/null
 skopeo copy --quiet "oci:$work/bb:bench" "containers-storage:[overlay@$work/pstore+$work/prun]localhost/bb:bench"
-wb box run --rm -q localhost/bb:bench true
+wb box run --rm -q --net none localhost/bb:bench true
 pm run --rm --network none localhost/bb:bench true
 hf start "$WARMUP" "$RUNS" \
   podman "podman --root $work/pstore --runroot $work/prun --storage-driver overlay --cgroup-manager cgroupfs --events-backend file run --rm --network none localhost/bb:bench true" \
-  ward "$wardbox --root $work/wstore --runroot $work/wrun box run --rm -q localhost/bb:bench true"
+  ward "$wardbox --root $work/wstore --runroot $work/wrun box run --rm -q --net none localhost/bb:bench true"
 
-# (b) the host view
+# (b) the host view: ward's RUN (box records, the runtime's state) on the
+# disk under /tmp as the other scenarios', and on a tmpfs, which is what
+# /run (its default) is on a systemd host; the store is on disk in both.
+mkdir -p "$work/runtmpfs"
+mount -t tmpfs -o size=64m,mode=0700 tmpfs "$work/runtmpfs"
 hf hostview "$WARMUP" "$RUNS" \
   bwrap "bwrap --ro-bind / / --dev /dev --proc /proc --unshare-all true" \
-  ward "$wardbox --root $work/wstore --runroot $work/wrun box -- true"
+  ward "$wardbox --root $work/wstore --runroot $work/wrun box -- true" \
+  "ward (RUN tmpfs)" "$wardbox --root $work/wstore --runroot $work/runtmpfs/wrun box -- true"
 
 # (c) pull and unpack of 5 x 20 MB from a registry on 127.0.0.1
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -359,6 +359,12 @@ fn a_killed_run_leaves_nothing_rm_cannot_clean() {
     for point in ["after-record", "after-prepare", "after-spawn"] {
         let mut c = env.cmd(&["box", "run", "-q", "--name", point, "bb", "sleep", "1000"]);
         c.env("WARD_BOX_FAULT", point);
+        if point == "after-spawn" {
+            // ward box creates a foreground box through ward-core in its
+            // own process: the runtime library's stop point once the
+            // container exists is where it dies.
+            c.env("WARD_FAULT", "create:saved");
+        }
         let out = run_cmd(c, *TIMEOUT);
         assert!(!out.ok(), "{point}: {}", out.describe());
         let ls = env.wb(&["box", "ls"]);
@@ -599,4 +605,165 @@ fn a_store_on_overlayfs_is_named_in_the_error() {
         .filter(|m| *m != store)
         .collect();
     assert!(mounts.is_empty(), "mounts left: {mounts:?}");
+}
+
+/// The pid of the box (its init, on the host) named `name`, once it runs.
+fn running_pid(env: &Env, name: &str) -> Option<i64> {
+    let all: Vec<Value> =
+        serde_json::from_str(&env.wb(&["box", "ls", "--format", "json"]).stdout).ok()?;
+    let b = all.iter().find(|b| b["name"] == name)?;
+    (b["status"] == "running")
+        .then(|| b["pid"].as_i64())
+        .flatten()
+}
+
+/// A one-off host-view box (no name, no limits): made by ward-core in
+/// ward box's own process, with no cgroup of its own (it stays in the
+/// caller's, as a bwrap sandbox does) and its volumes nodev; listed while
+/// it runs; a SIGTERM to `ward box` goes to the box, whose exit code comes
+/// back, and nothing is left; a SIGKILLed `ward box` leaves a box that
+/// `ls` lists and `rm -f` removes whole. With a limit it gets its cgroup.
+#[test]
+fn a_one_off_host_view_box_runs_in_process_without_a_cgroup() {
+    if skip_unless_root("boxes") {
+        return;
+    }
+    let env = Env::new("oneoff");
+    let work = env.dir.join("work");
+    fs::create_dir_all(&work).unwrap();
+    // Each run's box is the only one: its name is the one `ls` shows.
+    let name_of = |env: &Env| -> Option<String> {
+        let all: Vec<Value> =
+            serde_json::from_str(&env.wb(&["box", "ls", "--format", "json"]).stdout).ok()?;
+        all.first()
+            .and_then(|b| b["name"].as_str().map(String::from))
+    };
+    let script = "trap 'exit 3' TERM; sleep 1000 & wait";
+    let mut c = env.cmd(&["box", "-v", ".", "--", "/bin/sh", "-c", script]);
+    c.current_dir(&work)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut pid = None;
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            pid = name_of(&env).and_then(|n| running_pid(&env, &n));
+            pid.is_some()
+        }),
+        "the box is listed as running: {}",
+        env.wb(&["box", "ls"]).describe()
+    );
+    let pid = pid.unwrap();
+    // Its init is ward box's child (no `ward` process between them).
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let ppid: u32 = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(ppid, child.id(), "the box's parent is ward box");
+    // No cgroup of its own: the same cgroups as this test's process.
+    let cg = |p: &str| {
+        let mut v: Vec<String> = fs::read_to_string(format!("/proc/{p}/cgroup"))
+            .unwrap()
+            .lines()
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(cg(&pid.to_string()), cg("self"), "the box's cgroups");
+    let id = env.box_ids().pop().unwrap();
+    assert!(cgroups_of(&id).is_empty(), "{:?}", cgroups_of(&id));
+    // -v . is nodev there.
+    let info = fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == work.to_str())
+        .unwrap_or_else(|| panic!("no bind of {} in\n{info}", work.display()));
+    let opts = line.split(' ').nth(5).unwrap();
+    assert!(opts.split(',').any(|o| o == "nodev"), "{line}");
+    // SIGTERM to ward box: forwarded; its code is the box's; nothing left.
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let st = child.wait().unwrap();
+    assert_eq!(st.code(), Some(3), "{st:?}");
+    env.assert_no_boxes_left(&[id]);
+    // SIGKILL to ward box: the box is listed, then removed whole.
+    let mut c = env.cmd(&["box", "--", "/bin/sleep", "1000"]);
+    c.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || name_of(&env)
+        .and_then(|n| running_pid(&env, &n))
+        .is_some()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let name = name_of(&env).expect("the killed run's box is listed");
+    let ids = env.box_ids();
+    env.wb(&["box", "rm", "-f", &name]).assert_ok();
+    env.assert_no_boxes_left(&ids);
+    // A limit: a cgroup of its own, with it.
+    let out = env.wb(&[
+        "box",
+        "--pids",
+        "77",
+        "--",
+        "/bin/sh",
+        "-c",
+        "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout.trim(), "77", "{}", out.describe());
+    env.assert_no_boxes_left(&[]);
+}
+
+/// The one-off host view's shared skeleton root is kept between runs, and
+/// one found damaged is made again (nothing of either left in tmp).
+#[test]
+fn the_host_view_skeleton_is_kept_and_a_damaged_one_rebuilt() {
+    if skip_unless_root("boxes") {
+        return;
+    }
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new("skeleton");
+    env.wb(&["box", "--", "/bin/true"]).assert_ok();
+    let keys = list(&env.store.join("hostroot"));
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let root = env.store.join("hostroot").join(&keys[0]);
+    let ino = fs::metadata(&root).unwrap().ino();
+    env.wb(&["box", "--", "/bin/true"]).assert_ok();
+    assert_eq!(fs::metadata(&root).unwrap().ino(), ino, "kept between runs");
+    // Damaged: a mount point gone, a top-level entry of the host's changed.
+    fs::remove_dir(root.join("proc")).unwrap();
+    let out = env.wb(&[
+        "box",
+        "--",
+        "/bin/sh",
+        "-c",
+        "ls /proc/self >/dev/null && echo ok",
+    ]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "ok\n", "{}", out.describe());
+    assert!(root.join("proc").is_dir(), "made again");
+    assert_ne!(fs::metadata(&root).unwrap().ino(), ino, "a new skeleton");
+    let etc = root.join("etc");
+    fs::remove_dir(&etc).unwrap();
+    fs::write(&etc, b"").unwrap();
+    env.wb(&["box", "--", "/bin/cat", "/etc/passwd"])
+        .assert_ok();
+    assert!(etc.is_dir(), "etc is a directory again");
+    assert_eq!(list(&env.store.join("hostroot")), keys);
+    assert!(
+        env.tmp_entries().is_empty(),
+        "left in the store's tmp: {:?}",
+        env.tmp_entries()
+    );
+    env.assert_no_boxes_left(&[]);
 }

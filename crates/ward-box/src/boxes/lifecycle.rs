@@ -222,7 +222,19 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
         ctx.boxes.create(&rec)?
     };
     fault("after-record");
-    let made = prepare(ctx, &rec, &img_defaults, &req, &cwd);
+    // A one-off host-view box without limits gets no cgroup of its own: it
+    // runs in the caller's, as a bwrap sandbox does (docs/box.md, "The
+    // host view, step by step"). Its volumes are then bound nodev.
+    let own_cgroup = !(rec.root == Root::Host
+        && rec.auto_remove
+        && !rec.detach
+        && req.flags.memory.is_none()
+        && req.flags.cpus.is_none()
+        && req.flags.pids.is_none()
+        && req.flags.io_weight.is_none()
+        && rec.netopts.rate_in.is_none()
+        && rec.netopts.rate_out.is_none());
+    let made = prepare(ctx, &rec, &img_defaults, &req, &cwd, !own_cgroup);
     if let Err(e) = made {
         remove_box(ctx, &rec, false);
         return Err(e);
@@ -245,7 +257,7 @@ pub fn run(ctx: &Ctx, req: RunRequest) -> Result<i32, String> {
             }
         };
     }
-    foreground(ctx, &rec, req.interactive, lock)
+    foreground(ctx, &rec, req.interactive, own_cgroup, lock)
 }
 
 /// The box's root and config.json.
@@ -255,6 +267,7 @@ fn prepare(
     img: &ImageDefaults,
     req: &RunRequest,
     cwd: &Path,
+    nodev_volumes: bool,
 ) -> Result<(), String> {
     let dir = ctx.boxes.dir(&rec.id);
     let mut host_tmpfs: Vec<String> = vec![];
@@ -330,6 +343,7 @@ fn prepare(
         user,
         volumes_dir: &dir.join("volumes"),
         cwd,
+        nodev_volumes,
     })?;
     let etc = net::writes_etc(&rec.net, rec.root == Root::Host);
     net::apply(&mut s, &rec.net, &rec.netopts, &ctx.boxnet(rec, &dir), etc);
@@ -411,7 +425,13 @@ fn check_ports_of_other_boxes(ctx: &Ctx, opts: &NetOptions) -> Result<(), String
 }
 
 /// A foreground box: `ward run` as our child, its exit code ours.
-fn foreground(ctx: &Ctx, rec: &BoxRecord, interactive: bool, lock: Lock) -> Result<i32, String> {
+fn foreground(
+    ctx: &Ctx,
+    rec: &BoxRecord,
+    interactive: bool,
+    own_cgroup: bool,
+    lock: Lock,
+) -> Result<i32, String> {
     if let Err(e) = net_setup(ctx, rec) {
         drop(lock);
         remove_box(ctx, rec, false);
@@ -419,6 +439,9 @@ fn foreground(ctx: &Ctx, rec: &BoxRecord, interactive: bool, lock: Lock) -> Resu
     }
     let dir = ctx.boxes.dir(&rec.id);
     let pidfile = dir.join("pid");
+    if in_process(rec) {
+        return foreground_in_process(ctx, rec, interactive, own_cgroup, lock, &dir);
+    }
     let mut cmd = runtime_create(
         ctx,
         rec,
@@ -457,6 +480,74 @@ fn foreground(ctx: &Ctx, rec: &BoxRecord, interactive: bool, lock: Lock) -> Resu
     cleanup_after_exit(ctx, rec, Some(code), status.signal().is_none());
     drop(lock);
     Ok(code)
+}
+
+/// Whether a foreground box is created by ward-core in this process rather
+/// than by an exec of the `ward` binary: when this process is
+/// single-threaded (ward-core forks; a pull's threads are joined by now,
+/// and the check is the same one ward-core makes) and the box isn't a
+/// rootless image box (whose overlay is mounted in a user namespace of a
+/// child, userns.rs). It saves a process and an exec per box
+/// (docs/box.md, "The host view, step by step").
+fn in_process(rec: &BoxRecord) -> bool {
+    !(matches!(rec.root, Root::Image { .. }) && rec.rootless)
+        && ward_core::container::single_threaded("run").is_ok()
+}
+
+/// A foreground box created, started, waited for and deleted by ward-core
+/// here, as `ward run` would: the same state directory under the box
+/// front's runtime root (so `ward box ls`, `stop`, `rm` and the `ward`
+/// binary see it as before), the same pid file, signals forwarded to the
+/// box, its exit code ours. The runtime's failures are one line, as
+/// `ward run`'s were.
+fn foreground_in_process(
+    ctx: &Ctx,
+    rec: &BoxRecord,
+    interactive: bool,
+    own_cgroup: bool,
+    lock: Lock,
+    dir: &Path,
+) -> Result<i32, String> {
+    if !interactive {
+        // The box's stdin, as the runtime child's was: /dev/null. This
+        // process reads nothing from its own any more.
+        let null = fs::File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
+        rustix::stdio::dup2_stdin(&null).map_err(|e| format!("stdin: {e}"))?;
+    }
+    let opts = ward_core::container::CreateOptions {
+        bundle: dir.join("bundle"),
+        // No pid file: ward-core's result says whether the box was made,
+        // and the state directory holds the pid (one file less to make
+        // and remove per box).
+        pid_file: None,
+        // What the runtime binary took from the environment it inherited
+        // (`ward run`'s create options); LISTEN_FDS never named it.
+        notify_socket: std::env::var_os("NOTIFY_SOCKET")
+            .filter(|v| !v.is_empty())
+            .map(Into::into),
+        no_cgroup: !own_cgroup,
+        ..Default::default()
+    };
+    let store = ward_core::state::Store::new(&ctx.rt.root);
+    let res = ward_core::container::run(&store, &rec.id, &opts, false, false);
+    match res {
+        Ok(code) => {
+            // ward-core deleted its container after the exit.
+            cleanup_after_exit(ctx, rec, Some(code), true);
+            drop(lock);
+            Ok(code)
+        }
+        Err(e) => {
+            eprintln!("ward: run {}: {e}", rec.id);
+            // A failed create left nothing of the container; after a
+            // failure past it, ward-core's run has deleted the container,
+            // which a `ward delete` makes sure of if its directory is left.
+            let created = store.container_path(&rec.id).exists();
+            drop(lock);
+            remove_box(ctx, rec, !created);
+            Ok(125)
+        }
+    }
 }
 
 /// The runtime command that creates the box's container: run directly, or,

@@ -234,6 +234,35 @@ pub fn extra_top(dst: &str) -> Option<String> {
     (!known).then(|| first.to_string())
 }
 
+/// Whether the shared skeleton at `root` is there (None: it isn't) and
+/// whole (Some(false): damaged, e.g. an entry removed by hand or by a
+/// full disk: it is made again). Its entries are a few lstat calls,
+/// against the host's layout that keyed it.
+fn skeleton_whole(root: &Path, extra: &[String]) -> Option<bool> {
+    if !fs::symlink_metadata(root).ok()?.is_dir() {
+        return Some(false);
+    }
+    let is_dir = |p: &Path| fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+    for name in HOST_RO {
+        let host = Path::new("/").join(name);
+        let here = root.join(name);
+        let Ok(meta) = fs::symlink_metadata(&host) else {
+            continue;
+        };
+        let ok = if meta.file_type().is_symlink() {
+            fs::read_link(&here).ok() == fs::read_link(&host).ok()
+        } else {
+            !meta.is_dir() || is_dir(&here)
+        };
+        if !ok {
+            return Some(false);
+        }
+    }
+    let whole = HOST_EMPTY.iter().all(|n| is_dir(&root.join(n)))
+        && extra.iter().all(|e| is_dir(&root.join(e)));
+    Some(whole)
+}
+
 /// The host view's skeleton, shared: made once per host layout (and set of
 /// extra top-level mount points, `extra`) under `STORE/hostroot/<key>`,
 /// never written again, and used read-only by every one-off host-view box,
@@ -258,9 +287,11 @@ pub fn shared_host_skeleton(
     desc.insert_str(0, "ward hostroot 1\n");
     let key = crate::digest::Digest::of(desc.as_bytes());
     let root = store.join("hostroot").join(&key.hex()[..16]);
-    if root.is_dir() {
-        return Ok((root, binds));
-    }
+    let damaged = match skeleton_whole(&root, &extra) {
+        Some(true) => return Ok((root, binds)),
+        Some(false) => true,
+        None => false,
+    };
     let parent = store.join("hostroot");
     fs::create_dir_all(&parent).map_err(|e| format!("mkdir {}: {e}", parent.display()))?;
     let tmp = store
@@ -276,6 +307,16 @@ pub fn shared_host_skeleton(
     if let Err(e) = made {
         crate::store::remove_all(&tmp);
         return Err(e);
+    }
+    if damaged {
+        // Out of the way first (boxes that use it keep their mounts of
+        // it), then removed; a box racing us may have done it already.
+        let old = store
+            .join("tmp")
+            .join(format!("hostroot-old.{}", crate::boxes::new_id()));
+        if fs::rename(&root, &old).is_ok() {
+            crate::store::remove_all(&old);
+        }
     }
     if fs::rename(&tmp, &root).is_err() {
         // Another box made it first (or the rename failed): use theirs.

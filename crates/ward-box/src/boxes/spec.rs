@@ -209,6 +209,10 @@ pub struct SpecInput<'a> {
     pub user: (u32, u32, Vec<u32>),
     pub volumes_dir: &'a Path,
     pub cwd: &'a Path,
+    /// The box has no cgroup of its own (a one-off host-view box without
+    /// limits), so no devices cgroup stands behind its device rules: its
+    /// volumes are bound `nodev`, as everything else in it is.
+    pub nodev_volumes: bool,
 }
 
 pub fn build(i: &SpecInput<'_>) -> Result<Value, String> {
@@ -350,6 +354,9 @@ pub fn build(i: &SpecInput<'_>) -> Result<Value, String> {
         let mut opts = vec!["rbind", "rprivate"];
         if ro {
             opts.push("ro");
+        }
+        if i.nodev_volumes {
+            opts.push("nodev");
         }
         mounts.push(json!({"destination": dst, "type": "bind", "source": src, "options": opts}));
         dsts.push(dst);

@@ -48,6 +48,12 @@ pub struct CreateOptions {
     /// Socket activation: how many fds from 3 systemd passed to ward
     /// (LISTEN_FDS, when LISTEN_PID is ward's pid); they go to the process.
     pub listen_fds: u32,
+    /// No cgroup of the container's own: it stays in its creator's, as a
+    /// bubblewrap sandbox does (a library caller's choice, e.g. a one-off
+    /// `ward box`; the runtime binary has no flag for it). Refused with
+    /// limits in linux.resources; its devices rules then go unenforced,
+    /// so the caller sees that no device is reachable without them.
+    pub no_cgroup: bool,
 }
 
 /// Stage 1's result: everything the later stages need, checked.
@@ -238,6 +244,12 @@ pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
         cgroup.systemd_unit()?;
     }
     if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+        if opts.no_cgroup && has_limits(Some(r)) {
+            return Err(invalid(
+                "linux.resources",
+                "limits need a cgroup of the container's own".into(),
+            ));
+        }
         cgroup.check(&hierarchies, r)?;
     }
     let net_devices = match linux.and_then(|l| l.net_devices().as_ref()) {
@@ -330,7 +342,7 @@ pub fn materialize(store: &Store, v: &mut Validated, opts: &CreateOptions) -> Re
         owner: state::owner_name(),
         init_start_time: 0,
         init_exe: state::own_exe(),
-        cgroup: Some(v.cgroup.clone()),
+        cgroup: (!opts.no_cgroup).then(|| v.cgroup.clone()),
         resources: v.resources().cloned(),
         hooks: v.bundle.spec.hooks().clone(),
         notify_socket: None,
@@ -354,11 +366,10 @@ impl Materialized {
         let pass = notify::setup_spec(&self.dir.path, &mut v.bundle.spec, opts)?;
         self.state.notify_socket = pass.notify;
         v.listen_fds = pass.listen_fds;
-        let planned = self
-            .state
-            .cgroup
-            .take()
-            .expect("materialize plans a cgroup");
+        let Some(planned) = self.state.cgroup.take() else {
+            // opts.no_cgroup: the state written says so already.
+            return Ok(());
+        };
         let resources = self.state.resources.as_ref();
         self.state.cgroup = match planned.create(&v.hierarchies, resources) {
             Ok(()) => Some(planned),

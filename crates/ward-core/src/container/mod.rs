@@ -290,6 +290,52 @@ mod tests {
     }
 
     #[test]
+    fn no_cgroup_is_refused_with_limits() {
+        let root = std::env::temp_dir().join(format!("ward-nocg-{}", std::process::id()));
+        let bundle = root.join("bundle");
+        std::fs::create_dir_all(bundle.join("rootfs")).unwrap();
+        let config = |resources: &str| {
+            format!(
+                r#"{{"ociVersion": "1.2.0", "root": {{"path": "rootfs"}},
+                    "process": {{"args": ["true"], "cwd": "/", "user": {{"uid": 0, "gid": 0}}}},
+                    "linux": {{"namespaces": [{{"type": "mount"}}], "resources": {resources}}}}}"#
+            )
+        };
+        let opts = CreateOptions {
+            bundle: bundle.clone(),
+            no_cgroup: true,
+            ..Default::default()
+        };
+        std::fs::write(
+            bundle.join("config.json"),
+            config(r#"{"memory": {"limit": 67108864}}"#),
+        )
+        .unwrap();
+        match create::validate_spec("c1", &opts) {
+            Err(Error::Config(e)) => {
+                assert_eq!(e.field(), Some("linux.resources"), "{e}");
+                assert!(
+                    e.to_string().contains("cgroup of the container's own"),
+                    "{e}"
+                );
+            }
+            Err(e) => panic!("not a config error: {e:?}"),
+            Ok(_) => panic!("validated with a limit and no cgroup"),
+        }
+        // Device rules alone are no limit: validated, with no cgroup planned
+        // for the state.
+        std::fs::write(
+            bundle.join("config.json"),
+            config(r#"{"devices": [{"allow": false, "access": "rwm"}]}"#),
+        )
+        .unwrap();
+        if let Err(e) = create::validate_spec("c1", &opts) {
+            panic!("device rules alone refused: {e}");
+        }
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
     fn forking_verbs_refuse_a_threaded_caller() {
         // The test harness itself runs tests on threads; make sure of one
         // more, alive while the verbs are called.

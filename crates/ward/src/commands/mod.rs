@@ -123,6 +123,7 @@ pub fn create_options(
             .filter(|v| !v.is_empty())
             .map(Into::into),
         listen_fds: ward_core::container::listen_fds_from_env(),
+        no_cgroup: false,
     }
 }
 
