@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use oci_spec::runtime::LinuxResources;
 
-use super::{convert, Cgroup, CgroupError, Hierarchies};
+use super::{convert, devices, Cgroup, CgroupError, Hierarchies};
 use dbus::{Arg, Conn, DbusError, Value};
 
 /// How long ward waits for systemd (per read or write, and for a job).
@@ -152,8 +152,8 @@ fn mask_bytes(list: &str) -> Option<Vec<u8>> {
 /// The unit properties for `r`: systemd's names for what it has. `v2`:
 /// the unified hierarchy's names (MemoryMax, CPUWeight, IOWeight, ...);
 /// otherwise the legacy ones (MemoryLimit, CPUShares, BlockIOWeight).
-/// Device rules are not among them: ward's own eBPF program (v2) or
-/// devices.allow/deny (v1) applies them, as with cgroupfs.
+/// Device rules are not among them ([`device_properties`]: set once, at
+/// the start).
 pub fn properties(r: &LinuxResources, v2: bool) -> Result<Vec<(&'static str, Value)>, CgroupError> {
     let mut p: Vec<(&'static str, Value)> = Vec::new();
     let limit = |v: i64| if v < 0 { INFINITY } else { v as u64 };
@@ -283,6 +283,28 @@ pub fn properties(r: &LinuxResources, v2: bool) -> Result<Vec<(&'static str, Val
     Ok(p)
 }
 
+/// DevicePolicy and DeviceAllow for the device rules of `r`
+/// ([`devices::systemd_devices`]: on v2 what systemd can't say exactly is
+/// widened, ward's own program next to systemd's keeping the rules; on v1
+/// narrowed). None for a container without device rules, and rootless
+/// (a user's systemd instance can't attach device programs; ward's rules
+/// are then what they are with cgroupfs). Only at the start: `update`
+/// never changes device rules, and DeviceAllow given again would add to
+/// the unit's list.
+pub fn device_properties(
+    r: &LinuxResources,
+    v2: bool,
+) -> Result<Vec<(&'static str, Value)>, CgroupError> {
+    let rules = devices::effective_rules(r.devices().as_deref().unwrap_or(&[]))?;
+    let Some(sd) = devices::systemd_devices(&rules, v2).filter(|_| euid() == 0) else {
+        return Ok(Vec::new());
+    };
+    Ok(vec![
+        ("DevicePolicy", Value::Str(sd.policy.to_string())),
+        ("DeviceAllow", Value::StrPairs(sd.allow)),
+    ])
+}
+
 /// Starts `unit` in `slice` with `pid` in it; waits for the job.
 fn start_scope(
     conn: &mut Conn,
@@ -314,6 +336,7 @@ fn start_scope(
     ];
     if let Some(r) = resources {
         props.extend(properties(r, v2)?);
+        props.extend(device_properties(r, v2)?);
     }
     let body = conn
         .call(
