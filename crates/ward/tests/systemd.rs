@@ -381,6 +381,52 @@ fn in_the_systemd_guest_checks() {
     ctx.assert_nothing_left(&[&id]);
     eprintln!("ok: a failed create leaves no unit");
 
+    // --- a slice as the name part: the container's unit is that slice -----
+    let id = ctx.id("p");
+    let unit = format!("wardtest-pod{}.slice", std::process::id());
+    let mut b = ctx.bundle("p");
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{unit}"));
+    b.linux()["resources"] = json!({"pids": {"limit": 12}});
+    b.long_running("");
+    b.write();
+    ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id])
+        .assert_ok();
+    ctx.rt(&["start", &id]).assert_ok();
+    let pid = ctx.pid_of(&id);
+    assert_eq!(
+        read(format!("/proc/{pid}/cgroup")),
+        format!("0::/wardtest.slice/{unit}")
+    );
+    let props = show(&ctx, &unit, "ActiveState,ControlGroup,TasksMax");
+    for want in [
+        "ActiveState=active",
+        &format!("ControlGroup=/wardtest.slice/{unit}"),
+        "TasksMax=12",
+    ] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    let dir = cgroot.join("wardtest.slice").join(&unit);
+    assert_eq!(read(dir.join("pids.max")), "12");
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    // A slice name always loads (slices need no unit file): stopped, and
+    // no longer the transient unit ward made.
+    let props = show(&ctx, &unit, "ActiveState,Transient");
+    for want in ["ActiveState=inactive", "Transient=no"] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    assert!(!dir.exists(), "{} left", dir.display());
+    // A slice that systemd would put elsewhere than the path says.
+    let id = ctx.id("q");
+    let mut b = ctx.bundle("q");
+    b.linux()["cgroupsPath"] = json!("wardtest.slice:ward:elsewhere.slice");
+    b.write();
+    let out = ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id]);
+    out.assert_code(1);
+    out.assert_error_line("create", &id);
+    out.assert_stderr_has_any(&["systemd puts the slice elsewhere.slice in -.slice"]);
+    ctx.assert_nothing_left(&[&id]);
+    eprintln!("ok: a .slice name part: the container's unit is that slice");
+
     // --- podman --cgroup-manager systemd ------------------------------------
     systemctl(&ctx, &["start", "dbus.service"]).assert_ok();
     let pm = ctx.dir.join("podman");
