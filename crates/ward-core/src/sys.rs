@@ -8,6 +8,7 @@
 //! - fds: openat2, close_range and its fallbacks, F_DUPFD_CLOEXEC, flock
 //!   (nix's `Flock` unlocks in an extra syscall on drop), receiving an fd
 //!   over SCM_RIGHTS, fds 0 and 1 as `BorrowedFd`;
+//! - set_mempolicy (linux.memoryPolicy);
 //! - mounts and privileges: mount_setattr, capset, prctl, signal
 //!   dispositions, keyctl (the session keyring), setdomainname;
 //! - ioctls: the pty's (TIOCGPTN, TIOCSPTLCK, TIOCGPTPEER), the window
@@ -16,8 +17,8 @@
 //!
 //! What nix wraps safely (poll, read, write, pread, fcntl, open, fstat,
 //! access, accept4, send, recv, recvmsg, waitpid and kill with a standard
-//! signal, setpgid, setrlimit, memfd_create, execveat, ...) is called
-//! through nix where it is used.
+//! signal, setpgid, setrlimit, memfd_create, execveat, geteuid,
+//! if_nametoindex, ...) is called through nix where it is used.
 //!
 //! `unsafe` outside this file, on purpose: only the forks whose child goes
 //! on running ward's code, which no wrapper can make safe (the child may
@@ -538,6 +539,21 @@ pub fn recv_with_fd(
         }
     }
     Ok((msg.bytes, fd))
+}
+
+/// set_mempolicy(2) for the calling thread: `mode` with its flags, and the
+/// node mask `mask` (bit n of the words is node n; empty: no nodes, as
+/// MPOL_DEFAULT and MPOL_LOCAL want).
+pub fn set_mempolicy(mode: i32, mask: &[u64]) -> Result<(), Errno> {
+    let (ptr, maxnode) = if mask.is_empty() {
+        (std::ptr::null(), 0)
+    } else {
+        // The kernel reads maxnode - 1 bits.
+        (mask.as_ptr(), mask.len() as u64 * 64 + 1)
+    };
+    // SAFETY: the mask is borrowed for the call and holds maxnode - 1 bits
+    // (or is NULL with maxnode 0); the kernel only reads it.
+    check(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) }).map(drop)
 }
 
 /// execve(2)'s argv or envp, built ahead (before a fork, so that the child

@@ -35,8 +35,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const INFINITY: u64 = u64::MAX;
 
 fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
 /// The manager's private socket: the system instance's for root, the
