@@ -26,6 +26,7 @@
 //! test VM (scripts/vm-test.sh): it boots its own.
 
 mod common;
+mod engine_support;
 
 use common::*;
 use serde_json::json;
@@ -473,6 +474,9 @@ fn in_the_systemd_guest_checks() {
         out.stdout.trim()
     );
 
+    // --- containerd, SystemdCgroup, ward as its runc binary -----------------
+    containerd_with_systemd_cgroup();
+
     // --- rootless: the user's own systemd instance --------------------------
     rootless(&ctx);
 
@@ -496,6 +500,112 @@ fn in_the_systemd_guest_checks() {
         panic!("the guest has NUMA nodes {nodes}, not 0-1 (tests/vm/run --numa 2)");
     }
     println!("systemd guest: every check passed");
+}
+
+/// containerd with ward as its runc binary and SystemdCgroup (ctr's
+/// `--runc-systemd-cgroup`: the shim passes `--systemd-cgroup` and a
+/// `slice:prefix:name` path), running a busybox image imported from a tar
+/// made here (podman import + save): the task is in its scope, with the
+/// memory limit as the scope's MemoryMax, and nothing is left after.
+fn containerd_with_systemd_cgroup() {
+    use engine_support::ctr::{start_containerd, Ctr, CtrCleanup};
+    use engine_support::podman::{podman_image, Podman, PodmanCleanup};
+    use engine_support::HostGuard;
+    // The guest's /tmp is an overlay, which overlayfs (podman's and
+    // containerd's storage) can't stack on: a tmpfs over the test's own
+    // directory, unmounted when the Ctx goes.
+    let ctx = &Ctx::new("sdctr");
+    ctx.host(
+        "mount",
+        &["-t", "tmpfs", "-o", "mode=0755", "tmpfs", ctx.dir_str()],
+    )
+    .assert_ok();
+    ctx.track_host_mount(&ctx.dir);
+    // The Ctx's command logs, hidden by the mount.
+    fs::create_dir(ctx.dir.join("logs")).unwrap();
+    let unit = "ward-c-sd.scope";
+    // containerd, its cleanup and the host's things go (in reverse order)
+    // at the end of the block, before what is left is checked.
+    {
+        let mut host = HostGuard::new();
+        host.dir_if_new("/run/containerd");
+        let podman = Podman::new(ctx, &mut host, "sd-ctr");
+        let archive = ctx.dir.join("image.tar");
+        {
+            let _cleanup = PodmanCleanup {
+                ctx,
+                podman: &podman,
+            };
+            podman_image(ctx, &podman, Some(&archive));
+        }
+        let cdir = ctx.dir.join("containerd");
+        let _containerd = start_containerd(&cdir);
+        let ctr = Ctr {
+            sock: cdir.join("containerd.sock"),
+            ns: "ward-sd".into(),
+            runc_root: cdir.join("runc-root"),
+            fifo: cdir.join("fifo"),
+        };
+        let _cleanup = CtrCleanup { ctx, ctr: &ctr };
+        ctr.run(ctx, &["image", "import", archive.to_str().unwrap()])
+            .assert_ok();
+        // The task looks at its own cgroup and then waits to be looked at.
+        let flags = [
+            "--runc-systemd-cgroup",
+            "--cgroup",
+            "wardtest.slice:ward:c-sd",
+            "--memory-limit",
+            "67108864",
+            "-d",
+        ];
+        let out = ctr.ctr_run(
+            ctx,
+            &flags,
+            "c-sd",
+            &[
+                "sh",
+                "-c",
+                "cat /proc/self/cgroup >/tmp/cg; exec sleep 1000",
+            ],
+        );
+        out.assert_ok();
+        assert!(
+            wait_until(Duration::from_secs(30), || show(ctx, unit, "ActiveState")
+                .contains("ActiveState=active")),
+            "{unit} never active"
+        );
+        let props = show(ctx, unit, "ControlGroup,Delegate,MemoryMax");
+        for want in [
+            &format!("ControlGroup=/wardtest.slice/{unit}")[..],
+            "Delegate=yes",
+            "MemoryMax=67108864",
+        ] {
+            assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+        }
+        let out = ctr.run(
+            ctx,
+            &["task", "exec", "--exec-id", "e1", "c-sd", "cat", "/tmp/cg"],
+        );
+        assert_eq!(
+            out.assert_ok().stdout.trim(),
+            format!("0::/wardtest.slice/{unit}")
+        );
+        let dir = Path::new("/sys/fs/cgroup/wardtest.slice").join(unit);
+        assert_eq!(read(dir.join("memory.max")), "67108864");
+        ctr.run(ctx, &["task", "kill", "-s", "SIGKILL", "c-sd"])
+            .assert_ok();
+        assert!(
+            wait_until(Duration::from_secs(30), || ctr.task_status(ctx, "c-sd")
+                == "STOPPED"),
+            "the task did not stop"
+        );
+        ctr.run(ctx, &["task", "delete", "c-sd"]).assert_ok();
+        ctr.run(ctx, &["container", "rm", "c-sd"]).assert_ok();
+        assert!(show(ctx, unit, "LoadState").contains("LoadState=not-found"));
+        assert!(!dir.exists(), "{} left", dir.display());
+    }
+    ctx.assert_nothing_left(&[]);
+    eprintln!("ok: containerd with SystemdCgroup and ward: {unit}, MemoryMax");
 }
 
 /// A user's container under `--systemd-cgroup`: a scope of the user's
