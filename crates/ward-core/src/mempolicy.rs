@@ -166,21 +166,12 @@ impl MemPolicy {
     #[cold]
     #[inline(never)]
     pub fn apply(&self) -> Result<()> {
-        let (ptr, maxnode) = if self.mask.is_empty() {
-            (std::ptr::null(), 0)
-        } else {
-            // The kernel reads maxnode - 1 bits.
-            (self.mask.as_ptr(), self.mask.len() as u64 * 64 + 1)
-        };
-        // SAFETY: the mask outlives the call and holds maxnode - 1 bits.
-        let r = unsafe { libc::syscall(libc::SYS_set_mempolicy, self.mode, ptr, maxnode) };
-        if r < 0 {
-            return Err(Error::sys(
+        crate::sys::set_mempolicy(self.mode, &self.mask).map_err(|e| {
+            Error::sys(
                 format!("set_mempolicy (linux.memoryPolicy, mode {:#x})", self.mode),
-                std::io::Error::last_os_error(),
-            ));
-        }
-        Ok(())
+                e,
+            )
+        })
     }
 }
 

@@ -92,10 +92,7 @@ pub fn plan(
 }
 
 fn ifindex(name: &str) -> Option<u32> {
-    let c = std::ffi::CString::new(name).ok()?;
-    // SAFETY: a NUL-terminated name; if_nametoindex only reads it.
-    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
-    (i > 0).then_some(i)
+    nix::net::if_::if_nametoindex(name).ok().filter(|i| *i > 0)
 }
 
 // rtnetlink.

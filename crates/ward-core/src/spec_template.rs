@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 pub const CONFIG_FILE: &str = "config.json";
 
 /// The `ociVersion` written into generated specs.
-pub const SPEC_OCI_VERSION: &str = "1.2.0";
+pub const SPEC_OCI_VERSION: &str = "1.3.0";
 
 /// The hostname given to containers created from the default spec.
 pub const DEFAULT_HOSTNAME: &str = "ward";

@@ -7,7 +7,12 @@
 //!   no real-time ones), _exit, execve of arrays built before a fork;
 //! - fds: openat2, close_range and its fallbacks, F_DUPFD_CLOEXEC, flock
 //!   (nix's `Flock` unlocks in an extra syscall on drop), receiving an fd
-//!   over SCM_RIGHTS, fds 0 and 1 as `BorrowedFd`;
+//!   over SCM_RIGHTS (ward's sockets and CRIU's), fds 0-2 as `BorrowedFd`,
+//!   an fd number's flags and the `--status-fd` written once and closed
+//!   (checkpoint, restore);
+//! - children of `Command`: joining a network namespace, and fds handed
+//!   to CRIU at fixed numbers, between fork and exec;
+//! - set_mempolicy (linux.memoryPolicy);
 //! - mounts and privileges: mount_setattr, capset, prctl, signal
 //!   dispositions, keyctl (the session keyring), setdomainname;
 //! - ioctls: the pty's (TIOCGPTN, TIOCSPTLCK, TIOCGPTPEER), the window
@@ -16,8 +21,8 @@
 //!
 //! What nix wraps safely (poll, read, write, pread, fcntl, open, fstat,
 //! access, accept4, send, recv, recvmsg, waitpid and kill with a standard
-//! signal, setpgid, setrlimit, memfd_create, execveat, ...) is called
-//! through nix where it is used.
+//! signal, setpgid, setrlimit, memfd_create, execveat, geteuid,
+//! if_nametoindex, ...) is called through nix where it is used.
 //!
 //! `unsafe` outside this file, on purpose: only the forks whose child goes
 //! on running ward's code, which no wrapper can make safe (the child may
@@ -538,6 +543,118 @@ pub fn recv_with_fd(
         }
     }
     Ok((msg.bytes, fd))
+}
+
+/// set_mempolicy(2) for the calling thread: `mode` with its flags, and the
+/// node mask `mask` (bit n of the words is node n; empty: no nodes, as
+/// MPOL_DEFAULT and MPOL_LOCAL want).
+pub fn set_mempolicy(mode: i32, mask: &[u64]) -> Result<(), Errno> {
+    let (ptr, maxnode) = if mask.is_empty() {
+        (std::ptr::null(), 0)
+    } else {
+        // The kernel reads maxnode - 1 bits.
+        (mask.as_ptr(), mask.len() as u64 * 64 + 1)
+    };
+    // SAFETY: the mask is borrowed for the call and holds maxnode - 1 bits
+    // (or is NULL with maxnode 0); the kernel only reads it.
+    check(unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, ptr, maxnode) }).map(drop)
+}
+
+/// The file status flags (F_GETFL) of fd number `fd`, one the caller named
+/// (runc's `--status-fd`): whether it is open, and for what.
+pub fn fd_flags(fd: RawFd) -> Result<i32, Errno> {
+    // SAFETY: F_GETFL only reads the flags of whatever fd number is named;
+    // no memory is passed, and a number with no fd is EBADF.
+    check(unsafe { libc::fcntl(fd, libc::F_GETFL) })
+}
+
+/// Whether fd number `fd` is open in this process.
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the fd flags of an fd number; EBADF if none.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Writes `data` once to the fd number `fd` that the caller handed to ward
+/// to be written and closed (runc's `--status-fd`), and closes it. Errors
+/// are ignored, as runc ignores them: the reader may be gone.
+pub fn write_and_close_handed_fd(fd: RawFd, data: &[u8]) {
+    // SAFETY: write(2) from a buffer borrowed for the call.
+    let _ = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
+    // SAFETY: the fd is the one the caller handed to ward to be written
+    // once and closed (runc's contract for --status-fd); ward keeps no
+    // handle of its own on that number. A caller naming one of ward's own
+    // fds instead would have it closed under ward: a misuse not detected.
+    let _ = unsafe { libc::close(fd) };
+}
+
+/// Fd 0, 1 or 2 (the process's stdio) as a `BorrowedFd`; None for any
+/// other number.
+pub fn stdio_fd(fd: RawFd) -> Option<BorrowedFd<'static>> {
+    // SAFETY: fds 0-2 are the process's stdio for its whole life, as std
+    // assumes ([`stdin`]); ward never closes them.
+    (0..=2)
+        .contains(&fd)
+        .then(|| unsafe { BorrowedFd::borrow_raw(fd) })
+}
+
+/// Makes `cmd`'s child join the network namespace `ns` before it execs.
+/// The command owns `ns` from now on, so it is open at every spawn.
+pub fn join_netns_before_exec(cmd: &mut std::process::Command, ns: std::fs::File) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child between fork and exec,
+    // where only async-signal-safe calls are sound: it calls setns(2) on an
+    // fd it owns (open for as long as `cmd` lives) and allocates nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Makes `cmd`'s child, before it execs, get the fds `sources[..count]` as
+/// `first`, `first + 1`, ... (inherited: not close-on-exec), and, with
+/// `no_new_privs`, PR_SET_NO_NEW_PRIVS. The callers keep the sources open
+/// until the spawn; one closed by then fails the spawn with EBADF.
+pub fn hand_fds_before_exec<const N: usize>(
+    cmd: &mut std::process::Command,
+    sources: [RawFd; N],
+    count: usize,
+    first: RawFd,
+    no_new_privs: bool,
+) {
+    use std::os::unix::process::CommandExt;
+    let count = count.min(N);
+    // SAFETY: the closure runs in the forked child between fork and exec,
+    // where only async-signal-safe calls are sound: it calls fcntl, dup2
+    // and prctl on fd numbers, reads its own copied array and allocates
+    // nothing.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Out of the way first: a source may itself be one of the
+            // target numbers.
+            let mut moved = [-1; N];
+            for i in 0..count {
+                let n = libc::fcntl(sources[i], libc::F_DUPFD_CLOEXEC, 100);
+                if n < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                moved[i] = n;
+            }
+            for (i, fd) in moved.iter().enumerate().take(count) {
+                // dup2 leaves the new fd without FD_CLOEXEC: it is inherited.
+                if libc::dup2(*fd, first + i as i32) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            if no_new_privs && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 /// execve(2)'s argv or envp, built ahead (before a fork, so that the child

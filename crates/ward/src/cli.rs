@@ -215,7 +215,7 @@ impl Cli {
     }
 
     /// Parses the process's arguments; on help, version or a usage error
-    /// prints it and exits (0, or 2 for an error).
+    /// prints it and exits (0; 1 for a usage error, 3 for an unknown subcommand, as runc).
     pub fn parse() -> Cli {
         Cli::try_parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
     }
@@ -229,23 +229,12 @@ impl Cli {
         let mut args = args.into_iter().map(Into::into);
         args.next();
         let mut globals = Given::new(TOP_SCOPE, None);
-        let mut any = false;
         let sub = loop {
             let Some(arg) = args.next() else {
-                return Err(if any {
-                    CliError::usage(
-                        None,
-                        "'ward' requires a subcommand but one was not provided",
-                    )
-                } else {
-                    // Bare `ward`: the whole help, as an error.
-                    CliError {
-                        kind: ErrorKind::Usage,
-                        text: help(None),
-                    }
-                });
+                // No subcommand (bare `ward`, or only global options):
+                // the whole help on stdout, exit 0, as runc does.
+                return Err(CliError::help(None));
             };
-            any = true;
             let b = arg.as_bytes();
             if b == b"--" {
                 return Err(match args.next() {
@@ -263,9 +252,7 @@ impl Cli {
             if b == b"help" {
                 return Err(help_command(args));
             }
-            break find_sub(b).ok_or_else(|| {
-                CliError::usage(None, &format!("unrecognized subcommand '{}'", lossy(b)))
-            })?;
+            break find_sub(b).ok_or_else(|| unrecognized(&arg))?;
         };
 
         let mut given = Given::new(sub.opts, Some(sub));
@@ -790,7 +777,8 @@ fn help_command(mut args: impl Iterator<Item = OsString>) -> CliError {
 // ---------------------------------------------------------------- errors
 
 /// Help or version text to print on stdout (exit 0), or a usage error for
-/// stderr (exit 2).
+/// stderr: exit 1, and 3 for an unknown subcommand, runc 1.1.5's codes
+/// (urfave/cli's), not clap's 2.
 #[derive(Debug)]
 pub struct CliError {
     kind: ErrorKind,
@@ -802,6 +790,8 @@ pub enum ErrorKind {
     Help,
     Version,
     Usage,
+    /// An unknown subcommand (`ward nosuch`, `ward help nosuch`).
+    UnknownCommand,
 }
 
 impl CliError {
@@ -812,7 +802,8 @@ impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self.kind {
             ErrorKind::Help | ErrorKind::Version => 0,
-            ErrorKind::Usage => 2,
+            ErrorKind::Usage => 1,
+            ErrorKind::UnknownCommand => 3,
         }
     }
 
@@ -821,8 +812,10 @@ impl CliError {
     pub fn exit(&self) -> ! {
         use std::io::Write;
         let _ = match self.kind {
-            ErrorKind::Usage => std::io::stderr().write_all(self.text.as_bytes()),
-            _ => {
+            ErrorKind::Usage | ErrorKind::UnknownCommand => {
+                std::io::stderr().write_all(self.text.as_bytes())
+            }
+            ErrorKind::Help | ErrorKind::Version => {
                 let mut out = std::io::stdout().lock();
                 out.write_all(self.text.as_bytes())
                     .and_then(|()| out.flush())
@@ -882,10 +875,13 @@ fn unexpected(sub: Option<&Sub>, arg: &OsStr) -> CliError {
 }
 
 fn unrecognized(name: &OsStr) -> CliError {
-    CliError::usage(
-        None,
-        &format!("unrecognized subcommand '{}'", lossy(name.as_bytes())),
-    )
+    CliError {
+        kind: ErrorKind::UnknownCommand,
+        ..CliError::usage(
+            None,
+            &format!("unrecognized subcommand '{}'", lossy(name.as_bytes())),
+        )
+    }
 }
 
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {

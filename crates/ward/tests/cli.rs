@@ -263,7 +263,46 @@ fn global_options_are_accepted() {
 fn unknown_command_fails() {
     let ctx = Ctx::new("unkcmd");
     let out = ctx.rt(&["frobnicate", "x"]);
-    out.assert_fail();
+    // runc 1.1.5 (urfave/cli) exits 3 for an unknown command.
+    out.assert_code(3);
+    ctx.assert_nothing_left(&[]);
+}
+
+/// Usage errors exit as runc 1.1.5's do (checked against Debian's
+/// /usr/sbin/runc): 1 for an unknown flag, a missing or extra argument
+/// and a flag without its value; no subcommand at all prints the help on
+/// stdout and exits 0.
+#[test]
+fn usage_errors_exit_as_runc_does() {
+    let ctx = Ctx::new("usage");
+    for args in [
+        &["--bogus", "list"][..],
+        &["list", "--bogus"],
+        &["state"],
+        &["delete"],
+        &["kill"],
+        &["exec"],
+        &["state", "a", "b"],
+        &["update", "--memory"],
+        &["--root"],
+    ] {
+        let out = ctx.rt(args);
+        out.assert_code(1);
+        assert!(
+            !out.stderr.trim().is_empty(),
+            "{args:?}: {}",
+            out.describe()
+        );
+    }
+    for args in [&[][..], &["--debug"]] {
+        let out = ctx.rt(args);
+        out.assert_code(0);
+        assert!(
+            out.stdout.contains("USAGE") || out.stdout.contains("Usage"),
+            "{}",
+            out.describe()
+        );
+    }
     ctx.assert_nothing_left(&[]);
 }
 

@@ -26,6 +26,7 @@
 //! test VM (scripts/vm-test.sh): it boots its own.
 
 mod common;
+mod engine_support;
 
 use common::*;
 use serde_json::json;
@@ -174,7 +175,19 @@ fn in_the_systemd_guest_checks() {
         "memory": {"limit": 67108864, "swap": 67108864},
         "pids": {"limit": 8},
         "cpu": {"quota": 50000, "period": 100000, "shares": 512, "cpus": "0"},
+        // /dev/kmsg (c 1:11) for writing only; reading it, which
+        // CAP_SYSLOG allows, is left to the device rules to refuse.
+        "devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"},
+        ],
     });
+    for set in ["bounding", "effective", "permitted"] {
+        b.process()["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYSLOG"));
+    }
     b.long_running("");
     b.write();
     let out = ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id]);
@@ -208,6 +221,19 @@ fn in_the_systemd_guest_checks() {
         "CPUQuotaPerSecUSec=500ms",
         "CPUWeight=59",
         "AllowedCPUs=0",
+    ] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    // The device rules as systemd's DevicePolicy/DeviceAllow (ward's
+    // defaults included: mknod of any device, the pts devices).
+    let props = show(&ctx, &unit, "DevicePolicy,DeviceAllow");
+    for want in [
+        "DevicePolicy=strict",
+        "DeviceAllow=/dev/char/1:11 w",
+        "DeviceAllow=char-* m",
+        "DeviceAllow=block-* m",
+        "DeviceAllow=/dev/char/1:3 rwm",
+        "DeviceAllow=char-136 rwm",
     ] {
         assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
     }
@@ -248,7 +274,9 @@ fn in_the_systemd_guest_checks() {
         &id,
     ])
     .assert_ok();
-    for round in ["after update", "after daemon-reload"] {
+    ctx.rt(&["exec", &id, "mknod", "/dev/kmsg", "c", "1", "11"])
+        .assert_ok();
+    for round in ["after update", "after daemon-reload", "after set-property"] {
         let props = show(&ctx, &unit, "ActiveState,MemoryMax,TasksMax");
         for want in ["ActiveState=active", "MemoryMax=134217728", "TasksMax=16"] {
             assert!(
@@ -259,26 +287,43 @@ fn in_the_systemd_guest_checks() {
         assert_eq!(read(dir.join("memory.max")), "134217728", "{round}");
         assert_eq!(read(dir.join("pids.max")), "16", "{round}");
         assert_eq!(ctx.status(&id).as_deref(), Some("running"), "{round}");
-        // The device rules (ward's own eBPF program, next to systemd's):
-        // /dev/mem (c 1:1) is not in the allowed list.
+        // The device rules: /dev/kmsg opens for writing, not for reading
+        // (systemd's program and ward's both say so; after set-property
+        // systemd's allows it, ward's still doesn't).
         let out = ctx.rt(&[
             "exec",
             &id,
             "sh",
             "-c",
-            "mknod /tmp/mem c 1 1 2>&1 && head -c1 /tmp/mem >/dev/null 2>&1; echo RC=$?",
+            "echo ward-device-check >/dev/kmsg; echo W=$?; head -c1 /dev/kmsg >/dev/null; echo R=$?",
         ]);
-        assert_ne!(
-            kv(&out.stdout, "RC"),
-            "0",
-            "{round}: /dev/mem readable\n{}",
+        assert_eq!(kv(&out.stdout, "W"), "0", "{round}: {}", out.describe());
+        assert_ne!(kv(&out.stdout, "R"), "0", "{round}: {}", out.describe());
+        assert!(
+            out.stderr.contains("Operation not permitted"),
+            "{round}: {}",
             out.describe()
         );
         if round == "after update" {
             systemctl(&ctx, &["daemon-reload"]).assert_ok();
+        } else if round == "after daemon-reload" {
+            systemctl(
+                &ctx,
+                &[
+                    "set-property",
+                    "--runtime",
+                    &unit,
+                    "DevicePolicy=auto",
+                    "DeviceAllow=/dev/kmsg rw",
+                ],
+            )
+            .assert_ok();
+        } else {
+            let props = show(&ctx, &unit, "DevicePolicy");
+            assert!(props.contains("DevicePolicy=auto"), "{props}");
         }
     }
-    eprintln!("ok: update through SetUnitProperties, kept over daemon-reload");
+    eprintln!("ok: update through SetUnitProperties, kept over daemon-reload; devices held over daemon-reload and set-property");
 
     // --- pause and resume: the freezer of the scope's cgroup ----------------
     ctx.rt(&["pause", &id]).assert_ok();
@@ -337,6 +382,52 @@ fn in_the_systemd_guest_checks() {
     ctx.assert_nothing_left(&[&id]);
     eprintln!("ok: a failed create leaves no unit");
 
+    // --- a slice as the name part: the container's unit is that slice -----
+    let id = ctx.id("p");
+    let unit = format!("wardtest-pod{}.slice", std::process::id());
+    let mut b = ctx.bundle("p");
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{unit}"));
+    b.linux()["resources"] = json!({"pids": {"limit": 12}});
+    b.long_running("");
+    b.write();
+    ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id])
+        .assert_ok();
+    ctx.rt(&["start", &id]).assert_ok();
+    let pid = ctx.pid_of(&id);
+    assert_eq!(
+        read(format!("/proc/{pid}/cgroup")),
+        format!("0::/wardtest.slice/{unit}")
+    );
+    let props = show(&ctx, &unit, "ActiveState,ControlGroup,TasksMax");
+    for want in [
+        "ActiveState=active",
+        &format!("ControlGroup=/wardtest.slice/{unit}"),
+        "TasksMax=12",
+    ] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    let dir = cgroot.join("wardtest.slice").join(&unit);
+    assert_eq!(read(dir.join("pids.max")), "12");
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    // A slice name always loads (slices need no unit file): stopped, and
+    // no longer the transient unit ward made.
+    let props = show(&ctx, &unit, "ActiveState,Transient");
+    for want in ["ActiveState=inactive", "Transient=no"] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    assert!(!dir.exists(), "{} left", dir.display());
+    // A slice that systemd would put elsewhere than the path says.
+    let id = ctx.id("q");
+    let mut b = ctx.bundle("q");
+    b.linux()["cgroupsPath"] = json!("wardtest.slice:ward:elsewhere.slice");
+    b.write();
+    let out = ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id]);
+    out.assert_code(1);
+    out.assert_error_line("create", &id);
+    out.assert_stderr_has_any(&["systemd puts the slice elsewhere.slice in -.slice"]);
+    ctx.assert_nothing_left(&[&id]);
+    eprintln!("ok: a .slice name part: the container's unit is that slice");
+
     // --- podman --cgroup-manager systemd ------------------------------------
     systemctl(&ctx, &["start", "dbus.service"]).assert_ok();
     let pm = ctx.dir.join("podman");
@@ -383,6 +474,9 @@ fn in_the_systemd_guest_checks() {
         out.stdout.trim()
     );
 
+    // --- containerd, SystemdCgroup, ward as its runc binary -----------------
+    containerd_with_systemd_cgroup();
+
     // --- rootless: the user's own systemd instance --------------------------
     rootless(&ctx);
 
@@ -406,6 +500,112 @@ fn in_the_systemd_guest_checks() {
         panic!("the guest has NUMA nodes {nodes}, not 0-1 (tests/vm/run --numa 2)");
     }
     println!("systemd guest: every check passed");
+}
+
+/// containerd with ward as its runc binary and SystemdCgroup (ctr's
+/// `--runc-systemd-cgroup`: the shim passes `--systemd-cgroup` and a
+/// `slice:prefix:name` path), running a busybox image imported from a tar
+/// made here (podman import + save): the task is in its scope, with the
+/// memory limit as the scope's MemoryMax, and nothing is left after.
+fn containerd_with_systemd_cgroup() {
+    use engine_support::ctr::{start_containerd, Ctr, CtrCleanup};
+    use engine_support::podman::{podman_image, Podman, PodmanCleanup};
+    use engine_support::HostGuard;
+    // The guest's /tmp is an overlay, which overlayfs (podman's and
+    // containerd's storage) can't stack on: a tmpfs over the test's own
+    // directory, unmounted when the Ctx goes.
+    let ctx = &Ctx::new("sdctr");
+    ctx.host(
+        "mount",
+        &["-t", "tmpfs", "-o", "mode=0755", "tmpfs", ctx.dir_str()],
+    )
+    .assert_ok();
+    ctx.track_host_mount(&ctx.dir);
+    // The Ctx's command logs, hidden by the mount.
+    fs::create_dir(ctx.dir.join("logs")).unwrap();
+    let unit = "ward-c-sd.scope";
+    // containerd, its cleanup and the host's things go (in reverse order)
+    // at the end of the block, before what is left is checked.
+    {
+        let mut host = HostGuard::new();
+        host.dir_if_new("/run/containerd");
+        let podman = Podman::new(ctx, &mut host, "sd-ctr");
+        let archive = ctx.dir.join("image.tar");
+        {
+            let _cleanup = PodmanCleanup {
+                ctx,
+                podman: &podman,
+            };
+            podman_image(ctx, &podman, Some(&archive));
+        }
+        let cdir = ctx.dir.join("containerd");
+        let _containerd = start_containerd(&cdir);
+        let ctr = Ctr {
+            sock: cdir.join("containerd.sock"),
+            ns: "ward-sd".into(),
+            runc_root: cdir.join("runc-root"),
+            fifo: cdir.join("fifo"),
+        };
+        let _cleanup = CtrCleanup { ctx, ctr: &ctr };
+        ctr.run(ctx, &["image", "import", archive.to_str().unwrap()])
+            .assert_ok();
+        // The task looks at its own cgroup and then waits to be looked at.
+        let flags = [
+            "--runc-systemd-cgroup",
+            "--cgroup",
+            "wardtest.slice:ward:c-sd",
+            "--memory-limit",
+            "67108864",
+            "-d",
+        ];
+        let out = ctr.ctr_run(
+            ctx,
+            &flags,
+            "c-sd",
+            &[
+                "sh",
+                "-c",
+                "cat /proc/self/cgroup >/tmp/cg; exec sleep 1000",
+            ],
+        );
+        out.assert_ok();
+        assert!(
+            wait_until(Duration::from_secs(30), || show(ctx, unit, "ActiveState")
+                .contains("ActiveState=active")),
+            "{unit} never active"
+        );
+        let props = show(ctx, unit, "ControlGroup,Delegate,MemoryMax");
+        for want in [
+            &format!("ControlGroup=/wardtest.slice/{unit}")[..],
+            "Delegate=yes",
+            "MemoryMax=67108864",
+        ] {
+            assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+        }
+        let out = ctr.run(
+            ctx,
+            &["task", "exec", "--exec-id", "e1", "c-sd", "cat", "/tmp/cg"],
+        );
+        assert_eq!(
+            out.assert_ok().stdout.trim(),
+            format!("0::/wardtest.slice/{unit}")
+        );
+        let dir = Path::new("/sys/fs/cgroup/wardtest.slice").join(unit);
+        assert_eq!(read(dir.join("memory.max")), "67108864");
+        ctr.run(ctx, &["task", "kill", "-s", "SIGKILL", "c-sd"])
+            .assert_ok();
+        assert!(
+            wait_until(Duration::from_secs(30), || ctr.task_status(ctx, "c-sd")
+                == "STOPPED"),
+            "the task did not stop"
+        );
+        ctr.run(ctx, &["task", "delete", "c-sd"]).assert_ok();
+        ctr.run(ctx, &["container", "rm", "c-sd"]).assert_ok();
+        assert!(show(ctx, unit, "LoadState").contains("LoadState=not-found"));
+        assert!(!dir.exists(), "{} left", dir.display());
+    }
+    ctx.assert_nothing_left(&[]);
+    eprintln!("ok: containerd with SystemdCgroup and ward: {unit}, MemoryMax");
 }
 
 /// A user's container under `--systemd-cgroup`: a scope of the user's
@@ -516,7 +716,17 @@ fn hybrid_checks() {
         "memory": {"limit": 67108864},
         "pids": {"limit": 8},
         "cpu": {"shares": 512, "cpus": "0"},
+        "devices": [
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"},
+        ],
     });
+    for set in ["bounding", "effective", "permitted"] {
+        b.process()["capabilities"][set]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("CAP_SYSLOG"));
+    }
     b.long_running("");
     b.write();
     ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id])
@@ -579,6 +789,34 @@ fn hybrid_checks() {
     );
     assert_eq!(ctx.status(&id).as_deref(), Some("running"));
     eprintln!("ok: hybrid: update, kept over daemon-reload");
+
+    // The device rules: systemd's list (the v1 devices.list it rewrites)
+    // holds what ward's does, before and after a daemon-reload.
+    let props = show(&ctx, &unit, "DevicePolicy,DeviceAllow");
+    for want in ["DevicePolicy=strict", "DeviceAllow=/dev/char/1:11 w"] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    ctx.rt(&["exec", &id, "mknod", "/dev/kmsg", "c", "1", "11"])
+        .assert_ok();
+    let list = v1.join("devices").join(&rel).join("devices.list");
+    for round in ["before", "after another daemon-reload"] {
+        let l = read(&list);
+        assert!(
+            l.lines().any(|x| x == "c 1:11 w") && !l.contains("a *:*"),
+            "{round}: devices.list\n{l}"
+        );
+        let out = ctx.rt(&[
+            "exec",
+            &id,
+            "sh",
+            "-c",
+            "echo ward-device-check >/dev/kmsg; echo W=$?; head -c1 /dev/kmsg >/dev/null; echo R=$?",
+        ]);
+        assert_eq!(kv(&out.stdout, "W"), "0", "{round}: {}", out.describe());
+        assert_ne!(kv(&out.stdout, "R"), "0", "{round}: {}", out.describe());
+        systemctl(&ctx, &["daemon-reload"]).assert_ok();
+    }
+    eprintln!("ok: hybrid: device rules as DevicePolicy/DeviceAllow, kept over daemon-reload");
 
     ctx.rt(&["delete", "--force", &id]).assert_ok();
     assert!(show(&ctx, &unit, "LoadState").contains("not-found"));

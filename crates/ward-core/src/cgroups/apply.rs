@@ -210,7 +210,17 @@ impl Cgroup {
                     write_file(d, &w.file, &w.value)?;
                 }
             } else if let Some(d) = &self.v2 {
-                devices::replace(d, &devices::build_program(&rules))?;
+                if self.driver == Driver::Systemd {
+                    // systemd's own program (DevicePolicy/DeviceAllow)
+                    // stays attached next to ward's: both must allow. The
+                    // rules never change on update (and replacing would
+                    // detach systemd's program).
+                    if !update {
+                        devices::load_and_attach(d, &devices::build_program(&rules))?;
+                    }
+                } else {
+                    devices::replace(d, &devices::build_program(&rules))?;
+                }
             } else {
                 return Err(CgroupError::MissingController("devices".into()));
             }

@@ -196,6 +196,122 @@ pub fn effective_rules(user: &[LinuxDeviceCgroup]) -> Result<Vec<DeviceRule>, Cg
     Ok(rules)
 }
 
+/// What systemd is told about a rule list: DevicePolicy and the
+/// DeviceAllow entries (`/dev/char/1:3`, `char-136`, `block-*` with
+/// "rwm" letters), and whether they say exactly what the list does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemdDevices {
+    /// "strict" (only the entries) or "auto" (everything, no entries).
+    pub policy: &'static str,
+    pub allow: Vec<(String, String)>,
+    pub exact: bool,
+}
+
+/// systemd's DevicePolicy/DeviceAllow for `rules` (from
+/// [`effective_rules`]); None for an empty list (no device policy, as
+/// with cgroupfs). runc's systemd driver makes the same mapping.
+///
+/// systemd's list is an allow list of whole devices (`/dev/char/M:m`),
+/// whole majors (`char-M`, systemd 240+) or whole types (`char-*`); it has
+/// no deny rule, no "any major, minor n" and no "everything but". Where
+/// the rules need one of those there is no exact translation, and `widen`
+/// says which way to err:
+///
+/// * `widen` (cgroup v2): allow more than the rules (an `allow c *:5` is
+///   `char-*`, an allow narrowed by a later deny stays whole, an allow-all
+///   with denies is policy auto). ward's own eBPF program is attached next
+///   to systemd's and the kernel lets a device through only when both
+///   programs do, so the rules hold exactly, and a daemon-reload (systemd
+///   attaches its program again) or a `systemctl set-property` (it changes
+///   only systemd's program) can't open what they deny.
+/// * not `widen` (cgroup v1, one devices list per cgroup that systemd
+///   rewrites on a reload): allow less (such rules are left out; an
+///   allow-all with denies becomes the allows that follow it), so that a
+///   reload can take access away but never gives what the rules deny.
+pub fn systemd_devices(rules: &[DeviceRule], widen: bool) -> Option<SystemdDevices> {
+    if rules.is_empty() {
+        return None;
+    }
+    let (all_allowed, rest) = match rules.iter().rposition(|r| r.kind == 'a') {
+        Some(i) => (rules[i].allow, &rules[i + 1..]),
+        None => (false, rules),
+    };
+    if all_allowed {
+        let denies = rest.iter().any(|r| !r.allow);
+        if !denies || widen {
+            return Some(SystemdDevices {
+                policy: "auto",
+                allow: Vec::new(),
+                exact: !denies,
+            });
+        }
+    }
+    let mut exact = !all_allowed;
+    let mut allow: Vec<(String, String)> = Vec::new();
+    let compatible = |a: Option<i64>, b: Option<i64>| a.is_none() || b.is_none() || a == b;
+    for (i, r) in rest.iter().enumerate() {
+        if !r.allow {
+            continue;
+        }
+        let mut bits = String::new();
+        for bit in r.access.chars() {
+            let mut keep = true;
+            for d in rest[i + 1..]
+                .iter()
+                .filter(|d| !d.allow && d.kind == r.kind && d.access.contains(bit))
+            {
+                let covers = (d.major.is_none() || d.major == r.major)
+                    && (d.minor.is_none() || d.minor == r.minor);
+                if covers {
+                    keep = false;
+                    break;
+                }
+                if compatible(d.major, r.major) && compatible(d.minor, r.minor) {
+                    // A deny inside the allowed range: not expressible.
+                    exact = false;
+                    if !widen {
+                        keep = false;
+                        break;
+                    }
+                }
+            }
+            if keep {
+                bits.push(bit);
+            }
+        }
+        if bits.is_empty() {
+            continue;
+        }
+        let ty = if r.kind == 'b' { "block" } else { "char" };
+        let path = match (r.major, r.minor) {
+            (Some(ma), Some(mi)) => format!("/dev/{ty}/{ma}:{mi}"),
+            (Some(ma), None) => format!("{ty}-{ma}"),
+            (None, None) => format!("{ty}-*"),
+            (None, Some(_)) => {
+                exact = false;
+                if !widen {
+                    continue;
+                }
+                format!("{ty}-*")
+            }
+        };
+        match allow.iter_mut().find(|(p, _)| *p == path) {
+            Some((_, have)) => {
+                *have = "rwm"
+                    .chars()
+                    .filter(|c| have.contains(*c) || bits.contains(*c))
+                    .collect();
+            }
+            None => allow.push((path, bits)),
+        }
+    }
+    Some(SystemdDevices {
+        policy: "strict",
+        allow,
+        exact,
+    })
+}
+
 /// The v1 `devices` controller writes for `rules`, in order: each rule
 /// becomes "c 1:3 rwm" written to devices.allow or devices.deny.
 ///
@@ -724,6 +840,69 @@ mod tests {
 
     fn rules(list: &[&str]) -> Vec<DeviceRule> {
         list.iter().map(|s| rule(s)).collect()
+    }
+
+    #[test]
+    fn systemd_mapping() {
+        let sd = |list: &[&str], widen: bool| systemd_devices(&rules(list), widen).unwrap();
+        let pairs = |l: &[(&str, &str)]| -> Vec<(String, String)> {
+            l.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(systemd_devices(&[], true), None);
+        // The usual engine list: exact both ways.
+        let list = [
+            "deny a",
+            "allow c 1:11 w",
+            "allow c *:* m",
+            "allow b 8:* r",
+            "allow c 136:* rwm",
+            "allow c 1:3 r",
+            "allow c 1:3 w",
+        ];
+        for widen in [true, false] {
+            let s = sd(&list, widen);
+            assert_eq!(s.policy, "strict");
+            assert!(s.exact);
+            assert_eq!(
+                s.allow,
+                pairs(&[
+                    ("/dev/char/1:11", "w"),
+                    ("char-*", "m"),
+                    ("block-8", "r"),
+                    ("char-136", "rwm"),
+                    ("/dev/char/1:3", "rw"),
+                ])
+            );
+        }
+        // A later deny of the whole device or more takes the bits away,
+        // exactly; one inside a wider allow can't be said.
+        let s = sd(&["allow c 1:3 rw", "deny c 1:* w"], false);
+        assert_eq!((s.allow, s.exact), (pairs(&[("/dev/char/1:3", "r")]), true));
+        let l = ["allow c 1:* rw", "deny c 1:3 w"];
+        let s = sd(&l, true);
+        assert_eq!((s.allow, s.exact), (pairs(&[("char-1", "rw")]), false));
+        let s = sd(&l, false);
+        assert_eq!((s.allow, s.exact), (pairs(&[("char-1", "r")]), false));
+        // Any major, one minor.
+        let s = sd(&["allow c *:5 r"], true);
+        assert_eq!((s.allow, s.exact), (pairs(&[("char-*", "r")]), false));
+        assert!(sd(&["allow c *:5 r"], false).allow.is_empty());
+        // Allow-all: auto; with denies after it, auto widened, else the
+        // allows that follow.
+        let s = sd(&["deny a", "allow a"], false);
+        assert_eq!((s.policy, s.exact), ("auto", true));
+        assert!(s.allow.is_empty());
+        let l = ["allow a", "deny c 1:1 rwm", "allow c 1:3 rwm"];
+        let s = sd(&l, true);
+        assert_eq!((s.policy, s.exact), ("auto", false));
+        let s = sd(&l, false);
+        assert_eq!((s.policy, s.exact), ("strict", false));
+        assert_eq!(s.allow, pairs(&[("/dev/char/1:3", "rwm")]));
+        // A deny of another type or another bit doesn't matter.
+        let s = sd(&["allow c 1:* r", "deny b 1:3 r", "deny c 1:3 w"], false);
+        assert_eq!((s.allow, s.exact), (pairs(&[("char-1", "r")]), true));
     }
 
     #[test]

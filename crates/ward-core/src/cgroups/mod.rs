@@ -539,7 +539,7 @@ impl Cgroup {
     }
 }
 
-fn mkdir_p(dir: &Path) -> Result<(), CgroupError> {
+pub(super) fn mkdir_p(dir: &Path) -> Result<(), CgroupError> {
     // A concurrent delete may remove an empty shared parent between our
     // mkdirs: try again.
     let mut last = None;

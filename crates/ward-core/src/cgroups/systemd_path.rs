@@ -1,8 +1,8 @@
 //! systemd's `slice:prefix:name` form of linux.cgroupsPath, which engines
 //! pass with `--systemd-cgroup` (podman and CRI-O with cgroup_manager
 //! systemd, containerd with SystemdCgroup, dockerd with the systemd cgroup
-//! driver). ward has no D-Bus client to ask systemd for a scope; it places
-//! the container where systemd would put that scope, through cgroupfs.
+//! driver): the path systemd gives that scope (or slice, see
+//! `systemd::unit_of`), which the systemd driver asks systemd for.
 
 use std::path::PathBuf;
 

@@ -194,15 +194,8 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
     let empty_ns = criu_desc::empty_ns_mask(&o.empty_ns)?;
     if let Some(fd) = o.status_fd {
         // As runc: a valid fd, open for writing.
-        // SAFETY: F_GETFL only reads the flags of whatever fd number the
-        // caller named; a bad number is EBADF.
-        let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-        if flags < 0 {
-            return Err(Error::sys(
-                format!("--status-fd {fd}"),
-                crate::error::Errno::last(),
-            ));
-        }
+        let flags =
+            crate::sys::fd_flags(fd).map_err(|e| Error::sys(format!("--status-fd {fd}"), e))?;
         if flags & (libc::O_WRONLY | libc::O_RDWR) == 0 {
             return Err(Error::Other(format!(
                 "--status-fd {fd}: not open for writing"
@@ -363,12 +356,8 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
                 if n.script.as_deref() == Some("status-ready") {
                     if let Some(fd) = status_fd.filter(|_| !status_sent) {
                         status_sent = true;
-                        // SAFETY: write(2) of one byte from a live buffer on
-                        // the caller's fd, checked above to be writable.
-                        let _ = unsafe { libc::write(fd, [0u8].as_ptr().cast(), 1) };
-                        // SAFETY: the fd is the caller's, handed to ward to
-                        // be written once and closed, as runc does.
-                        let _ = unsafe { libc::close(fd) };
+                        // One byte, then closed, as runc does.
+                        crate::sys::write_and_close_handed_fd(fd, &[0]);
                     }
                 }
                 Ok(())
@@ -447,17 +436,7 @@ fn unlock_network(pid: i32) {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
-        let nsfd = ns.as_raw_fd();
-        // SAFETY: setns(2) on an fd this process keeps open across the
-        // spawn, in the child between fork and exec; nothing else runs.
-        unsafe {
-            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                if libc::setns(nsfd, libc::CLONE_NEWNET) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        crate::sys::join_netns_before_exec(&mut cmd, ns);
         if let Ok(mut child) = cmd.spawn() {
             use std::io::Write;
             if let Some(mut i) = child.stdin.take() {

@@ -158,12 +158,6 @@ fn check_stdio(meta: &Meta) -> Result<()> {
     Ok(())
 }
 
-/// Whether `fd` is open in this process.
-fn fd_open(fd: i32) -> bool {
-    // SAFETY: F_GETFD only reads the flags of an fd number; EBADF if none.
-    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
-}
-
 /// The container's cgroup as CRIU's cgroup roots: each hierarchy's
 /// directory relative to its mount, so that the restored tasks land in
 /// this container's cgroup and not in the checkpointed one's (which runc
@@ -562,11 +556,13 @@ fn restore_in(
     let mut stdio_fds: Vec<(String, OwnedFd)> = Vec::new();
     for s in &meta.stdio {
         let Some(key) = &s.key else { continue };
-        if !fd_open(s.fd) || stdio_fds.iter().any(|(k, _)| k == key) {
+        let Some(fd) = crate::sys::stdio_fd(s.fd) else {
+            continue;
+        };
+        if !crate::sys::fd_is_open(s.fd) || stdio_fds.iter().any(|(k, _)| k == key) {
             continue;
         }
-        // SAFETY: fd 0, 1 or 2 of this process, checked open just above.
-        let fd = unsafe { BorrowedFd::borrow_raw(s.fd) }
+        let fd = fd
             .try_clone_to_owned()
             .map_err(|e| Error::sys(format!("dup fd {}", s.fd), e))?;
         stdio_fds.push((key.clone(), fd));

@@ -14,17 +14,13 @@
 //!    close                                  exits
 //! ```
 
-use std::io::IoSliceMut;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::sys::socket::{
-    recv, recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType,
-};
+use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use prost::Message;
 
 use super::error::CriuError;
@@ -129,34 +125,7 @@ pub fn call(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    // SAFETY: the closure runs in the forked child before exec and only
-    // calls fcntl, dup2 and prctl (async-signal-safe) on fds this process
-    // keeps open across the spawn; it reads a copied array and allocates
-    // nothing.
-    unsafe {
-        cmd.pre_exec(move || {
-            // Out of the way first: a source may itself be one of the
-            // target numbers.
-            let mut moved = [-1; MAX_FDS + 1];
-            for i in 0..count {
-                let n = libc::fcntl(sources[i], libc::F_DUPFD_CLOEXEC, 100);
-                if n < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                moved[i] = n;
-            }
-            for (i, fd) in moved.iter().enumerate().take(count) {
-                // dup2 leaves the new fd without FD_CLOEXEC: CRIU inherits it.
-                if libc::dup2(*fd, SWRK_FD + i as i32) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            if nnp && libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    crate::sys::hand_fds_before_exec(&mut cmd, sources, count, SWRK_FD, nnp);
     let child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             CriuError::Unsupported(format!(
@@ -367,29 +336,10 @@ impl Conversation {
                 }
             };
             let mut buf = vec![0u8; size];
-            let mut space = nix::cmsg_space!([RawFd; 4]);
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            let msg = recvmsg::<()>(
-                self.sock.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            )
-            .map_err(|e| CriuError::nix(format!("criu {}: receive", self.op), e))?;
-            let mut fd = None;
-            if let Ok(cmsgs) = msg.cmsgs() {
-                for c in cmsgs {
-                    if let ControlMessageOwned::ScmRights(fds) = c {
-                        for f in fds {
-                            // SAFETY: the kernel installed this fd in our
-                            // table for this message; we are its only owner.
-                            let f = unsafe { OwnedFd::from_raw_fd(f) };
-                            fd.get_or_insert(f);
-                        }
-                    }
-                }
-            }
-            let n = msg.bytes;
+            // At most one fd comes with an answer; any further one is
+            // closed.
+            let (n, fd) = crate::sys::recv_with_fd(self.sock.as_fd(), &mut buf)
+                .map_err(|e| CriuError::io(format!("criu {}: receive", self.op), e))?;
             let resp = Resp::decode(&buf[..n]).map_err(|e| {
                 self.kill();
                 CriuError::Protocol(format!("criu {}: undecodable answer: {e}", self.op))

@@ -287,8 +287,7 @@ impl Conn {
         };
         // AUTH and BEGIN in one write (sd-bus's clients pipeline them too):
         // one round trip. The uid goes as hex of its decimal digits.
-        // SAFETY: geteuid has no preconditions.
-        let uid = unsafe { libc::geteuid() }.to_string();
+        let uid = nix::unistd::geteuid().to_string();
         let hex: String = uid.bytes().map(|b| format!("{b:02x}")).collect();
         c.sock
             .write_all(format!("\0AUTH EXTERNAL {hex}\r\nBEGIN\r\n").as_bytes())?;

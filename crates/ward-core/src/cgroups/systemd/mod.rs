@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use oci_spec::runtime::LinuxResources;
 
-use super::{convert, Cgroup, CgroupError, Hierarchies};
+use super::{convert, devices, Cgroup, CgroupError, Hierarchies};
 use dbus::{Arg, Conn, DbusError, Value};
 
 /// How long ward waits for systemd (per read or write, and for a job).
@@ -35,8 +35,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 const INFINITY: u64 = u64::MAX;
 
 fn euid() -> u32 {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() }
+    nix::unistd::geteuid().as_raw()
 }
 
 /// The manager's private socket: the system instance's for root, the
@@ -92,25 +91,42 @@ pub fn manager_prefix() -> PathBuf {
     }
 }
 
-/// The unit and its slice, from the cgroup path systemd_path() made
-/// (`/a.slice/a-b.slice/p-n.scope` → ("p-n.scope", "a-b.slice")).
+/// The unit and the slice it is in, from the cgroup path systemd_path()
+/// made (`/a.slice/a-b.slice/p-n.scope` → ("p-n.scope", "a-b.slice")).
+///
+/// The unit is a scope, or, when the name part of `slice:prefix:name` is
+/// itself a slice, that slice (as in runc: kubelet names pod cgroups so).
+/// systemd places a slice by its name (`a-b-c.slice` in `a-b.slice`), so
+/// such a name must belong where the path puts it: `machine.slice:p:
+/// machine-pod1.slice` is right, `machine.slice:p:pod1.slice` is refused
+/// (systemd would make `/pod1.slice`; runc then used a directory systemd
+/// doesn't know).
 pub fn unit_of(path: &Path) -> Result<(String, String), CgroupError> {
     let bad = |why: &str| CgroupError::invalid(format!("systemd cgroup {}", path.display()), why);
     let unit = path
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| bad("no unit name"))?;
-    if !unit.ends_with(".scope") {
-        return Err(bad(
-            "ward's systemd driver makes scopes only: the name part must not be a .slice",
-        ));
-    }
     let slice = path
         .parent()
         .and_then(|p| p.file_name())
         .and_then(|n| n.to_str())
         .filter(|n| n.ends_with(".slice"))
         .unwrap_or("-.slice");
+    if let Some(base) = unit.strip_suffix(".slice") {
+        let parent = match base.rsplit_once('-') {
+            Some((p, _)) => format!("{p}.slice"),
+            None => "-.slice".to_string(),
+        };
+        if base.is_empty() || base == "-" || parent != slice {
+            return Err(bad(&format!(
+                "systemd puts the slice {unit} in {parent}, not in {slice}: name it {}-NAME.slice",
+                slice.trim_end_matches(".slice")
+            )));
+        }
+    } else if !unit.ends_with(".scope") {
+        return Err(bad("the unit must be a .scope or a .slice"));
+    }
     Ok((unit.to_string(), slice.to_string()))
 }
 
@@ -152,8 +168,8 @@ fn mask_bytes(list: &str) -> Option<Vec<u8>> {
 /// The unit properties for `r`: systemd's names for what it has. `v2`:
 /// the unified hierarchy's names (MemoryMax, CPUWeight, IOWeight, ...);
 /// otherwise the legacy ones (MemoryLimit, CPUShares, BlockIOWeight).
-/// Device rules are not among them: ward's own eBPF program (v2) or
-/// devices.allow/deny (v1) applies them, as with cgroupfs.
+/// Device rules are not among them ([`device_properties`]: set once, at
+/// the start).
 pub fn properties(r: &LinuxResources, v2: bool) -> Result<Vec<(&'static str, Value)>, CgroupError> {
     let mut p: Vec<(&'static str, Value)> = Vec::new();
     let limit = |v: i64| if v < 0 { INFINITY } else { v as u64 };
@@ -283,8 +299,32 @@ pub fn properties(r: &LinuxResources, v2: bool) -> Result<Vec<(&'static str, Val
     Ok(p)
 }
 
-/// Starts `unit` in `slice` with `pid` in it; waits for the job.
-fn start_scope(
+/// DevicePolicy and DeviceAllow for the device rules of `r`
+/// ([`devices::systemd_devices`]: on v2 what systemd can't say exactly is
+/// widened, ward's own program next to systemd's keeping the rules; on v1
+/// narrowed). None for a container without device rules, and rootless
+/// (a user's systemd instance can't attach device programs; ward's rules
+/// are then what they are with cgroupfs). Only at the start: `update`
+/// never changes device rules, and DeviceAllow given again would add to
+/// the unit's list.
+pub fn device_properties(
+    r: &LinuxResources,
+    v2: bool,
+) -> Result<Vec<(&'static str, Value)>, CgroupError> {
+    let rules = devices::effective_rules(r.devices().as_deref().unwrap_or(&[]))?;
+    let Some(sd) = devices::systemd_devices(&rules, v2).filter(|_| euid() == 0) else {
+        return Ok(Vec::new());
+    };
+    Ok(vec![
+        ("DevicePolicy", Value::Str(sd.policy.to_string())),
+        ("DeviceAllow", Value::StrPairs(sd.allow)),
+    ])
+}
+
+/// Starts `unit` in `slice` with `pid` in it (a scope; a slice gets no
+/// PIDs, systemd has no such property for slices: the caller moves the
+/// pid in); waits for the job.
+fn start_unit(
     conn: &mut Conn,
     unit: &str,
     slice: &str,
@@ -292,11 +332,16 @@ fn start_scope(
     v2: bool,
     resources: Option<&LinuxResources>,
 ) -> Result<(), CgroupError> {
-    let mut props: Vec<(&str, Value)> = vec![
-        ("Description", Value::Str(format!("ward container {unit}"))),
-        ("Slice", Value::Str(slice.to_string())),
-        ("PIDs", Value::U32s(vec![pid as u32])),
-        ("Delegate", Value::Bool(true)),
+    let mut props: Vec<(&str, Value)> =
+        vec![("Description", Value::Str(format!("ward container {unit}")))];
+    if !unit.ends_with(".slice") {
+        props.extend([
+            ("Slice", Value::Str(slice.to_string())),
+            ("PIDs", Value::U32s(vec![pid as u32])),
+            ("Delegate", Value::Bool(true)),
+        ]);
+    }
+    props.extend([
         // A scope's default dependencies would order it against shutdown
         // targets of the slice; runc turns them off too.
         ("DefaultDependencies", Value::Bool(false)),
@@ -311,9 +356,10 @@ fn start_scope(
             },
             Value::Bool(true),
         ),
-    ];
+    ]);
     if let Some(r) = resources {
         props.extend(properties(r, v2)?);
+        props.extend(device_properties(r, v2)?);
     }
     let body = conn
         .call(
@@ -397,9 +443,15 @@ impl Cgroup {
         let (unit, slice) = self.systemd_unit()?;
         let mut conn =
             Conn::connect(&socket_path(), TIMEOUT).map_err(|e| sd_err("start", &unit, e))?;
-        start_scope(&mut conn, &unit, &slice, pid, self.v2_only, resources)?;
+        start_unit(&mut conn, &unit, &slice, pid, self.v2_only, resources)?;
         crate::fault::point("systemd:started");
         let placed = (|| {
+            if let (true, Some(v2)) = (unit.ends_with(".slice") && self.v2_only, &self.v2) {
+                // A slice unit: its cgroup exists once it is active; the
+                // pid goes in by ward's hand (runc's way too).
+                super::mkdir_p(v2)?;
+                super::write_file(v2, "cgroup.procs", &pid.to_string())?;
+            }
             if !self.v2_only {
                 self.make_dirs(h)?;
                 for d in self.dirs() {
@@ -508,7 +560,23 @@ mod tests {
             u("/sys/fs/cgroup/p-n.scope").unwrap(),
             ("p-n.scope".into(), "-.slice".into())
         );
-        assert!(u("/sys/fs/cgroup/machine.slice/x.slice").is_err());
+        // A slice as the unit: where systemd puts it by its name.
+        assert_eq!(
+            u("/sys/fs/cgroup/machine.slice/machine-pod1.slice").unwrap(),
+            ("machine-pod1.slice".into(), "machine.slice".into())
+        );
+        assert_eq!(
+            u("/sys/fs/cgroup/pod1.slice").unwrap(),
+            ("pod1.slice".into(), "-.slice".into())
+        );
+        let e = u("/sys/fs/cgroup/machine.slice/x.slice").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("systemd puts the slice x.slice in -.slice, not in machine.slice"),
+            "{e}"
+        );
+        assert!(u("/sys/fs/cgroup/a.slice/a-b.slice/c.slice").is_err());
+        assert!(u("/sys/fs/cgroup/a.slice/x.service").is_err());
     }
 
     #[test]
