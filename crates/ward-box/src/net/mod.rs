@@ -18,10 +18,12 @@
 
 pub mod bpf;
 pub mod cni;
+pub mod fast;
 pub mod ipv4;
 pub mod names;
 pub mod netns;
 pub mod networks;
+pub mod nl;
 pub mod pasta;
 pub mod ports;
 pub mod rate;
@@ -399,7 +401,24 @@ fn setup_inner(mode: &NetMode, opts: &NetOptions, b: &BoxNet<'_>, etc: bool) -> 
             args: &att.cni_args,
             cni_path: &path,
         };
-        let result = cni::add(&att, &inv).map_err(|e| format!("network {}: {e}", conf.name))?;
+        let result = match fast::eligible(&att.conflist) {
+            Some(f) => {
+                // The native path; its result is saved before portmap
+                // runs, so that a failure there tears it down.
+                let r = fast::add(&f, b.id, &pin, &att.ifname)
+                    .map_err(|e| format!("network {}: {e}", conf.name))?;
+                if let Some(a) = st.attachments.iter_mut().find(|a| a.network == att.network) {
+                    a.result = Some(r.clone());
+                }
+                b.save(&st)?;
+                if !opts.ports.is_empty() {
+                    cni::run_one(&att, &inv, "portmap", Some(&r))
+                        .map_err(|e| format!("network {}: {e}", conf.name))?;
+                }
+                r
+            }
+            None => cni::add(&att, &inv).map_err(|e| format!("network {}: {e}", conf.name))?,
+        };
         if let Some(a) = st.attachments.iter_mut().find(|a| a.network == att.network) {
             a.result = Some(result.clone());
             addrs = a.addresses();
@@ -452,7 +471,25 @@ pub fn teardown(b: &BoxNet<'_>) {
             args: &att.cni_args,
             cni_path: &path,
         };
-        if let Err(e) = cni::del(att, &inv) {
+        let res = match fast::eligible(&att.conflist) {
+            Some(f) => {
+                let ports = att.runtime_config["portMappings"]
+                    .as_array()
+                    .is_some_and(|p| !p.is_empty());
+                let mut r = Ok(());
+                if ports {
+                    r = cni::run_one(att, &inv, "portmap", att.result.as_ref()).map(drop);
+                }
+                // Where the native teardown fails, the plugins' DEL (which
+                // tolerates what is gone already) has the last word.
+                match fast::del(&f, att, b.id, pinned.map(|p| p.as_path())) {
+                    Ok(()) => r,
+                    Err(_) => cni::del(att, &inv),
+                }
+            }
+            None => cni::del(att, &inv),
+        };
+        if let Err(e) = res {
             eprintln!("ward: box {}: network {}: {e}", b.name, att.network);
         }
         if pinned.is_none() {
