@@ -248,7 +248,8 @@ pub fn apply(spec: &mut Value, mode: &NetMode, opts: &NetOptions, b: &BoxNet<'_>
         if l["sysctl"].is_null() {
             l["sysctl"] = json!({});
         }
-        l["sysctl"]["net.ipv4.ping_group_range"] = json!("0 2147483647");
+        let range = ping_group_range(&l["gidMappings"]);
+        l["sysctl"]["net.ipv4.ping_group_range"] = json!(range);
     }
     if *mode == NetMode::Pasta {
         let exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "ward-box".into());
@@ -277,6 +278,27 @@ pub fn apply(spec: &mut Value, mode: &NetMode, opts: &NetOptions, b: &BoxNet<'_>
             }
         }
     }
+}
+
+/// net.ipv4.ping_group_range for a box: every group, or in a user
+/// namespace the groups it maps (the kernel refuses ends it can't map:
+/// a rootless box maps its root group alone, "0 0", as podman sets it).
+fn ping_group_range(gid_mappings: &Value) -> String {
+    let maps: Vec<(u64, u64)> = gid_mappings
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| Some((m["containerID"].as_u64()?, m["size"].as_u64()?)))
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        })
+        .unwrap_or_default();
+    if maps.is_empty() {
+        return "0 2147483647".into();
+    }
+    let lo = maps.iter().map(|(c, _)| *c).min().unwrap_or(0);
+    let hi = maps.iter().map(|(c, n)| c + n - 1).max().unwrap_or(0);
+    format!("{lo} {}", hi.min(2_147_483_647))
 }
 
 /// Everything that can be refused before anything is made: the network
@@ -511,4 +533,24 @@ pub fn teardown(b: &BoxNet<'_>) {
         netns::unpin(p);
     }
     let _ = fs::remove_file(b.state_path());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ping_groups_are_the_mapped_ones() {
+        use super::ping_group_range as r;
+        assert_eq!(r(&serde_json::Value::Null), "0 2147483647");
+        assert_eq!(
+            r(&serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}])),
+            "0 0"
+        );
+        assert_eq!(
+            r(
+                &serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1},
+                {"containerID": 1, "hostID": 100000, "size": 65536}])
+            ),
+            "0 65536"
+        );
+    }
 }
