@@ -679,6 +679,44 @@ fn the_fast_path_and_cni_make_the_same_network_and_undo_each_other() {
     assert_eq!(take_log(&log), "", "the fast path ran CNI plugins");
     let fast = net_snapshot(&env, "fast");
     let fast_id = box_id(&env, "fast");
+    // The plugins' own CHECK finds what they would have made.
+    let out = wb_path(&env, false, &wrappers, &["network", "check", "fast"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "box fast: network ward: ok\n");
+    assert_eq!(
+        take_log(&log),
+        "CHECK bridge\nCHECK host-local\nCHECK portmap\nCHECK firewall\n"
+    );
+    // A rule taken away: CHECK says so (non-zero), and the teardown still
+    // removes the rest.
+    let ip = inspect_net(&env, "fast")["addresses"][0]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    env.in_host(
+        "iptables",
+        &[
+            "-D",
+            "CNI-FORWARD",
+            "-s",
+            &format!("{ip}/32"),
+            "-j",
+            "ACCEPT",
+        ],
+    )
+    .assert_ok();
+    let out = wb_path(&env, false, &wrappers, &["network", "check"]);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(
+        out.stdout
+            .starts_with("box fast: network ward: CNI plugin firewall CHECK: "),
+        "{}",
+        out.describe()
+    );
+    take_log(&log);
     wb_path(&env, false, &wrappers, &["box", "rm", "-f", "fast"]).assert_ok();
     assert_eq!(take_log(&log), "", "the fast teardown ran CNI plugins");
     assert_host_clean(&env, std::slice::from_ref(&fast_id));
