@@ -152,8 +152,10 @@ fn forward_rules(op: &str, ip: u32) -> Vec<Rule> {
     ]
 }
 
-/// The bridge plugin's masquerade rules for an address (`op` -A or -D).
-fn masq_rules(f: &Fast, id: &str, op: &str, ip: u32) -> Vec<Rule> {
+/// The bridge plugin's masquerade rules for a box: its chain with two
+/// rules and a jump from POSTROUTING per address (`add`), or the jumps
+/// deleted and the chain flushed and removed.
+fn masq_rules(f: &Fast, id: &str, add: bool, ips: &[u32]) -> Vec<Rule> {
     let (chain, comment) = chain_and_comment(&f.network, id);
     let with_comment = |s: String| {
         let mut v = words(&s);
@@ -169,9 +171,15 @@ fn masq_rules(f: &Fast, id: &str, op: &str, ip: u32) -> Vec<Rule> {
         );
         v
     };
-    let src = with_comment(format!("{op} POSTROUTING -s {}/32 -j {chain}", fmt_ip(ip)));
-    if op == "-A" {
-        vec![
+    let op = if add { "-A" } else { "-D" };
+    let jumps = ips.iter().map(|ip| {
+        (
+            "nat",
+            with_comment(format!("{op} POSTROUTING -s {}/32 -j {chain}", fmt_ip(*ip))),
+        )
+    });
+    if add {
+        let mut v = vec![
             ("nat", words(&format!("-N {chain}"))),
             (
                 "nat",
@@ -181,14 +189,14 @@ fn masq_rules(f: &Fast, id: &str, op: &str, ip: u32) -> Vec<Rule> {
                 "nat",
                 with_comment(format!("-A {chain} ! -d 224.0.0.0/4 -j MASQUERADE")),
             ),
-            ("nat", src),
-        ]
+        ];
+        v.extend(jumps);
+        v
     } else {
-        vec![
-            ("nat", src),
-            ("nat", words(&format!("-F {chain}"))),
-            ("nat", words(&format!("-X {chain}"))),
-        ]
+        let mut v: Vec<Rule> = jumps.collect();
+        v.push(("nat", words(&format!("-F {chain}"))));
+        v.push(("nat", words(&format!("-X {chain}"))));
+        v
     }
 }
 
@@ -492,9 +500,15 @@ fn add_links(f: &Fast, id: &str, pin: &Path, ifname: &str, ip: u32) -> Result<Va
         .map_err(|e| format!("failed to enable forwarding: {e}"))?;
     // The rules: one batch; the firewall's chains made first if missing.
     let mut rules = forward_rules("-A", ip);
-    rules.extend(masq_rules(f, id, "-A", ip));
+    rules.extend(masq_rules(f, id, true, &[ip]));
     let b = batch(&rules);
     if iptables_restore(&b).is_err() {
+        // The firewall's chains are missing (the network's first box):
+        // made under the lease lock, so that two first boxes make them
+        // once.
+        let lock = f.lease_dir.join("lock");
+        let _l = crate::store::lock_file(&lock, true)
+            .map_err(|e| format!("lock {}: {e}", lock.display()))?;
         firewall_chains()?;
         iptables_restore(&b)?;
     }
@@ -554,12 +568,8 @@ pub fn del(f: &Fast, att: &Attachment, id: &str, pin: Option<&Path>) -> Result<(
     };
     release(f, id, &att.ifname)?;
     let mut rules: Vec<Rule> = ips.iter().flat_map(|ip| forward_rules("-D", *ip)).collect();
-    for ip in &gone {
-        let mut m = masq_rules(f, id, "-D", *ip);
-        if ip != gone.first().unwrap_or(ip) {
-            m.truncate(1);
-        }
-        rules.extend(m);
+    if !gone.is_empty() {
+        rules.extend(masq_rules(f, id, false, &gone));
     }
     if !rules.is_empty() && iptables_restore(&batch(&rules)).is_err() {
         // Some rule was not there: remove the others one by one.
@@ -592,7 +602,7 @@ mod tests {
         };
         let ip = parse_ip("10.90.0.2").unwrap();
         let mut r = forward_rules("-A", ip);
-        r.extend(masq_rules(&f, "abc", "-A", ip));
+        r.extend(masq_rules(&f, "abc", true, &[ip]));
         let b = batch(&r);
         assert!(b.starts_with("*filter\n-A CNI-FORWARD -d 10.90.0.2/32 -m conntrack"));
         assert!(b.contains(&format!(":{ch} - [0:0]\n")));
@@ -601,5 +611,46 @@ mod tests {
             quoted(&c)
         )));
         assert!(b.ends_with("COMMIT\n"));
+        let d = batch(&masq_rules(&f, "abc", false, &[ip]));
+        assert!(d.ends_with(&format!("-F {ch}\n-X {ch}\nCOMMIT\n")), "{d}");
+    }
+
+    #[test]
+    fn leases_follow_host_locals_order_and_format() {
+        let dir = std::env::temp_dir().join(format!("ward-fast-lease-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let f = Fast {
+            network: "ward".into(),
+            bridge: "ward0".into(),
+            subnet: Net4::parse("10.90.0.0/29").unwrap(),
+            gateway: parse_ip("10.90.0.1").unwrap(),
+            lease_dir: dir.clone(),
+        };
+        let ip = |s: &str| parse_ip(s).unwrap();
+        // The first after the gateway, then round-robin from the last.
+        assert_eq!(reserve(&f, "a", "eth0").unwrap(), ip("10.90.0.2"));
+        assert_eq!(
+            fs::read_to_string(dir.join("10.90.0.2")).unwrap(),
+            "a\r\neth0"
+        );
+        assert_eq!(
+            fs::read_to_string(dir.join("last_reserved_ip.0")).unwrap(),
+            "10.90.0.2"
+        );
+        assert!(
+            reserve(&f, "a", "eth0").is_err(),
+            "a second lease for one box"
+        );
+        assert_eq!(reserve(&f, "b", "eth0").unwrap(), ip("10.90.0.3"));
+        release(&f, "a", "eth0").unwrap();
+        assert!(!dir.join("10.90.0.2").exists());
+        for (id, want) in [("c", "10.90.0.4"), ("d", "10.90.0.5"), ("e", "10.90.0.6")] {
+            assert_eq!(reserve(&f, id, "eth0").unwrap(), ip(want));
+        }
+        // Past the end (.6 in a /29), round to the start, skipping the
+        // gateway and the leases held: .2 is free again.
+        assert_eq!(reserve(&f, "g", "eth0").unwrap(), ip("10.90.0.2"));
+        assert!(reserve(&f, "h", "eth0").is_err(), "the range is full");
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
