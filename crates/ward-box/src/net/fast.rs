@@ -98,8 +98,8 @@ pub fn chain_and_comment(network: &str, id: &str) -> (String, String) {
     )
 }
 
-/// Runs `iptables-restore --noflush` (IPv4) on a batch.
-fn iptables_restore(batch: &str) -> Result<(), String> {
+/// Starts `iptables-restore --noflush` (IPv4) on a batch.
+fn iptables_restore_spawn(batch: &str) -> Result<std::process::Child, String> {
     let mut child = Command::new("iptables-restore")
         .args(["-w", "--noflush"])
         .stdin(Stdio::piped())
@@ -110,6 +110,11 @@ fn iptables_restore(batch: &str) -> Result<(), String> {
     if let Some(mut i) = child.stdin.take() {
         let _ = i.write_all(batch.as_bytes());
     }
+    Ok(child)
+}
+
+/// Waits for an `iptables-restore`; its first line of error.
+fn iptables_restore_wait(child: std::process::Child) -> Result<(), String> {
     let out = child
         .wait_with_output()
         .map_err(|e| format!("iptables-restore: {e}"))?;
@@ -121,6 +126,11 @@ fn iptables_restore(batch: &str) -> Result<(), String> {
         "iptables-restore: {}",
         e.lines().next().unwrap_or("failed").trim()
     ))
+}
+
+/// Runs `iptables-restore --noflush` (IPv4) on a batch.
+fn iptables_restore(batch: &str) -> Result<(), String> {
+    iptables_restore_wait(iptables_restore_spawn(batch)?)
 }
 
 /// A comment as iptables-save writes it (and iptables-restore reads it).
@@ -533,49 +543,128 @@ fn add_links(f: &Fast, id: &str, pin: &Path, ifname: &str, ip: u32) -> Result<Va
     }))
 }
 
-/// Deletes the box's interface in its namespace (its veth peer goes with
-/// it); its IPv4 addresses, or none if it was not there.
-fn del_links(pin: &Path, ifname: &str) -> Result<Vec<u32>, String> {
+/// Deletes the box's interface in its namespace (its veth peer goes
+/// with it), in a thread that has joined the namespace: the interface's
+/// IPv4 addresses (none if it was not there) are sent on `found` before
+/// the deletion, which can wait on the kernel (an RCU grace period) while
+/// the caller gets on with the rules. Returns the deletion's outcome.
+fn del_link_thread(
+    pin: &Path,
+    ifname: &str,
+    found: std::sync::mpsc::Sender<Result<Vec<u32>, String>>,
+) -> Result<std::thread::JoinHandle<Result<(), String>>, String> {
+    let ns = fs::File::open(pin).map_err(|e| format!("open {}: {e}", pin.display()))?;
     let ifn = ifname.to_string();
-    in_netns(pin, move || {
-        let mut c = Nl::new().map_err(io("netlink in the box"))?;
-        let Some(l) = c.link(&ifn).map_err(io("look up the box's interface"))? else {
-            return Ok(vec![]);
+    Ok(std::thread::spawn(move || -> Result<(), String> {
+        let look = || -> Result<Option<(Nl, u32, Vec<u32>)>, String> {
+            // SAFETY: setns on a namespace fd we own; only this thread
+            // moves.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(format!(
+                    "join the box's network namespace: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let mut c = Nl::new().map_err(io("netlink in the box"))?;
+            let Some(l) = c.link(&ifn).map_err(io("look up the box's interface"))? else {
+                return Ok(None);
+            };
+            let idx = link_facts(&l).0;
+            let addrs = c.addrs4(idx).map_err(io("list the box's addresses"))?;
+            Ok(Some((
+                c,
+                idx,
+                addrs.into_iter().map(|(a, _)| u32::from(a)).collect(),
+            )))
         };
-        let idx = link_facts(&l).0;
-        let addrs = c.addrs4(idx).map_err(io("list the box's addresses"))?;
-        c.del_link(idx)
-            .map_err(|e| format!("delete {ifn} in the box: {e}"))?;
-        Ok(addrs.into_iter().map(|(a, _)| u32::from(a)).collect())
-    })
+        match look() {
+            Err(e) => {
+                let _ = found.send(Err(e.clone()));
+                Err(e)
+            }
+            Ok(None) => {
+                let _ = found.send(Ok(vec![]));
+                Ok(())
+            }
+            Ok(Some((mut c, idx, addrs))) => {
+                let _ = found.send(Ok(addrs));
+                c.del_link(idx)
+                    .map_err(|e| format!("delete {ifn} in the box: {e}"))
+            }
+        }
+    }))
 }
 
-/// DEL: the chain's teardown, in the chain's order (firewall's rules, the
-/// interface, the lease, the masquerade rules). `pin` None: the
-/// namespace is gone (a reboot); as the bridge plugin then, only the lease
-/// is released and the firewall's rules removed (the caller sweeps NAT
-/// rules by comment). Fails only where the CNI plugins would; the caller
-/// may then run the plugins' DEL, which tolerates what is already gone.
+/// Deletes the box's interface in its namespace; its IPv4 addresses, or
+/// none if it was not there.
+fn del_links(pin: &Path, ifname: &str) -> Result<Vec<u32>, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = del_link_thread(pin, ifname, tx)?;
+    let found = rx
+        .recv()
+        .unwrap_or_else(|_| Err("the namespace thread failed".into()));
+    let done = t
+        .join()
+        .unwrap_or_else(|_| Err("the network namespace thread panicked".into()));
+    let addrs = found?;
+    done.map(|()| addrs)
+}
+
+/// DEL: what the chain's teardown does (firewall's rules, the interface,
+/// the lease, the masquerade rules for the addresses the interface had),
+/// the interface's deletion overlapping the rules' batch. `pin` None: the
+/// namespace is gone (a reboot); as the bridge plugin then, only the
+/// lease is released and the firewall's rules removed (the caller sweeps
+/// NAT rules by comment). Fails only where the CNI plugins would; the
+/// caller may then run the plugins' DEL, which tolerates what is already
+/// gone.
 pub fn del(f: &Fast, att: &Attachment, id: &str, pin: Option<&Path>) -> Result<(), String> {
     let ips: Vec<u32> = att
         .addresses()
         .iter()
         .filter_map(|a| parse_ip(a).ok())
         .collect();
-    let gone = match pin {
-        Some(p) => del_links(p, &att.ifname)?,
+    let (tx, rx) = std::sync::mpsc::channel();
+    let link = match pin {
+        Some(p) => Some(del_link_thread(p, &att.ifname, tx)?),
+        None => None,
+    };
+    let join = |t: Option<std::thread::JoinHandle<Result<(), String>>>| {
+        t.map_or(Ok(()), |t| {
+            t.join()
+                .unwrap_or_else(|_| Err("the network namespace thread panicked".into()))
+        })
+    };
+    let gone = match &link {
+        Some(_) => match rx
+            .recv()
+            .unwrap_or_else(|_| Err("the namespace thread failed".into()))
+        {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = join(link);
+                return Err(e);
+            }
+        },
         None => vec![],
     };
-    release(f, id, &att.ifname)?;
     let mut rules: Vec<Rule> = ips.iter().flat_map(|ip| forward_rules("-D", *ip)).collect();
     if !gone.is_empty() {
         rules.extend(masq_rules(f, id, false, &gone));
     }
-    if !rules.is_empty() && iptables_restore(&batch(&rules)).is_err() {
+    let restore = if rules.is_empty() {
+        None
+    } else {
+        iptables_restore_spawn(&batch(&rules)).ok()
+    };
+    let released = release(f, id, &att.ifname);
+    let linked = join(link);
+    let restored = restore.map_or(Err(String::new()), iptables_restore_wait);
+    if !rules.is_empty() && restored.is_err() {
         // Some rule was not there: remove the others one by one.
         delete_each(&rules);
     }
-    Ok(())
+    released.and(linked)
 }
 
 #[cfg(test)]
