@@ -2,7 +2,9 @@
 //! afterwards) runs ward-box through setpriv, with its own store. Layers
 //! unpack without chown and without device nodes; the overlay (whiteouts,
 //! `user.overlay.opaque`) is mounted in the box's user namespace; nothing
-//! is mounted on the host.
+//! is mounted on the host but, for the pasta test where users may not open
+//! /dev/net/tun, a private bind of a directory of the test's own that pins
+//! the test's mount namespace (`TunNs`), undone at the end.
 
 mod common;
 use common::*;
