@@ -38,6 +38,10 @@ scripts/deps.sh --no-start openssh-server
 # The VM's packages and kernel (tests/vm.rs boots it from the host too).
 tests/vm/run --setup
 cargo test --workspace -- "$@"
+# ward box's network tests again through the CNI plugins, which the
+# default network's native fast path otherwise stands in for
+# (docs/network.md): both ways must pass (about 15 s).
+WARD_BOX_NET_CNI=1 cargo test -p ward-box --test network -- "$@"
 if [ "${WARD_TEST_VM:-1}" != 0 ]; then
   scripts/vm-test.sh "$@"
 fi

@@ -188,6 +188,8 @@ enum NetVerb {
     },
     /// Clean what crashes left: the networks of boxes whose supervisor died, stale leases, namespaces, devices.
     Prune,
+    /// Check running boxes' networks with CNI's CHECK (every plugin checks what it set up); all boxes if none is named.
+    Check { boxes: Vec<String> },
 }
 
 #[derive(Args, Clone)]
@@ -738,6 +740,16 @@ fn network_verb(cli: &Cli, verb: &NetVerb) -> (String, Result<i32, String>) {
             println!("{n}");
             Ok(())
         }),
+        NetVerb::Check { boxes } => (
+            "network check".into(),
+            netverbs::network_check(&c, boxes).map(|lines| {
+                let bad = lines.iter().any(|(ok, _)| !ok);
+                for (_, l) in lines {
+                    println!("{l}");
+                }
+                i32::from(bad)
+            }),
+        ),
         NetVerb::Prune => (
             "network prune".into(),
             netverbs::network_prune(&c).map(|lines| {

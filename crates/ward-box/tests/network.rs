@@ -1,7 +1,9 @@
 //! Box networking: two boxes on a named network reach each other by name
 //! and each sees its own names and address; a published port from the
 //! host; --net none; every teardown path leaves nothing on the host; bad
-//! input is one line and leaves nothing. (The bandwidth caps, measured,
+//! input is one line and leaves nothing; the default network's fast path
+//! makes what the CNI plugins make, and each undoes the other's boxes.
+//! `WARD_BOX_NET_CNI=1` runs all but that last test through the plugins. (The bandwidth caps, measured,
 //! are in rate.rs: a binary of their own, so that no other test shares
 //! the CPU while they measure.)
 //!
@@ -451,4 +453,345 @@ fn bad_network_input_is_one_line_and_leaves_nothing() {
     }
     let ls = env.wb(&["network", "ls", "-q"]);
     assert!(!ls.stdout.contains(&other), "{}", ls.stdout);
+}
+
+/// `ward-box ARGS` with CNI forced (`WARD_BOX_NET_CNI=1`) or not, and the
+/// plugins run through wrappers that log each call to `log`.
+fn wb_path(env: &Env, cni: bool, wrappers: &Path, args: &[&str]) -> Out {
+    let mut c = env.cmd(args);
+    c.env("CNI_PATH", wrappers);
+    if cni {
+        c.env("WARD_BOX_NET_CNI", "1");
+    } else {
+        // Whatever the suite was run with (scripts may force CNI).
+        c.env_remove("WARD_BOX_NET_CNI");
+    }
+    run_cmd(c, *TIMEOUT)
+}
+
+/// A wrapper per plugin of /usr/lib/cni that logs "COMMAND PLUGIN".
+fn plugin_wrappers(env: &Env) -> (std::path::PathBuf, std::path::PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = env.dir.join("cni-wrappers");
+    let log = env.dir.join("cni.log");
+    fs::create_dir_all(&dir).unwrap();
+    for e in fs::read_dir("/usr/lib/cni").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let p = dir.join(&name);
+        fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho \"$CNI_COMMAND {name}\" >> {}\nexec /usr/lib/cni/{name} \"$@\"\n",
+                log.display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    (dir, log)
+}
+
+fn take_log(log: &Path) -> String {
+    let s = fs::read_to_string(log).unwrap_or_default();
+    let _ = fs::remove_file(log);
+    s
+}
+
+/// Replaces what differs between two boxes by construction: the ID, the
+/// address, the host veth's name, MAC addresses, interface indexes, the
+/// masquerade chain's name (a hash of the ID).
+fn normalize(s: &str, id: &str, ip: &str, veth: &str) -> String {
+    let s = s.replace(id, "ID").replace(veth, "VETH");
+    let mut out = String::new();
+    for line in s.lines() {
+        let words: Vec<String> = line
+            .split(' ')
+            .map(|w| {
+                let w = if w
+                    .trim_matches(|c| c == '"' || c == ',' || c == '/' || c == ':')
+                    .contains(ip)
+                    && (w.contains(&format!("{ip}/"))
+                        || w.trim_matches(|c: char| !c.is_ascii_digit()) == ip)
+                {
+                    w.replace(ip, "IP")
+                } else {
+                    w.to_string()
+                };
+                if w.starts_with("fe80::") {
+                    return "LINKLOCAL".to_string();
+                }
+                if let Some((dev, n)) = w.split_once("@if") {
+                    if n.trim_end_matches(':').chars().all(|c| c.is_ascii_digit()) {
+                        return format!("{dev}@ifN:");
+                    }
+                }
+                let hexes = w
+                    .split(':')
+                    .filter(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+                    .count();
+                if hexes == 6 {
+                    return "MAC".to_string();
+                }
+                if let Some(i) = w.find("CNI-") {
+                    let rest = &w[i + 4..];
+                    if rest.len() >= 24 && rest[..24].chars().all(|c| c.is_ascii_hexdigit()) {
+                        return format!("{}CNI-CHAIN{}", &w[..i], &rest[24..]);
+                    }
+                }
+                w
+            })
+            .collect();
+        // `ip -o` lines start with an interface index.
+        let mut l = words.join(" ");
+        if let Some((n, rest)) = l.split_once(": ") {
+            if n.chars().all(|c| c.is_ascii_digit()) {
+                l = format!("N: {rest}");
+            }
+        }
+        out += &l;
+        out.push('\n');
+    }
+    out
+}
+
+/// How a box on the default network looks from the host namespace and
+/// inside its own: the veth and its bridge port flags, the bridge's
+/// addresses, routes, sysctls, rules, the lease, and the result stored.
+fn net_snapshot(env: &Env, name: &str) -> String {
+    let id = box_id(env, name);
+    let net = inspect_net(env, name);
+    let ip = net["addresses"][0]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let st: Value = serde_json::from_slice(
+        &fs::read(env.store.join("boxes").join(&id).join("net.json")).unwrap(),
+    )
+    .unwrap();
+    let mut result = st["attachments"][0]["result"].clone();
+    let veth = result["interfaces"][1]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in result["interfaces"].as_array_mut().unwrap() {
+        i["mac"] = json!("MAC");
+    }
+    let pin = env.run.join("netns").join(&id);
+    let pin_s = pin.to_str().unwrap();
+    let mut s = format!("result {result}\n");
+    let host = |prog: &str, args: &[&str]| -> String {
+        let o = env.in_host(prog, args);
+        o.assert_ok();
+        o.stdout
+    };
+    let inbox = |args: &[&str]| -> String {
+        let arg0 = format!("--net={pin_s}");
+        let mut a = vec![arg0.as_str()];
+        a.push("--");
+        a.extend_from_slice(args);
+        let o = run_cmd(
+            {
+                let mut c = std::process::Command::new("nsenter");
+                c.args(&a);
+                c
+            },
+            *TIMEOUT,
+        );
+        o.assert_ok();
+        o.stdout
+    };
+    s += &host("ip", &["-o", "link", "show", "dev", &veth]);
+    s += &host("bridge", &["-d", "link", "show", "dev", &veth]);
+    s += &host("ip", &["-o", "-4", "addr", "show", "dev", "ward0"]);
+    s += &host("ip", &["-4", "route"]);
+    for k in [
+        "net/ipv4/ip_forward".to_string(),
+        format!("net/ipv6/conf/{veth}/accept_ra"),
+        "net/ipv6/conf/ward0/accept_ra".to_string(),
+    ] {
+        s += &format!("{k}={}", host("cat", &[&format!("/proc/sys/{k}")]));
+    }
+    let (chain_hint, mut rules) = (format!("\"{id}\""), Vec::new());
+    for table in ["nat", "filter"] {
+        for l in host("iptables-save", &["-t", table]).lines() {
+            if l.contains(&chain_hint)
+                || l.contains(&format!("{ip}/32"))
+                || l.contains("CNI-FORWARD")
+                || l.contains("CNI-ADMIN")
+            {
+                rules.push(l.to_string());
+            }
+        }
+    }
+    // The masquerade chain's declaration.
+    let chain = rules
+        .iter()
+        .find_map(|l| {
+            l.split_whitespace()
+                .last()
+                .filter(|w| w.starts_with("CNI-") && w.len() == 28)
+        })
+        .map(str::to_string);
+    if let Some(ch) = chain {
+        rules.push(format!(
+            "declared {}",
+            host("iptables-save", &["-t", "nat"])
+                .lines()
+                .any(|l| l.starts_with(&format!(":{ch} ")))
+        ));
+    }
+    s += &rules.join("\n");
+    s += "\nlease ";
+    s += &fs::read_to_string(env.store.join("net/ipam/ward").join(&ip))
+        .unwrap()
+        .replace("\r\n", "<CRLF>");
+    s += "\n";
+    s += &inbox(&["ip", "-o", "addr"]);
+    s += &inbox(&["ip", "-o", "link"]);
+    s += &inbox(&["ip", "route"]);
+    for k in [
+        "net/ipv4/conf/eth0/arp_notify",
+        "net/ipv6/conf/eth0/accept_dad",
+    ] {
+        s += &format!("{k}={}", inbox(&["cat", &format!("/proc/sys/{k}")]));
+    }
+    normalize(&s, &id, &ip, &veth)
+}
+
+#[test]
+fn the_fast_path_and_cni_make_the_same_network_and_undo_each_other() {
+    let Some(env) = setup("net-fast") else { return };
+    let (wrappers, log) = plugin_wrappers(&env);
+    let run = |cni: bool, name: &str| {
+        wb_path(
+            &env,
+            cni,
+            &wrappers,
+            &[
+                "box", "run", "-d", "-q", "--name", name, "bb", "sleep", "1000",
+            ],
+        )
+        .assert_ok();
+    };
+    // A box of the fast path: no plugin runs at all.
+    run(false, "fast");
+    assert_eq!(take_log(&log), "", "the fast path ran CNI plugins");
+    let fast = net_snapshot(&env, "fast");
+    let fast_id = box_id(&env, "fast");
+    // The plugins' own CHECK finds what they would have made.
+    let out = wb_path(&env, false, &wrappers, &["network", "check", "fast"]);
+    out.assert_ok();
+    assert_eq!(out.stdout, "box fast: network ward: ok\n");
+    assert_eq!(
+        take_log(&log),
+        "CHECK bridge\nCHECK host-local\nCHECK portmap\nCHECK firewall\n"
+    );
+    // A rule taken away: CHECK says so (non-zero), and the teardown still
+    // removes the rest.
+    let ip = inspect_net(&env, "fast")["addresses"][0]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    env.in_host(
+        "iptables",
+        &[
+            "-D",
+            "CNI-FORWARD",
+            "-s",
+            &format!("{ip}/32"),
+            "-j",
+            "ACCEPT",
+        ],
+    )
+    .assert_ok();
+    let out = wb_path(&env, false, &wrappers, &["network", "check"]);
+    assert_eq!(out.code, Some(1), "{}", out.describe());
+    assert!(
+        out.stdout
+            .starts_with("box fast: network ward: CNI plugin firewall CHECK: "),
+        "{}",
+        out.describe()
+    );
+    take_log(&log);
+    wb_path(&env, false, &wrappers, &["box", "rm", "-f", "fast"]).assert_ok();
+    assert_eq!(take_log(&log), "", "the fast teardown ran CNI plugins");
+    assert_host_clean(&env, std::slice::from_ref(&fast_id));
+
+    // The same through the plugins.
+    run(true, "cni");
+    assert_eq!(
+        take_log(&log),
+        "ADD bridge\nADD host-local\nADD portmap\nADD firewall\n"
+    );
+    let cni = net_snapshot(&env, "cni");
+    let cni_id = box_id(&env, "cni");
+    assert_eq!(fast, cni, "the fast path's network differs from CNI's");
+    // A box's supervisor tears its network down the way it was started
+    // with; with the supervisor SIGKILLed, `rm` does it, and can be told
+    // the other way.
+    let kill_supervisor = |name: &str| {
+        let sup = supervisor_pid(&env, name);
+        // SAFETY: kill(2) on the supervisor this test started.
+        unsafe { libc::kill(sup, libc::SIGKILL) };
+        wait_until(Duration::from_secs(5), || {
+            !Path::new(&format!("/proc/{sup}")).exists()
+        });
+    };
+    // Made by the plugins, torn down by the fast path.
+    kill_supervisor("cni");
+    wb_path(&env, false, &wrappers, &["box", "rm", "-f", "cni"]).assert_ok();
+    assert_eq!(take_log(&log), "", "rm ran CNI plugins");
+    assert_host_clean(&env, &[fast_id.clone(), cni_id.clone()]);
+
+    // Made by the fast path, torn down by the plugins' DEL.
+    run(false, "fast2");
+    let id = box_id(&env, "fast2");
+    kill_supervisor("fast2");
+    wb_path(&env, true, &wrappers, &["box", "rm", "-f", "fast2"]).assert_ok();
+    assert_eq!(
+        take_log(&log),
+        "DEL firewall\nDEL portmap\nDEL bridge\nDEL host-local\n"
+    );
+    assert_host_clean(&env, &[fast_id, cni_id, id]);
+
+    // Published ports: portmap runs (alone) on the fast path, and they
+    // answer.
+    wb_path(
+        &env,
+        false,
+        &wrappers,
+        &[
+            "box",
+            "run",
+            "-d",
+            "-q",
+            "--name",
+            "web",
+            "-p",
+            "18090:8080",
+            "bb",
+            "sh",
+            "-c",
+            "mkdir -p /www && echo hello-fast > /www/index.html && exec httpd -f -p 8080 -h /www",
+        ],
+    )
+    .assert_ok();
+    assert_eq!(take_log(&log), "ADD portmap\n");
+    let mut got = String::new();
+    let ok = wait_until(Duration::from_secs(10), || {
+        let out = http_get(&env, "127.0.0.1", 18090);
+        got = out.describe();
+        out.stdout.contains("hello-fast")
+    });
+    assert!(ok, "the published port did not answer:\n{got}");
+    let id = box_id(&env, "web");
+    wb_path(&env, false, &wrappers, &["box", "rm", "-f", "web"]).assert_ok();
+    assert_eq!(take_log(&log), "DEL portmap\n");
+    assert_host_clean(&env, &[id]);
 }

@@ -2,7 +2,9 @@
 //! afterwards) runs ward-box through setpriv, with its own store. Layers
 //! unpack without chown and without device nodes; the overlay (whiteouts,
 //! `user.overlay.opaque`) is mounted in the box's user namespace; nothing
-//! is mounted on the host.
+//! is mounted on the host but, for the pasta test where users may not open
+//! /dev/net/tun, a private bind of a directory of the test's own that pins
+//! the test's mount namespace (`TunNs`), undone at the end.
 
 mod common;
 use common::*;
@@ -17,6 +19,8 @@ struct TestUser {
     name: String,
     uid: u32,
     gid: u32,
+    /// A pinned mount namespace to run ward-box in (see `TunNs`).
+    mntns: Option<std::path::PathBuf>,
 }
 
 impl TestUser {
@@ -45,6 +49,7 @@ impl TestUser {
             .unwrap()
         };
         TestUser {
+            mntns: None,
             uid: id("-u"),
             gid: id("-g"),
             name,
@@ -61,8 +66,11 @@ impl TestUser {
                 .as_ref()
                 .expect("root: a host namespace")
                 .display()
-        ))
-        .args(["--", "setpriv"]);
+        ));
+        if let Some(m) = &self.mntns {
+            c.arg(format!("--mount={}", m.display()));
+        }
+        c.args(["--", "setpriv"]);
         c.arg(format!("--reuid={}", self.uid))
             .arg(format!("--regid={}", self.gid))
             .arg("--clear-groups");
@@ -101,6 +109,62 @@ impl Drop for TestUser {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
         let _ = Command::new("userdel").arg(&self.name).output();
+    }
+}
+
+/// A mount namespace of the test's own (pinned under its directory)
+/// whose /dev/net/tun is a tun node (char 10,200) of mode 0666 made in
+/// the test's directory and bound over it: users may open it there, and
+/// nothing changes on the host (whose node stays 0600, or missing).
+struct TunNs {
+    pins: std::path::PathBuf,
+    pin: std::path::PathBuf,
+}
+
+impl TunNs {
+    fn new(env: &Env) -> TunNs {
+        let pins = env.dir.join("pins");
+        fs::create_dir(&pins).unwrap();
+        let p = pins.to_str().unwrap();
+        let ns = TunNs {
+            pin: pins.join("mnt"),
+            pins: pins.clone(),
+        };
+        // A mount namespace is pinned only on a private mount.
+        for args in [&["--bind", p, p][..], &["--make-private", p]] {
+            let mut c = Command::new("mount");
+            c.args(args);
+            run_cmd(c, *TIMEOUT).assert_ok();
+        }
+        fs::write(&ns.pin, "").unwrap();
+        let node = env.dir.join("tun");
+        let mut c = Command::new("mknod");
+        c.args(["-m", "0666"]).arg(&node).args(["c", "10", "200"]);
+        run_cmd(c, *TIMEOUT).assert_ok();
+        // Where the host has no /dev/net/tun, a tmpfs of the namespace's
+        // own at /dev/net gets an empty file to bind over.
+        let script = format!(
+            "{{ [ -e /dev/net/tun ] || {{ mkdir -p /dev/net && mount -t tmpfs -o mode=755 tmpfs /dev/net && touch /dev/net/tun; }}; }} \
+             && mount --bind {} /dev/net/tun",
+            node.display()
+        );
+        let mut c = Command::new("unshare");
+        c.arg(format!("--mount={}", ns.pin.display())).args([
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        run_cmd(c, *TIMEOUT).assert_ok();
+        ns
+    }
+}
+
+impl Drop for TunNs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.pin).status();
+        let _ = Command::new("umount").arg(&self.pins).status();
     }
 }
 
@@ -299,19 +363,24 @@ fn rootless_box_through_pasta_with_a_published_port() {
         return;
     }
     let tun = fs::metadata("/dev/net/tun").map(|m| m.mode() & 0o777);
+    let mut tun_ns: Option<TunNs> = None;
+    let mut user = user;
     if tun.as_ref().map_or(true, |m| m & 0o006 != 0o006) {
-        // ward box then defaults to --net none without root, and refuses
-        // --net pasta in one line: checked here.
-        eprintln!(
-            "SKIP: pasta: /dev/net/tun is not open to users here (mode {:o})",
-            tun.unwrap_or(0)
-        );
+        // Where users may not open /dev/net/tun, ward box defaults to
+        // --net none without root and refuses --net pasta in one line...
         let out = user.wb(
             &env,
             &["box", "run", "--rm", "-q", "--net", "pasta", "--", "true"],
         );
         out.assert_one_line_error("box run", &["/dev/net/tun"]);
-        return;
+        // ... and the rest runs in a mount namespace where they may.
+        eprintln!(
+            "pasta: /dev/net/tun is not open to users here (mode {:o}): a tun node of mode 0666 is bound over it in a mount namespace of the test's",
+            tun.as_ref().copied().unwrap_or(0)
+        );
+        let ns = TunNs::new(&env);
+        user.mntns = Some(ns.pin.clone());
+        tun_ns = Some(ns);
     }
     let img = Image::busybox();
     let layout = env.dir.join("layout");
@@ -372,5 +441,6 @@ fn rootless_box_through_pasta_with_a_published_port() {
     // pasta went with the box: the port is closed.
     let out = env.in_host("timeout", &["8", "bash", "-c", get]);
     assert!(!out.ok(), "the port still answers:\n{}", out.describe());
+    drop(tun_ns.take());
     env.assert_no_boxes_left(&[]);
 }

@@ -322,6 +322,65 @@ fn leases(c: &ConfList) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// `ward network check [BOX...]`: CNI's CHECK on every network attachment
+/// of the boxes (all that have a network, if none is named), with the
+/// box's pinned namespace. A line per attachment, and whether it passed;
+/// a box that is not running is an error.
+pub fn network_check(ctx: &Ctx, names: &[String]) -> Result<Vec<(bool, String)>, String> {
+    let ids: Vec<String> = if names.is_empty() {
+        ctx.boxes
+            .ids()
+            .into_iter()
+            .filter(|id| ctx.boxes.dir(id).join("net.json").exists() && live(ctx, id))
+            .collect()
+    } else {
+        names
+            .iter()
+            .map(|n| ctx.boxes.find(n))
+            .collect::<Result<_, _>>()?
+    };
+    let path = cni::cni_path();
+    let mut out = Vec::new();
+    for id in ids {
+        let rec = ctx.boxes.record(&id)?;
+        let dir = ctx.boxes.dir(&id);
+        let b = ctx.boxnet(&rec, &dir);
+        let st = b.load().unwrap_or_default();
+        let pin = st.netns.as_ref().filter(|p| netns::is_pinned(p));
+        let (Some(pin), false) = (pin, st.attachments.is_empty()) else {
+            if !names.is_empty() {
+                return Err(format!(
+                    "box {}: no network of ward's to check (not running, or --net {})",
+                    rec.name, rec.net
+                ));
+            }
+            continue;
+        };
+        let pin_s = pin.to_string_lossy().into_owned();
+        for att in &st.attachments {
+            let inv = cni::Invocation {
+                command: "CHECK",
+                container_id: &id,
+                netns: &pin_s,
+                ifname: &att.ifname,
+                args: &att.cni_args,
+                cni_path: &path,
+            };
+            match cni::check(att, &inv) {
+                Ok(()) => out.push((
+                    true,
+                    format!("box {}: network {}: ok", rec.name, att.network),
+                )),
+                Err(e) => out.push((
+                    false,
+                    format!("box {}: network {}: {e}", rec.name, att.network),
+                )),
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// `ward network prune`: what crashes left. Returns a line per thing done.
 pub fn network_prune(ctx: &Ctx) -> Result<Vec<String>, String> {
     let mut done = Vec::new();

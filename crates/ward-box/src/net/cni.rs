@@ -363,6 +363,31 @@ pub fn del(att: &Attachment, inv: &Invocation<'_>) -> Result<(), String> {
     first.map_or(Ok(()), Err)
 }
 
+/// One plugin of the chain (the first of type `typ`) on its own, with
+/// `prev` as its prevResult; its result (or `prev` if it printed none).
+pub fn run_one(
+    att: &Attachment,
+    inv: &Invocation<'_>,
+    typ: &str,
+    prev: Option<&Value>,
+) -> Result<Value, String> {
+    let plugins = att.conflist["plugins"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let p = plugins
+        .iter()
+        .find(|p| p["type"] == typ)
+        .ok_or_else(|| format!("network {}: no {typ} plugin", att.network))?;
+    let c = plugin_config(&att.conflist, p, &att.runtime_config, prev);
+    let r = exec(inv, &c)?;
+    Ok(if r.is_null() {
+        prev.cloned().unwrap_or(Value::Null)
+    } else {
+        r
+    })
+}
+
 /// CHECK through the chain (CNI 0.4.0 and later).
 pub fn check(att: &Attachment, inv: &Invocation<'_>) -> Result<(), String> {
     let plugins = att.conflist["plugins"]

@@ -9,7 +9,9 @@
 //!   runtime joins the namespace by path. Teardown (DEL, then unpin) runs
 //!   on every way out, and again from `rm` or `network prune` when a
 //!   supervisor died: `net.json` in the box's directory, written before
-//!   ADD, says what to undo.
+//!   ADD, says what to undo. The default network, while its conflist is
+//!   the one ward wrote, takes the native fast path instead of the
+//!   plugins (net/fast.rs), with identical results.
 //! - `none` (the host view's default): a namespace of its own with `lo`.
 //! - `host`: the host's namespace.
 //! - `ns:PATH`: a namespace that exists (a pin, /proc/PID/ns/net).
@@ -18,10 +20,12 @@
 
 pub mod bpf;
 pub mod cni;
+pub mod fast;
 pub mod ipv4;
 pub mod names;
 pub mod netns;
 pub mod networks;
+pub mod nl;
 pub mod pasta;
 pub mod ports;
 pub mod rate;
@@ -246,7 +250,8 @@ pub fn apply(spec: &mut Value, mode: &NetMode, opts: &NetOptions, b: &BoxNet<'_>
         if l["sysctl"].is_null() {
             l["sysctl"] = json!({});
         }
-        l["sysctl"]["net.ipv4.ping_group_range"] = json!("0 2147483647");
+        let range = ping_group_range(&l["gidMappings"]);
+        l["sysctl"]["net.ipv4.ping_group_range"] = json!(range);
     }
     if *mode == NetMode::Pasta {
         let exe = std::fs::read_link("/proc/self/exe").unwrap_or_else(|_| "ward-box".into());
@@ -275,6 +280,27 @@ pub fn apply(spec: &mut Value, mode: &NetMode, opts: &NetOptions, b: &BoxNet<'_>
             }
         }
     }
+}
+
+/// net.ipv4.ping_group_range for a box: every group, or in a user
+/// namespace the groups it maps (the kernel refuses ends it can't map:
+/// a rootless box maps its root group alone, "0 0", as podman sets it).
+fn ping_group_range(gid_mappings: &Value) -> String {
+    let maps: Vec<(u64, u64)> = gid_mappings
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| Some((m["containerID"].as_u64()?, m["size"].as_u64()?)))
+                .filter(|(_, n)| *n > 0)
+                .collect()
+        })
+        .unwrap_or_default();
+    if maps.is_empty() {
+        return "0 2147483647".into();
+    }
+    let lo = maps.iter().map(|(c, _)| *c).min().unwrap_or(0);
+    let hi = maps.iter().map(|(c, n)| c + n - 1).max().unwrap_or(0);
+    format!("{lo} {}", hi.min(2_147_483_647))
 }
 
 /// Everything that can be refused before anything is made: the network
@@ -399,7 +425,24 @@ fn setup_inner(mode: &NetMode, opts: &NetOptions, b: &BoxNet<'_>, etc: bool) -> 
             args: &att.cni_args,
             cni_path: &path,
         };
-        let result = cni::add(&att, &inv).map_err(|e| format!("network {}: {e}", conf.name))?;
+        let result = match fast::eligible(&att.conflist) {
+            Some(f) => {
+                // The native path; its result is saved before portmap
+                // runs, so that a failure there tears it down.
+                let r = fast::add(&f, b.id, &pin, &att.ifname)
+                    .map_err(|e| format!("network {}: {e}", conf.name))?;
+                if let Some(a) = st.attachments.iter_mut().find(|a| a.network == att.network) {
+                    a.result = Some(r.clone());
+                }
+                b.save(&st)?;
+                if !opts.ports.is_empty() {
+                    cni::run_one(&att, &inv, "portmap", Some(&r))
+                        .map_err(|e| format!("network {}: {e}", conf.name))?;
+                }
+                r
+            }
+            None => cni::add(&att, &inv).map_err(|e| format!("network {}: {e}", conf.name))?,
+        };
         if let Some(a) = st.attachments.iter_mut().find(|a| a.network == att.network) {
             a.result = Some(result.clone());
             addrs = a.addresses();
@@ -452,7 +495,25 @@ pub fn teardown(b: &BoxNet<'_>) {
             args: &att.cni_args,
             cni_path: &path,
         };
-        if let Err(e) = cni::del(att, &inv) {
+        let res = match fast::eligible(&att.conflist) {
+            Some(f) => {
+                let ports = att.runtime_config["portMappings"]
+                    .as_array()
+                    .is_some_and(|p| !p.is_empty());
+                let mut r = Ok(());
+                if ports {
+                    r = cni::run_one(att, &inv, "portmap", att.result.as_ref()).map(drop);
+                }
+                // Where the native teardown fails, the plugins' DEL (which
+                // tolerates what is gone already) has the last word.
+                match fast::del(&f, att, b.id, pinned.map(|p| p.as_path())) {
+                    Ok(()) => r,
+                    Err(_) => cni::del(att, &inv),
+                }
+            }
+            None => cni::del(att, &inv),
+        };
+        if let Err(e) = res {
             eprintln!("ward: box {}: network {}: {e}", b.name, att.network);
         }
         if pinned.is_none() {
@@ -474,4 +535,24 @@ pub fn teardown(b: &BoxNet<'_>) {
         netns::unpin(p);
     }
     let _ = fs::remove_file(b.state_path());
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ping_groups_are_the_mapped_ones() {
+        use super::ping_group_range as r;
+        assert_eq!(r(&serde_json::Value::Null), "0 2147483647");
+        assert_eq!(
+            r(&serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1}])),
+            "0 0"
+        );
+        assert_eq!(
+            r(
+                &serde_json::json!([{"containerID": 0, "hostID": 1000, "size": 1},
+                {"containerID": 1, "hostID": 100000, "size": 65536}])
+            ),
+            "0 65536"
+        );
+    }
 }

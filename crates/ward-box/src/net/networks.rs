@@ -194,40 +194,15 @@ impl Networks {
         if bridges.contains(&bridge) {
             return Err(format!("--bridge {bridge}: another network uses it"));
         }
-        let routes = if o.internal {
-            json!([])
-        } else {
-            json!([{"dst": "0.0.0.0/0"}])
-        };
-        let mut plugins = vec![
-            json!({
-                "type": "bridge",
-                "bridge": bridge,
-                "isGateway": true,
-                "ipMasq": !o.internal,
-                "hairpinMode": true,
-                "ipam": {
-                    "type": "host-local",
-                    "routes": routes,
-                    "ranges": [[{"subnet": subnet.to_string(),
-                                 "gateway": super::ipv4::fmt_ip(gateway)}]],
-                    "dataDir": self.ipam_dir,
-                }
-            }),
-            json!({"type": "portmap", "capabilities": {"portMappings": true}}),
-            json!({"type": "firewall", "backend": "iptables"}),
-        ];
-        if o.dns {
-            plugins.push(
-                json!({"type": "dnsname", "domainName": format!("{name}.ward"),
-                "capabilities": {"aliases": true}}),
-            );
-        }
-        let doc: Value = json!({
-            "cniVersion": "1.0.0",
-            "name": name,
-            "plugins": plugins,
-        });
+        let doc = conflist_doc(
+            name,
+            &bridge,
+            &subnet,
+            gateway,
+            o.internal,
+            o.dns,
+            &self.ipam_dir,
+        );
         let path = self.dir.join(format!("{name}.conflist"));
         let data = serde_json::to_vec_pretty(&doc).expect("a conflist serializes");
         let tmp = self.dir.join(format!(".{name}.conflist.tmp"));
@@ -239,6 +214,54 @@ impl Networks {
             })?;
         ConfList::from_value(doc, &path)
     }
+}
+
+/// The conflist `ward network create` writes (and the default network's):
+/// a bridge with NAT out (none when `internal`), host-local addresses,
+/// portmap, firewall, and dnsname when `dns`.
+pub fn conflist_doc(
+    name: &str,
+    bridge: &str,
+    subnet: &Net4,
+    gateway: u32,
+    internal: bool,
+    dns: bool,
+    ipam_dir: &Path,
+) -> Value {
+    let routes = if internal {
+        json!([])
+    } else {
+        json!([{"dst": "0.0.0.0/0"}])
+    };
+    let mut plugins = vec![
+        json!({
+            "type": "bridge",
+            "bridge": bridge,
+            "isGateway": true,
+            "ipMasq": !internal,
+            "hairpinMode": true,
+            "ipam": {
+                "type": "host-local",
+                "routes": routes,
+                "ranges": [[{"subnet": subnet.to_string(),
+                             "gateway": super::ipv4::fmt_ip(gateway)}]],
+                "dataDir": ipam_dir,
+            }
+        }),
+        json!({"type": "portmap", "capabilities": {"portMappings": true}}),
+        json!({"type": "firewall", "backend": "iptables"}),
+    ];
+    if dns {
+        plugins.push(
+            json!({"type": "dnsname", "domainName": format!("{name}.ward"),
+            "capabilities": {"aliases": true}}),
+        );
+    }
+    json!({
+        "cniVersion": "1.0.0",
+        "name": name,
+        "plugins": plugins,
+    })
 }
 
 #[cfg(test)]
