@@ -397,12 +397,24 @@ fn migrate_with_each_strategy_and_the_counter_goes_on() {
     }
     let _ = cluster_bin();
     let site = Site::new("mig-strat");
-    for strategy in ["stop-and-copy", "pre-copy", "post-copy"] {
-        timed(&format!("{t}/{strategy}"), || {
-            let (id, out) = site.counter(&strategy[..3]);
+    // The memory streams to the destination's page server unless told
+    // not to (then: disk here, then the channel); post-copy's is lazy.
+    for (strategy, stream) in [
+        ("stop-and-copy", true),
+        ("pre-copy", true),
+        ("pre-copy", false),
+        ("post-copy", false),
+    ] {
+        timed(&format!("{t}/{strategy}/stream={stream}"), || {
+            let (id, out) = site.counter(&format!("{}{}", &strategy[..3], stream as u8));
             counts_past(&out, 5);
-            let o = site.migrate(&id, "dst", &["--strategy", strategy], &[]);
+            let mut args = vec!["--strategy", strategy];
+            if !stream && strategy != "post-copy" {
+                args.push("--no-page-stream");
+            }
+            let o = site.migrate(&id, "dst", &args, &[]);
             let rec = moved(&site, &id, &out, &o, strategy);
+            assert_eq!(rec["pages_streamed"], stream, "{rec}");
             let rounds = rec["pre_copy_rounds"].as_array().unwrap().len();
             if strategy == "pre-copy" {
                 assert!(rounds >= 1, "{rec}");
