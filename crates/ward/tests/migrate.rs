@@ -389,6 +389,67 @@ fn moved(site: &Site, id: &str, out: &Path, o: &Out, strategy: &str) -> Value {
     rec
 }
 
+/// `ward --root X migrate ...`, `ward --root=X cluster ...`: the runtime's
+/// global options before a front verb reach ward-cluster (runs anywhere:
+/// no criu, no ssh server; the errors name the root given).
+#[test]
+fn global_options_before_the_front_verb_are_passed_on() {
+    if !testing_ward() {
+        println!("SKIP global_options_before_the_front_verb_are_passed_on: not ward");
+        return;
+    }
+    let _ = cluster_bin();
+    let ctx = Ctx::new("mig-glob");
+    let hosts = ctx.dir.join("hosts");
+    fs::write(&hosts, "a ssh://root@192.0.2.1\n").unwrap();
+    let root = ctx.dir.join("elsewhere");
+    let ward = |args: &[&str]| {
+        let mut c = Command::new(runtime_bin());
+        c.args(args).env("WARD_HOSTS", &hosts).stdin(Stdio::null());
+        let o = c.output().unwrap();
+        (o.status, String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let r = root.to_str().unwrap();
+    let want = format!("ward: migrate ghost: state ghost: {r}/ghost: container does not exist");
+    // Every spelling the runtime takes: --root X, --root=X, -root X, with
+    // another global (--criu) beside it; the same as after the verb.
+    for args in [
+        vec!["--root", r, "migrate", "ghost", "a"],
+        vec![
+            &format!("--root={r}"),
+            "--criu",
+            "/bin/true",
+            "migrate",
+            "ghost",
+            "a",
+        ],
+        vec!["-root", r, "migrate", "ghost", "a"],
+        vec!["migrate", "--root", r, "ghost", "a"],
+    ] {
+        let (st, err) = ward(&args);
+        assert!(!st.success(), "{args:?}");
+        assert_eq!(err.trim_end(), want, "{args:?}");
+    }
+    let (st, err) = ward(&["--root", r, "cluster", "kill", "nowhere/ghost"]);
+    assert!(!st.success());
+    assert!(
+        err.starts_with("ward: cluster kill nowhere/ghost: unknown host \"nowhere\""),
+        "{err}"
+    );
+    // A global option ward-cluster has no use for: one line, not run.
+    let (st, err) = ward(&["--debug", "--root", r, "migrate", "ghost", "a"]);
+    assert_eq!(st.code(), Some(1));
+    assert_eq!(
+        err.trim_end(),
+        "ward: migrate: --debug: a runtime option that ward-cluster does not take (it takes: --root, --criu)"
+    );
+    // The runtime's own verbs after global options are its own, as before.
+    let (st, err) = ward(&["--root", r, "state", "ghost"]);
+    assert!(!st.success());
+    assert!(err.contains("ghost"), "{err}");
+    assert!(!root.exists(), "something made {r}");
+}
+
 #[test]
 fn migrate_with_each_strategy_and_the_counter_goes_on() {
     let t = "migrate_with_each_strategy_and_the_counter_goes_on";
