@@ -41,6 +41,12 @@ pub fn dispatch() {
 }
 
 fn dispatch_after_globals() {
+    // Most calls with options first are the runtime's own (an engine's
+    // `ward --root X --log Y create ...`): with no front verb among the
+    // arguments, nothing more is read.
+    if !std::env::args_os().any(|a| FRONTS.iter().any(|(v, _, _)| OsStr::new(v) == a)) {
+        return;
+    }
     let all: Vec<OsString> = std::env::args_os().collect();
     let Some((globals, i)) = ward::cli::leading_globals(&all) else {
         return;
