@@ -405,6 +405,15 @@ fn stdio_kinds(pid: i64) -> Result<Vec<String>, String> {
             v.push("inside".into());
             continue;
         }
+        // A pipe to a process here (an engine's conmon, a shell's `|`):
+        // its other end stays here. CRIU dumps it as external, and the
+        // restore there puts what the receiver gives in its place
+        // (inherit-fd): /dev/null for stdin, a log file for stdout and
+        // stderr. What the pipe held unread at the freeze is not moved.
+        if link.starts_with("pipe:[") {
+            v.push("pipe".into());
+            continue;
+        }
         let m = fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok();
         let flags = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
             .ok()
@@ -425,7 +434,7 @@ fn stdio_kinds(pid: i64) -> Result<Vec<String>, String> {
             }
             _ => {
                 return Err(format!(
-                    "its fd {fd} is {link}, which can't move to another host (a pipe, socket or terminal stays with its peer here): start it with stdio on /dev/null or on files opened with >>"
+                    "its fd {fd} is {link}, which can't move to another host (a terminal or a socket stays with its peer here): start it with stdio on /dev/null, a pipe, or files opened with >>"
                 ))
             }
         }

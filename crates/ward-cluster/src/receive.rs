@@ -603,7 +603,8 @@ fn preflight(rt: &Runtime, h: &mut Hello) -> Result<(String, String, PathBuf), S
         h.netns = Some(p);
     }
     for s in &h.stdio {
-        if !(s == "null" || s == "closed" || s == "inside" || s.starts_with("file:")) {
+        if !(s == "null" || s == "closed" || s == "inside" || s == "pipe" || s.starts_with("file:"))
+        {
             return Err(format!("stdio {s:?} can't be re-made here"));
         }
     }
@@ -615,8 +616,22 @@ fn preflight(rt: &Runtime, h: &mut Hello) -> Result<(String, String, PathBuf), S
 }
 
 /// The restored container's stdio: the null device, or a file of the
-/// same mode under the work base (`<id>.fdN.log`, appended to).
+/// same mode under the work base (`<id>.fdN.log`, appended to). A pipe
+/// whose other end stayed on the source: /dev/null for stdin, a new
+/// `<id>.fdN.log` (0640) for stdout and stderr (CRIU reopens it through
+/// /proc with the pipe's flags, without O_APPEND: so it starts empty).
 fn stdio_for(work_base: &Path, id: &str, fd: usize, kind: &str) -> Result<File, String> {
+    if kind == "pipe" && fd > 0 {
+        let p = work_base.join(format!("{id}.fd{fd}.log"));
+        return OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)
+            .map_err(|e| format!("{}: {e}", p.display()));
+    }
     if let Some(mode) = kind.strip_prefix("file:") {
         let mode = u32::from_str_radix(mode, 8).map_err(|_| format!("bad mode {mode}"))? & 0o777;
         let p = work_base.join(format!("{id}.fd{fd}.log"));

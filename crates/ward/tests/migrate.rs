@@ -247,6 +247,13 @@ impl Site {
     /// `<dir>/<id>.out`, and a bundle for it at `<dir>/<id>-dst` (the same
     /// rootfs, its own cgroup: both "hosts" share this guest's kernel).
     fn counter(&self, tag: &str) -> (String, PathBuf) {
+        self.counter_io(tag, false)
+    }
+
+    /// As [`Site::counter`]; with `pipe`, its stdout is a pipe that a
+    /// thread here drains into `<dir>/<id>.out`, as an engine's conmon
+    /// does.
+    fn counter_io(&self, tag: &str, pipe: bool) -> (String, PathBuf) {
         let id = self.ctx.id(tag);
         self.dst_ids.lock().unwrap().push(id.clone());
         let mut b = self.ctx.bundle(&id);
@@ -273,9 +280,15 @@ impl Site {
         };
         let err = self.ctx.dir.join(format!("{id}.err"));
         let mut c = self.ctx.command(&["run", "-d", "--bundle", b.path(), &id]);
-        c.stdin(Stdio::null())
-            .stdout(append(&out))
-            .stderr(append(&err));
+        c.stdin(Stdio::null()).stderr(append(&err));
+        if pipe {
+            let (mut r, w) = std::io::pipe().unwrap();
+            c.stdout(w);
+            let mut f = append(&out);
+            std::thread::spawn(move || std::io::copy(&mut r, &mut f));
+        } else {
+            c.stdout(append(&out));
+        }
         let mut child = c.spawn().expect("spawn ward run -d");
         let deadline = Instant::now() + scaled(CMD_TIMEOUT);
         let st = loop {
@@ -288,6 +301,9 @@ impl Site {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        // Our copy of the pipe's write end: the drain sees its end once
+        // the container is gone.
+        drop(c);
         assert!(st.success(), "run -d {id}: {}", read_lossy(&err));
         (id, out)
     }
@@ -495,6 +511,26 @@ fn migrate_with_each_strategy_and_the_counter_goes_on() {
             site.dst(&["delete", "--force", &id]).assert_ok();
         });
     }
+}
+
+/// A container whose stdout is a pipe to a process here (conmon's way)
+/// moves: CRIU dumps the pipe as external and the restore there puts a
+/// log file in its place (inherit-fd); the counter goes on in it.
+#[test]
+fn a_container_whose_stdout_is_a_pipe_moves() {
+    let t = "a_container_whose_stdout_is_a_pipe_moves";
+    if skip(t) {
+        return;
+    }
+    let _ = cluster_bin();
+    let site = Site::new("mig-pipe");
+    timed(t, || {
+        let (id, out) = site.counter_io("pipe", true);
+        counts_past(&out, 5);
+        let o = site.migrate(&id, "dst", &["--strategy", "stop-and-copy"], &[]);
+        moved(&site, &id, &out, &o, "stop-and-copy");
+        site.dst(&["delete", "--force", &id]).assert_ok();
+    });
 }
 
 /// A fault: the container must run on exactly one host afterwards, the
