@@ -11,13 +11,21 @@
 # of the move. All figures come from one run; TCG makes them slow, so
 # compare them as ratios.
 #
+# Beside the plain recipe, the hand-made runc recipes a user who knows
+# CRIU would write (pre-dump plus copy; the final dump to CRIU's page
+# server on the destination over plain TCP; lazy pages), and the ssh
+# ciphers' throughput on the link (the images' path).
+#
 # usage (as root): bench/migrate.sh          writes bench/results/migrate.md
-#   STRATEGIES="stop-and-copy pre-copy post-copy"  WORKLOADS="idle mem256"  narrow it.
+#   STRATEGIES="stop-and-copy pre-copy pre-copy/disk post-copy"  WORKLOADS="idle mem256"
+#   RECIPES="plain-runc plain-ward predump-runc pageserver-runc lazy-runc"  narrow it.
+#   (pre-copy/disk: --no-page-stream, the images through disk then the channel.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
-STRATEGIES=${STRATEGIES:-"stop-and-copy pre-copy post-copy"}
+STRATEGIES=${STRATEGIES:-"stop-and-copy pre-copy pre-copy/disk post-copy"}
 WORKLOADS=${WORKLOADS:-"idle mem256"}
+RECIPES=${RECIPES:-"plain-runc plain-ward predump-runc pageserver-runc lazy-runc"}
 
 if [ "${WARD_VM_ROLE:-}" != a ]; then
   scripts/deps.sh runc criu gcc libc6-dev busybox-static python3 iptables
@@ -88,7 +96,7 @@ EOF
   trap 'rm -rf "$d" "$log"' EXIT
   tests/vm/run --timeout 5400 --mem 1536 --pair "bash $d/b.sh" \
     --env WARD_BENCH_DIR="$d" --env WARD_BENCH_BIN="$bin" \
-    --env STRATEGIES="$STRATEGIES" --env WORKLOADS="$WORKLOADS" -- bench/migrate.sh | tee "$log"
+    --env STRATEGIES="$STRATEGIES" --env WORKLOADS="$WORKLOADS" --env RECIPES="$RECIPES" -- bench/migrate.sh | tee "$log"
   mkdir -p bench/results
   sed -n '/^=== results$/,$p' "$log" | tail -n +2 >bench/results/migrate.md
   [ -s bench/results/migrate.md ] || { echo "bench: no results came back" >&2; exit 1; }
@@ -199,25 +207,138 @@ plain() {
   rm -rf "$img"
 }
 
+# The hand-made runc recipes ($1: predump, pageserver or lazy) for
+# workload $2: one row each.
+hand() {
+  local r=$1 w=$2 runc id img t0 t1 total gap state ok=1 how
+  runc=$(command -v runc)
+  sh -c "$netns_script"; ip link set vctr0 master brmig0 up
+  id=hand-$r-$w
+  "$runc" --root /run/runc-a run -d --bundle "$d/bundle-$w" "$id" </dev/null >/dev/null 2>&1 ||
+    { echo "bench: runc run -d $id failed" >&2; exit 1; }
+  listening; settle "$w"; reach_b; peer_start
+  img=/tmp/migbench/img-$id; rm -rf "$img"; mkdir -p "$img"
+  sshb "mkdir -p $img"
+  case $r in
+    predump)
+      how="runc checkpoint --pre-dump, tar over ssh while it runs; final checkpoint --parent-path, tar, restore"
+      t0=$(now)
+      if "$runc" --root /run/runc-a checkpoint --pre-dump --image-path "$img/pre" "$id" >"$work/rt.err" 2>&1 &&
+        tar -C "$img" -cf - pre | sshb "tar -C $img -xf -" &&
+        "$runc" --root /run/runc-a checkpoint --tcp-established --parent-path ../pre --image-path "$img/final" "$id" >"$work/rt.err" 2>&1; then
+        ip link set vctr0 down
+        tar -C "$img" -cf - final | sshb "tar -C $img -xf -" &&
+          sshb "$netns_script; $runc --root /run/runc-b restore -d --tcp-established --image-path $img/final --bundle $d/bundle-$w $id </dev/null >/dev/null 2>&1; ip link set vctr0 master brmig0 up" || ok=0
+      else ok=0; fi
+      t1=$(now) ;;
+    pageserver)
+      how="criu page-server on B (plain TCP on the link), runc checkpoint --page-server, the rest by tar over ssh, restore"
+      sshb "setsid criu page-server --images-dir $img --address 10.77.0.2 --port 27010 </dev/null >/dev/null 2>&1 &"
+      sleep 1
+      t0=$(now)
+      if "$runc" --root /run/runc-a checkpoint --tcp-established --page-server 10.77.0.2:27010 --image-path "$img" "$id" >"$work/rt.err" 2>&1; then
+        ip link set vctr0 down
+        tar -C "$img" -cf - . | sshb "tar -C $img -xf -" &&
+          sshb "$netns_script; $runc --root /run/runc-b restore -d --tcp-established --image-path $img --bundle $d/bundle-$w $id </dev/null >/dev/null 2>&1; ip link set vctr0 master brmig0 up" || ok=0
+      else ok=0; fi
+      t1=$(now) ;;
+    lazy)
+      how="runc checkpoint --lazy-pages (page server on A), tar over ssh, criu lazy-pages on B, restore --lazy-pages; total: until every page moved"
+      rm -f "$work/lazy.st"
+      t0=$(now)
+      "$runc" --root /run/runc-a checkpoint --tcp-established --lazy-pages --page-server 10.77.0.1:27011 --status-fd 3 \
+        --image-path "$img" "$id" >"$work/rt.err" 2>&1 3>"$work/lazy.st" &
+      local dump=$!
+      for i in $(seq 6000); do [ -s "$work/lazy.st" ] && break; kill -0 "$dump" 2>/dev/null || break; sleep 0.05; done
+      if [ -s "$work/lazy.st" ]; then
+        ip link set vctr0 down
+        tar -C "$img" -cf - . | sshb "tar -C $img -xf -" &&
+          sshb "setsid criu lazy-pages --page-server --address 10.77.0.1 --port 27011 --images-dir $img </dev/null >/dev/null 2>&1 & sleep 0.5; $netns_script; $runc --root /run/runc-b restore -d --lazy-pages --tcp-established --image-path $img --bundle $d/bundle-$w $id </dev/null >/dev/null 2>&1; ip link set vctr0 master brmig0 up" || ok=0
+        wait "$dump" || ok=0
+      else wait "$dump" || true; ok=0; fi
+      t1=$(now) ;;
+  esac
+  total=$(python3 -c "print(round(($t1-$t0)*1000))")
+  if [ $ok = 1 ] && sshb "$runc --root /run/runc-b state $id" >/dev/null 2>&1; then
+    peer_stop >"$work/peer.res"; read -r gap state <"$work/peer.res"
+    [ "$state" = ok ] || gap="$total (connection lost: $state)"
+    results+=("| $w | hand recipe with runc: $how | $gap | $total | $(du -sb "$img" | cut -f1) (A's images) |")
+  else
+    peer_stop >/dev/null || true
+    why=$(grep -h -m1 'Error' "$img"/*.log "$img"/*/*.log 2>/dev/null | head -n1 || true)
+    [ -n "$why" ] || why=$(grep -m1 -i 'error' "$work/rt.err" || echo '?')
+    results+=("| $w | hand recipe with runc ($r) **failed**: ${why//|/ } | - | - | - |")
+    echo "bench: hand recipe $r failed: $(cat "$work/rt.err")" >&2
+    "$runc" --root /run/runc-a resume "$id" 2>/dev/null || true
+  fi
+  sshb "$runc --root /run/runc-b delete --force $id 2>/dev/null; ip netns del wmc 2>/dev/null; pkill -x criu 2>/dev/null; rm -rf $img" || true
+  "$runc" --root /run/runc-a delete --force "$id" 2>/dev/null || true
+  ip netns del wmc 2>/dev/null || true; ip link del vctr0 2>/dev/null || true
+  rm -rf "$img"
+}
+
+# The ssh ciphers on the link (A to B, 32 MiB, interleaved, 3 runs each;
+# ssh's time includes its handshake), and plain TCP for scale: the
+# images' path.
+cipher_rows=()
+head -c $((32 << 20)) /dev/urandom >"$work/blob"
+declare -A tput
+for rep in 1 2 3; do
+  for c in chacha20-poly1305@openssh.com aes128-gcm@openssh.com aes256-gcm@openssh.com tcp; do
+    if [ $c = tcp ]; then
+      sshb "timeout 120 python3 -c 'import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1);s.bind((\"10.77.0.2\",27020));s.listen(1);c,_=s.accept()
+while c.recv(1<<20): pass' </dev/null >/dev/null 2>&1 &"
+      # From the connection made to the sink's close (the sink may take
+      # a while to start under TCG).
+      tput[$c]+="$(python3 -c '
+import socket, sys, time
+for i in range(300):
+    try:
+        c = socket.create_connection(("10.77.0.2", 27020)); break
+    except OSError:
+        time.sleep(0.1)
+data = open(sys.argv[1], "rb").read()
+t = time.monotonic(); c.sendall(data); c.shutdown(socket.SHUT_WR); c.recv(1)
+print(round(32 / (time.monotonic() - t), 2))' "$work/blob" || echo 0) "
+    else
+      t0=$(now)
+      ssh -F "$d/ssh_config" -o BatchMode=yes -o Compression=no -c "$c" root@10.77.0.2 'cat >/dev/null' <"$work/blob" || true
+      t1=$(now)
+      tput[$c]+="$(python3 -c "print(round(32/($t1-$t0),2))") "
+    fi
+  done
+done
+for c in chacha20-poly1305@openssh.com aes128-gcm@openssh.com aes256-gcm@openssh.com tcp; do
+  cipher_rows+=("| ${c/tcp/plain TCP (no ssh)} | $(python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.2f} | {min(v):.2f}-{max(v):.2f}")' ${tput[$c]}) |")
+done
+
 for w in $WORKLOADS; do
   # --- the plain recipe: checkpoint, tar over ssh, restore -------------------
   # As the issue's recipe has it: the netns by path, re-made there before
   # the restore, --tcp-established. With runc, and (the same recipe, by
   # hand) with ward's own runtime verbs.
-  for rt in runc ward; do
-    plain "$w" "$rt"
+  for r in $RECIPES; do
+    case $r in
+      plain-runc) plain "$w" runc ;;
+      plain-ward) plain "$w" ward ;;
+      predump-runc) hand predump "$w" ;;
+      pageserver-runc) hand pageserver "$w" ;;
+      lazy-runc) hand lazy "$w" ;;
+    esac
   done
 
   # --- ward migrate ----------------------------------------------------------
-  for s in $STRATEGIES; do
+  for sv in $STRATEGIES; do
+    s=${sv%/disk} extra=()
+    [ "$s" = "$sv" ] || extra=(--no-page-stream)
     sh -c "$netns_script"; ip link set vctr0 master brmig0 up
-    id=ward-$w-$s
+    id=ward-$w-${sv//\//-}
     "$ward" --root /run/ward-a run -d --bundle "$d/bundle-$w" "$id" </dev/null >/dev/null 2>&1 ||
       { echo "bench: ward run -d $id failed" >&2; exit 1; }
     listening; settle "$w"; reach_b; peer_start
-    if ! rec=$("$ward" migrate --root /run/ward-a --strategy "$s" --format json "$id" b 2>"$work/migrate.err"); then
+    if ! rec=$("$ward" migrate --root /run/ward-a --strategy "$s" "${extra[@]}" --format json "$id" b 2>"$work/migrate.err"); then
       peer_stop >/dev/null || true
-      results+=("| $w | ward migrate --strategy $s **failed**: $(grep '^ward: ' "$work/migrate.err" | tail -n1) | - | - | - |")
+      results+=("| $w | ward migrate --strategy $s ${extra[*]} **failed**: $(grep '^ward: ' "$work/migrate.err" | tail -n1) | - | - | - |")
       "$ward" --root /run/ward-a delete --force "$id" 2>/dev/null || true
       ip netns del wmc 2>/dev/null || true; ip link del vctr0 2>/dev/null || true
       continue
@@ -228,7 +349,7 @@ for w in $WORKLOADS; do
     down=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["downtime_ms"])' "$rec")
     sent=$(python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r["bytes_sent"], len(r["pre_copy_rounds"]))' "$rec")
     [ "$state" = ok ] || gap="$gap (connection broken: $state)"
-    results+=("| $w | ward migrate --strategy $s (its own downtime: $down ms; rounds: ${sent#* }) | $gap | $total | ${sent% *} |")
+    results+=("| $w | ward migrate --strategy $s ${extra[*]} (its own downtime: $down ms; rounds: ${sent#* }) | $gap | $total | ${sent% *} |")
     sshb "$ward --root /run/ward-b delete --force $id; ip netns del wmc" || true
   done
 done
@@ -239,3 +360,9 @@ echo
 echo "| workload | how | downtime: longest gap the TCP peer saw (ms) | total (ms) | bytes moved |"
 echo "| --- | --- | --- | --- | --- |"
 printf '%s\n' "${results[@]}"
+echo
+echo "ssh between the guests, 32 MiB A to B (\`ssh -c CIPHER B 'cat >/dev/null'\`), 3 runs each, interleaved; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg):"
+echo
+echo "| cipher | median MiB/s | min-max |"
+echo "| --- | --- | --- |"
+printf '%s\n' "${cipher_rows[@]}"

@@ -493,6 +493,35 @@ fn ward_execs_ward_box_for_its_front_verbs() {
         .arg(&env.run)
         .arg("ls");
     run_cmd(c, *TIMEOUT).assert_ok();
+    // Global options before the verb are passed on (`ward --root X image
+    // ...`): the store is the one named, in both spellings.
+    for (i, before) in [
+        ["--root".to_string()],
+        [format!("--root={}", env.store.display())],
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut c = Command::new(ward_bin());
+        c.args(before);
+        if i == 0 {
+            c.arg(&env.store);
+        }
+        c.arg("image").arg("--runroot").arg(&env.run).arg("ls");
+        run_cmd(c, *TIMEOUT).assert_ok();
+    }
+    let not_dir = env.dir.join("not-a-dir");
+    fs::write(&not_dir, "").unwrap();
+    let mut c = Command::new(ward_bin());
+    c.arg("--root")
+        .arg(not_dir.join("store"))
+        .arg("image")
+        .arg("--runroot")
+        .arg(&env.run)
+        .arg("ls");
+    let out = run_cmd(c, *TIMEOUT);
+    assert!(!out.ok(), "{}", out.describe());
+    out.assert_one_line_error("image", &[not_dir.to_str().unwrap(), "not a directory"]);
     // A ward without ward-box beside it or on PATH.
     let lone = env.dir.join("lone");
     fs::create_dir_all(&lone).unwrap();

@@ -66,6 +66,10 @@ struct MigrateArgs {
     /// At most this many pre-copy rounds.
     #[arg(long, default_value_t = 4)]
     rounds: u32,
+    /// Write the memory here, then send it over the channel, instead of
+    /// streaming it to CRIU's page server on the destination.
+    #[arg(long)]
+    no_page_stream: bool,
     /// Keep the images here after a migration.
     #[arg(long)]
     keep_images: bool,
@@ -227,6 +231,7 @@ fn do_migrate(a: MigrateArgs) -> i32 {
         max_rounds: a.rounds.max(1),
         quiet: a.quiet,
         copy_rootfs: a.copy_rootfs,
+        page_stream: !a.no_page_stream,
     };
     match migrate::migrate(&rt, &o) {
         Ok(rec) => {

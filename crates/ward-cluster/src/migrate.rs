@@ -81,6 +81,9 @@ pub struct Opts {
     pub quiet: bool,
     /// Send the bundle too (--copy-rootfs).
     pub copy_rootfs: bool,
+    /// The memory through the destination's page server (the default);
+    /// false: written here, then sent over the channel.
+    pub page_stream: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -97,6 +100,9 @@ pub struct Record {
     pub destination: String,
     pub strategy: Strategy,
     pub pre_copy_rounds: Vec<Round>,
+    /// The memory went straight to the destination's page server
+    /// (through the ssh connection), not through disk here.
+    pub pages_streamed: bool,
     pub bytes_sent: u64,
     pub final_dump_bytes: u64,
     /// From the freeze here to the destination's word that it runs.
@@ -246,6 +252,70 @@ impl Source<'_> {
         Ok(m.len())
     }
 
+    /// Before a dump to the destination's page server: its images
+    /// directory there (with CRIU's `parent` link, which the page server
+    /// reads to tell the dump which pages it has already), and the word
+    /// that the next page connection is its.
+    fn announce_pages(&mut self, name: &str, parent: Option<&str>) -> Result<(), String> {
+        self.send(&Msg::Dir {
+            path: name.into(),
+            mode: 0o700,
+            uid: 0,
+            gid: 0,
+        })?;
+        if let Some(p) = parent {
+            self.send(&Msg::Symlink {
+                path: format!("{name}/parent"),
+                target: format!("../{p}"),
+                uid: 0,
+                gid: 0,
+            })?;
+        }
+        self.send(&Msg::Pages { dir: name.into() })?;
+        self.ch.flush().map_err(|e| self.broken(e))
+    }
+
+    /// After a dump to the page server: the images it left here (all but
+    /// the memory; the `parent` link went before), then `Sent`, and the
+    /// receiver's word that the pages are whole there. Returns the bytes
+    /// of the images and the memory.
+    fn send_rest(&mut self, base: &Path, name: &str) -> Result<u64, String> {
+        let dir = base.join(name);
+        let mut total = 0;
+        for n in sorted_names(&dir)? {
+            let p = dir.join(&n);
+            let m = fs::symlink_metadata(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+            if m.is_file() {
+                total += self.send_file(&p, &format!("{name}/{n}"), &m)?;
+            }
+        }
+        self.send(&Msg::Sent { what: name.into() })?;
+        self.ch.flush().map_err(|e| self.broken(e))?;
+        match self.ch.recv(Duration::from_secs(600))? {
+            Msg::Got { what, bytes } if what == name => {
+                self.ch.sent += bytes;
+                self.progress.bytes(self.ch.sent);
+                Ok(total + bytes)
+            }
+            Msg::Failed { why } => Err(format!("on {}: {why}", self.o.dest.name)),
+            m => Err(format!("the receiver answered {m:?} out of turn")),
+        }
+    }
+
+    /// A dump to the page server failed: what the page server there said
+    /// (a full disk), as `; on HOST: why`, or nothing.
+    fn far_reason(&mut self, stream: Option<u16>, name: &str) -> String {
+        if stream.is_none() {
+            return String::new();
+        }
+        let _ = self.send(&Msg::Sent { what: name.into() });
+        let _ = self.ch.flush();
+        match self.ch.recv(Duration::from_secs(30)) {
+            Ok(Msg::Failed { why }) => format!("; on {}: {why}", self.o.dest.name),
+            _ => String::new(),
+        }
+    }
+
     fn send(&mut self, m: &Msg) -> Result<(), String> {
         wire::write_msg(&mut self.ch.out, m).map_err(|e| self.broken(e))
     }
@@ -335,6 +405,15 @@ fn stdio_kinds(pid: i64) -> Result<Vec<String>, String> {
             v.push("inside".into());
             continue;
         }
+        // A pipe to a process here (an engine's conmon, a shell's `|`):
+        // its other end stays here. CRIU dumps it as external, and the
+        // restore there puts what the receiver gives in its place
+        // (inherit-fd): /dev/null for stdin, a log file for stdout and
+        // stderr. What the pipe held unread at the freeze is not moved.
+        if link.starts_with("pipe:[") {
+            v.push("pipe".into());
+            continue;
+        }
         let m = fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok();
         let flags = fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
             .ok()
@@ -355,7 +434,7 @@ fn stdio_kinds(pid: i64) -> Result<Vec<String>, String> {
             }
             _ => {
                 return Err(format!(
-                    "its fd {fd} is {link}, which can't move to another host (a pipe, socket or terminal stays with its peer here): start it with stdio on /dev/null or on files opened with >>"
+                    "its fd {fd} is {link}, which can't move to another host (a terminal or a socket stays with its peer here): start it with stdio on /dev/null, a pipe, or files opened with >>"
                 ))
             }
         }
@@ -413,6 +492,20 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         argv.extend(["--criu".into(), c.clone()]);
     }
     let mut cmd = ssh::command(h, o.ssh_config.as_ref(), &argv);
+    // Stop-and-copy and pre-copy: the memory goes straight from CRIU's
+    // dump to a page server on the destination, through a port ssh
+    // forwards from our loopback to the receiver's page socket (the same
+    // authenticated connection), rather than to our disk and then over
+    // the channel. Not when the socket's path there is too long for a
+    // unix socket (or relative): then the images go the slow way.
+    let stream_port = match page_stream_path(h, &o.id) {
+        Some(path) if o.strategy != Strategy::PostCopy && o.page_stream => {
+            let p = free_port()?;
+            ssh::local_forward(&mut cmd, p, &path);
+            Some(p)
+        }
+        _ => None,
+    };
     // Post-copy: the destination's lazy-pages daemon fetches the memory
     // from our page server (on our loopback) through a port ssh forwards
     // on the destination's loopback: the same authenticated connection.
@@ -441,6 +534,7 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         stdio,
         net: netdesc.clone(),
         netns: netns.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        pages: stream_port.is_some(),
     })?;
     s.progress.phase(&format!("preflight on {}", h.name));
     match s.ch.recv(Duration::from_secs(180)) {
@@ -487,15 +581,25 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
             if let Some(p) = &parent {
                 args.extend(["--parent-path".into(), format!("../{p}")]);
             }
+            if let Some(port) = stream_port {
+                s.announce_pages(&name, parent.as_deref())?;
+                args.extend(["--page-server".into(), format!("127.0.0.1:{port}")]);
+            }
             args.push(o.id.clone());
             let a: Vec<&str> = args.iter().map(String::as_str).collect();
             let d = rt.run(&a, Duration::from_secs(3600));
             if !d.ok() {
-                return Err(format!("pre-copy round {n}: {}", d.why()));
+                let far = s.far_reason(stream_port, &name);
+                return Err(format!("pre-copy round {n}: {}{far}", d.why()));
             }
-            let bytes = s.send_tree(&work, &name, &mut None)?;
-            s.send(&Msg::Sent { what: name.clone() })?;
-            s.ch.flush().map_err(|e| s.broken(e))?;
+            let bytes = if stream_port.is_some() {
+                s.send_rest(&work, &name)?
+            } else {
+                let b = s.send_tree(&work, &name, &mut None)?;
+                s.send(&Msg::Sent { what: name.clone() })?;
+                s.ch.flush().map_err(|e| s.broken(e))?;
+                b
+            };
             rounds.push(Round {
                 round: n,
                 bytes,
@@ -557,6 +661,12 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
     if o.tcp {
         args.push("--tcp-established".into());
     }
+    if let Some(port) = stream_port {
+        if let Err(e) = s.announce_pages("final", parent.as_deref()) {
+            return Err(thaw(format!("announcing the final dump's pages: {e}")));
+        }
+        args.extend(["--page-server".into(), format!("127.0.0.1:{port}")]);
+    }
     let mut lazy: Option<lazy::Dump> = None;
     if let Some(p) = page_port {
         args.extend([
@@ -577,7 +687,8 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let d = rt.run(&a, Duration::from_secs(3600));
         if !d.ok() {
-            return Err(thaw(format!("final dump: {}", d.why())));
+            let far = s.far_reason(stream_port, "final");
+            return Err(thaw(format!("final dump: {}{far}", d.why())));
         }
     }
     // A failure from here on also ends a lazy dump that serves pages.
@@ -601,20 +712,23 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
             }
         }
     }
-    let final_bytes = match s.send_tree(&work, "final", &mut None) {
+    let final_bytes = if stream_port.is_some() {
+        s.send_rest(&work, "final")
+    } else {
+        s.send_tree(&work, "final", &mut None).and_then(|b| {
+            s.send(&Msg::Sent {
+                what: "final".into(),
+            })
+            .map(|_| b)
+        })
+    };
+    let final_bytes = match final_bytes {
         Ok(b) => b,
         Err(e) => return Err(thaw(format!("sending the final dump: {e}"))),
     };
-    if let Err(e) = s
-        .send(&Msg::Sent {
-            what: "final".into(),
-        })
-        .and_then(|_| {
-            s.send(&Msg::Restore {
-                page_server: far_port.map(|p| format!("127.0.0.1:{p}")),
-            })
-        })
-    {
+    if let Err(e) = s.send(&Msg::Restore {
+        page_server: far_port.map(|p| format!("127.0.0.1:{p}")),
+    }) {
         return Err(thaw(format!("sending the final dump: {e}")));
     }
     s.progress.phase(&format!("restore on {}", h.name));
@@ -680,6 +794,7 @@ pub fn migrate(rt: &Runtime, o: &Opts) -> Result<Record, String> {
         strategy: o.strategy,
         bytes_sent: s.ch.sent,
         pre_copy_rounds: rounds,
+        pages_streamed: stream_port.is_some(),
         final_dump_bytes: final_bytes,
         downtime_ms: downtime.as_millis() as u64,
         restore_ms,
@@ -729,6 +844,14 @@ fn rootfs_inside(bundle: &Path) -> Result<(), String> {
 
 fn rootfs_writable(bundle: &Path) -> bool {
     bundle_config(bundle).is_ok_and(|v| v["root"]["readonly"] != true)
+}
+
+/// The receiver's page socket for `id` on `h`: `<work>/<id>/pages.sock`,
+/// when that is absolute and short enough for a unix socket's address.
+fn page_stream_path(h: &Host, id: &str) -> Option<String> {
+    let base = h.work.as_deref().unwrap_or(crate::receive::DEFAULT_WORK);
+    let p = format!("{}/{id}/pages.sock", base.trim_end_matches('/'));
+    (p.starts_with('/') && p.len() < 108 && !p.contains(':')).then_some(p)
 }
 
 fn free_port() -> Result<u16, String> {

@@ -8,11 +8,14 @@ use crate::runtime::Runtime;
 use crate::wire::{self, Frame, Msg};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const DEFAULT_WORK: &str = "/var/lib/ward/migrate-in";
@@ -237,6 +240,7 @@ struct Hello {
     tcp: bool,
     fault: Option<String>,
     stdio: Vec<String>,
+    pages: bool,
 }
 
 fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
@@ -252,6 +256,7 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
             stdio,
             net,
             netns,
+            pages,
         }) => {
             if version != crate::VERSION {
                 return Err(format!(
@@ -270,13 +275,14 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
                 tcp,
                 fault: fault.filter(|_| cfg!(debug_assertions)),
                 stdio,
+                pages,
             }
         }
         Frame::Eof => return Err("the source left before saying hello".into()),
         f => return Err(format!("expected hello, got {f:?}")),
     };
     let mut h = h;
-    let (kernel, criu) = preflight(rt, &mut h)?;
+    let (kernel, criu, criu_bin) = preflight(rt, &mut h)?;
     fs::create_dir_all(work_base).map_err(|e| format!("{}: {e}", work_base.display()))?;
     let dir = work_base.join(&h.id);
     if let Err(e) = fs::create_dir(&dir) {
@@ -291,6 +297,18 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
         });
     }
     let work = Work(dir);
+    // The page socket, for the source's page-server dumps: only this
+    // user (sshd connects to it as the ssh user, root) may connect.
+    let pages = if h.pages {
+        let p = work.0.join("pages.sock");
+        let l = UnixListener::bind(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        Some(Arc::new(l))
+    } else {
+        None
+    };
+    let mut serving: Option<(String, std::thread::JoinHandle<Result<(), String>>)> = None;
     let mut guard = start_guard(rt, &h.id, &work.0, &h.bundle)?;
     c.send(&Msg::Ready { kernel, criu });
     let _ = c.out.flush();
@@ -372,7 +390,47 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
                             gid,
                         } => tree.symlink(&path, &target, uid, gid)?,
                         Msg::Remove { path } => tree.remove(&path)?,
+                        Msg::Pages { dir } => {
+                            let Some(l) = pages.as_ref() else {
+                                return Err(
+                                    "pages announced, but no page socket was asked for".into()
+                                );
+                            };
+                            if serving.is_some() {
+                                return Err("pages announced twice".into());
+                            }
+                            let d = tree.path(&dir)?;
+                            if dir.contains('/') || !d.is_dir() {
+                                return Err(format!("pages announced for {dir:?}, which is no images directory here"));
+                            }
+                            let (l, bin, log) = (
+                                l.clone(),
+                                criu_bin.clone(),
+                                work.0.join(format!("{dir}.pages.log")),
+                            );
+                            serving = Some((
+                                dir,
+                                std::thread::spawn(move || serve_pages(&l, &bin, &d, &log)),
+                            ));
+                        }
                         Msg::Sent { what } => {
+                            if let Some((dir, _)) = &serving {
+                                if *dir != what {
+                                    return Err(format!(
+                                        "{what} sent while the pages of {dir} were coming"
+                                    ));
+                                }
+                                let (_, t) = serving.take().unwrap();
+                                t.join().map_err(|_| {
+                                    "the page server's thread panicked".to_string()
+                                })??;
+                                let bytes = pages_bytes(&work.0.join(&what));
+                                c.send(&Msg::Got {
+                                    what: what.clone(),
+                                    bytes,
+                                });
+                                let _ = c.out.flush();
+                            }
                             if what.starts_with("pre") {
                                 die_here(&h.fault, "receiver@precopy");
                             } else {
@@ -380,6 +438,11 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
                             }
                         }
                         Msg::Restore { page_server } => {
+                            if let Some((dir, _)) = &serving {
+                                return Err(format!(
+                                    "restore asked while the pages of {dir} were coming"
+                                ));
+                            }
                             let r = restore(rt, &h, &work.0, work_base, c, &mut guard, page_server);
                             release(&mut guard);
                             return r;
@@ -396,7 +459,85 @@ fn session(rt: &Runtime, work_base: &Path, c: &mut Conn) -> Result<(), String> {
     r
 }
 
-fn preflight(rt: &Runtime, h: &mut Hello) -> Result<(String, String), String> {
+/// One page-server connection: accepted (within 10 minutes) on the page
+/// socket, and given to `criu page-server --ps-socket`, which writes the
+/// pages under `dir` and ends when the dump closes its side.
+fn serve_pages(l: &UnixListener, criu: &Path, dir: &Path, log: &Path) -> Result<(), String> {
+    let sk = accept_within(l, Duration::from_secs(600))?;
+    let fd = sk.as_raw_fd();
+    let mut cmd = Command::new(criu);
+    cmd.arg("page-server")
+        .arg("--images-dir")
+        .arg(dir)
+        .args(["--ps-socket", "3", "-v2", "--log-file"])
+        .arg(log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: between fork and exec only dup2(2), which is
+    // async-signal-safe; it puts the accepted socket at fd 3 (dup2 clears
+    // CLOEXEC on the copy).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let st = cmd
+        .status()
+        .map_err(|e| format!("{}: {e}", criu.display()))?;
+    drop(sk);
+    if st.success() {
+        return Ok(());
+    }
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let why = text
+        .lines()
+        .rev()
+        .find(|l| l.contains("Error"))
+        .map(|l| l.trim().to_string())
+        .unwrap_or_else(|| format!("exited with {st}"));
+    Err(format!("the page server for {}: {why}", dir.display()))
+}
+
+fn accept_within(l: &UnixListener, t: Duration) -> Result<UnixStream, String> {
+    l.set_nonblocking(true)
+        .map_err(|e| format!("the page socket: {e}"))?;
+    let end = Instant::now() + t;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false)
+                    .map_err(|e| format!("the page socket: {e}"))?;
+                return Ok(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                return Err(format!(
+                    "the source's page server connection did not come within {} s",
+                    t.as_secs()
+                ))
+            }
+            Err(e) => return Err(format!("the page socket: {e}")),
+        }
+    }
+}
+
+/// The memory an images directory holds (its pages-*.img files).
+fn pages_bytes(dir: &Path) -> u64 {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    rd.flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("pages-"))
+        .filter_map(|e| e.metadata().ok())
+        .map(|m| m.len())
+        .sum()
+}
+
+fn preflight(rt: &Runtime, h: &mut Hello) -> Result<(String, String, PathBuf), String> {
     ward_core::id::validate_id(&h.id).map_err(|e| e.to_string())?;
     let root = rt
         .root
@@ -462,19 +603,35 @@ fn preflight(rt: &Runtime, h: &mut Hello) -> Result<(String, String), String> {
         h.netns = Some(p);
     }
     for s in &h.stdio {
-        if !(s == "null" || s == "closed" || s == "inside" || s.starts_with("file:")) {
+        if !(s == "null" || s == "closed" || s == "inside" || s == "pipe" || s.starts_with("file:"))
+        {
             return Err(format!("stdio {s:?} can't be re-made here"));
         }
     }
     Ok((
         ward_core::criu::kernel_release(),
         criu.info.version_text.clone(),
+        criu.path.clone(),
     ))
 }
 
 /// The restored container's stdio: the null device, or a file of the
-/// same mode under the work base (`<id>.fdN.log`, appended to).
+/// same mode under the work base (`<id>.fdN.log`, appended to). A pipe
+/// whose other end stayed on the source: /dev/null for stdin, a new
+/// `<id>.fdN.log` (0640) for stdout and stderr (CRIU reopens it through
+/// /proc with the pipe's flags, without O_APPEND: so it starts empty).
 fn stdio_for(work_base: &Path, id: &str, fd: usize, kind: &str) -> Result<File, String> {
+    if kind == "pipe" && fd > 0 {
+        let p = work_base.join(format!("{id}.fd{fd}.log"));
+        return OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&p)
+            .map_err(|e| format!("{}: {e}", p.display()));
+    }
     if let Some(mode) = kind.strip_prefix("file:") {
         let mode = u32::from_str_radix(mode, 8).map_err(|_| format!("bad mode {mode}"))? & 0o777;
         let p = work_base.join(format!("{id}.fd{fd}.log"));

@@ -36,6 +36,11 @@ pub enum Msg {
         /// --copy-rootfs, which brings that bundle).
         #[serde(default)]
         netns: Option<String>,
+        /// The memory comes through CRIU's page server: the receiver
+        /// listens on `<work>/<id>/pages.sock`, which the source reaches
+        /// through a stream ssh forwards.
+        #[serde(default)]
+        pages: bool,
     },
     /// Receiver → source: the preflight passed.
     Ready { kernel: String, criu: String },
@@ -78,6 +83,13 @@ pub enum Msg {
     /// Source → receiver: a set of images (a pre-dump round, the final
     /// dump) is complete.
     Sent { what: String },
+    /// Source → receiver: the pages of images directory `dir` (made by
+    /// a `Dir` before) come on the page socket's next connection; a page
+    /// server writes them there.
+    Pages { dir: String },
+    /// Receiver → source: the images `what` (sent through the page
+    /// server) are whole here, `bytes` of memory.
+    Got { what: String, bytes: u64 },
     /// Source → receiver: restore the final images (post-copy: lazily,
     /// the memory from this page server, on the receiver's loopback).
     Restore {

@@ -443,6 +443,42 @@ impl Sub {
     }
 }
 
+/// One of the runtime's global options given before the subcommand, for
+/// a front (`ward --root X migrate ...`): its long name, and its value
+/// (`None` for a flag given as true; a flag given as false is left out).
+pub type LeadingGlobal = (&'static str, Option<OsString>);
+
+/// The global options at the head of `args` (the program's name first),
+/// read by the runtime's own rules (`--root X`, `--root=X`, `-root X`), and
+/// the index of the first argument after them. `None` when one of them is
+/// not a global option or lacks its value: the runtime's own parse then
+/// says so, as it always did.
+pub fn leading_globals(args: &[OsString]) -> Option<(Vec<LeadingGlobal>, usize)> {
+    let mut found = Vec::new();
+    let mut i = 1;
+    while let Some(a) = args.get(i) {
+        let b = a.as_bytes();
+        if b.len() < 2 || b[0] != b'-' || b == b"--" {
+            break;
+        }
+        let mut rest = args[i + 1..].iter().cloned();
+        let before = rest.len();
+        option(a, &mut rest, None, &mut |o, v, _| {
+            if !o.takes_value {
+                if v != FLAG_FALSE {
+                    found.push((o.long, None));
+                }
+            } else {
+                found.push((o.long, Some(v)));
+            }
+            Ok(())
+        })
+        .ok()?;
+        i += 1 + (before - rest.len());
+    }
+    Some((found, i))
+}
+
 /// The option matching `is` among `sub`'s and the global ones (before the
 /// subcommand: the global and top-level ones); true if it is global.
 fn lookup(sub: Option<&'static Sub>, is: impl Fn(&Opt) -> bool) -> Option<(&'static Opt, bool)> {

@@ -247,6 +247,13 @@ impl Site {
     /// `<dir>/<id>.out`, and a bundle for it at `<dir>/<id>-dst` (the same
     /// rootfs, its own cgroup: both "hosts" share this guest's kernel).
     fn counter(&self, tag: &str) -> (String, PathBuf) {
+        self.counter_io(tag, false)
+    }
+
+    /// As [`Site::counter`]; with `pipe`, its stdout is a pipe that a
+    /// thread here drains into `<dir>/<id>.out`, as an engine's conmon
+    /// does.
+    fn counter_io(&self, tag: &str, pipe: bool) -> (String, PathBuf) {
         let id = self.ctx.id(tag);
         self.dst_ids.lock().unwrap().push(id.clone());
         let mut b = self.ctx.bundle(&id);
@@ -273,9 +280,15 @@ impl Site {
         };
         let err = self.ctx.dir.join(format!("{id}.err"));
         let mut c = self.ctx.command(&["run", "-d", "--bundle", b.path(), &id]);
-        c.stdin(Stdio::null())
-            .stdout(append(&out))
-            .stderr(append(&err));
+        c.stdin(Stdio::null()).stderr(append(&err));
+        if pipe {
+            let (mut r, w) = std::io::pipe().unwrap();
+            c.stdout(w);
+            let mut f = append(&out);
+            std::thread::spawn(move || std::io::copy(&mut r, &mut f));
+        } else {
+            c.stdout(append(&out));
+        }
         let mut child = c.spawn().expect("spawn ward run -d");
         let deadline = Instant::now() + scaled(CMD_TIMEOUT);
         let st = loop {
@@ -288,6 +301,9 @@ impl Site {
             }
             std::thread::sleep(Duration::from_millis(20));
         };
+        // Our copy of the pipe's write end: the drain sees its end once
+        // the container is gone.
+        drop(c);
         assert!(st.success(), "run -d {id}: {}", read_lossy(&err));
         (id, out)
     }
@@ -389,6 +405,67 @@ fn moved(site: &Site, id: &str, out: &Path, o: &Out, strategy: &str) -> Value {
     rec
 }
 
+/// `ward --root X migrate ...`, `ward --root=X cluster ...`: the runtime's
+/// global options before a front verb reach ward-cluster (runs anywhere:
+/// no criu, no ssh server; the errors name the root given).
+#[test]
+fn global_options_before_the_front_verb_are_passed_on() {
+    if !testing_ward() {
+        println!("SKIP global_options_before_the_front_verb_are_passed_on: not ward");
+        return;
+    }
+    let _ = cluster_bin();
+    let ctx = Ctx::new("mig-glob");
+    let hosts = ctx.dir.join("hosts");
+    fs::write(&hosts, "a ssh://root@192.0.2.1\n").unwrap();
+    let root = ctx.dir.join("elsewhere");
+    let ward = |args: &[&str]| {
+        let mut c = Command::new(runtime_bin());
+        c.args(args).env("WARD_HOSTS", &hosts).stdin(Stdio::null());
+        let o = c.output().unwrap();
+        (o.status, String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let r = root.to_str().unwrap();
+    let want = format!("ward: migrate ghost: state ghost: {r}/ghost: container does not exist");
+    // Every spelling the runtime takes: --root X, --root=X, -root X, with
+    // another global (--criu) beside it; the same as after the verb.
+    for args in [
+        vec!["--root", r, "migrate", "ghost", "a"],
+        vec![
+            &format!("--root={r}"),
+            "--criu",
+            "/bin/true",
+            "migrate",
+            "ghost",
+            "a",
+        ],
+        vec!["-root", r, "migrate", "ghost", "a"],
+        vec!["migrate", "--root", r, "ghost", "a"],
+    ] {
+        let (st, err) = ward(&args);
+        assert!(!st.success(), "{args:?}");
+        assert_eq!(err.trim_end(), want, "{args:?}");
+    }
+    let (st, err) = ward(&["--root", r, "cluster", "kill", "nowhere/ghost"]);
+    assert!(!st.success());
+    assert!(
+        err.starts_with("ward: cluster kill nowhere/ghost: unknown host \"nowhere\""),
+        "{err}"
+    );
+    // A global option ward-cluster has no use for: one line, not run.
+    let (st, err) = ward(&["--debug", "--root", r, "migrate", "ghost", "a"]);
+    assert_eq!(st.code(), Some(1));
+    assert_eq!(
+        err.trim_end(),
+        "ward: migrate: --debug: a runtime option that ward-cluster does not take (it takes: --root, --criu)"
+    );
+    // The runtime's own verbs after global options are its own, as before.
+    let (st, err) = ward(&["--root", r, "state", "ghost"]);
+    assert!(!st.success());
+    assert!(err.contains("ghost"), "{err}");
+    assert!(!root.exists(), "something made {r}");
+}
+
 #[test]
 fn migrate_with_each_strategy_and_the_counter_goes_on() {
     let t = "migrate_with_each_strategy_and_the_counter_goes_on";
@@ -397,12 +474,24 @@ fn migrate_with_each_strategy_and_the_counter_goes_on() {
     }
     let _ = cluster_bin();
     let site = Site::new("mig-strat");
-    for strategy in ["stop-and-copy", "pre-copy", "post-copy"] {
-        timed(&format!("{t}/{strategy}"), || {
-            let (id, out) = site.counter(&strategy[..3]);
+    // The memory streams to the destination's page server unless told
+    // not to (then: disk here, then the channel); post-copy's is lazy.
+    for (strategy, stream) in [
+        ("stop-and-copy", true),
+        ("pre-copy", true),
+        ("pre-copy", false),
+        ("post-copy", false),
+    ] {
+        timed(&format!("{t}/{strategy}/stream={stream}"), || {
+            let (id, out) = site.counter(&format!("{}{}", &strategy[..3], stream as u8));
             counts_past(&out, 5);
-            let o = site.migrate(&id, "dst", &["--strategy", strategy], &[]);
+            let mut args = vec!["--strategy", strategy];
+            if !stream && strategy != "post-copy" {
+                args.push("--no-page-stream");
+            }
+            let o = site.migrate(&id, "dst", &args, &[]);
             let rec = moved(&site, &id, &out, &o, strategy);
+            assert_eq!(rec["pages_streamed"], stream, "{rec}");
             let rounds = rec["pre_copy_rounds"].as_array().unwrap().len();
             if strategy == "pre-copy" {
                 assert!(rounds >= 1, "{rec}");
@@ -422,6 +511,26 @@ fn migrate_with_each_strategy_and_the_counter_goes_on() {
             site.dst(&["delete", "--force", &id]).assert_ok();
         });
     }
+}
+
+/// A container whose stdout is a pipe to a process here (conmon's way)
+/// moves: CRIU dumps the pipe as external and the restore there puts a
+/// log file in its place (inherit-fd); the counter goes on in it.
+#[test]
+fn a_container_whose_stdout_is_a_pipe_moves() {
+    let t = "a_container_whose_stdout_is_a_pipe_moves";
+    if skip(t) {
+        return;
+    }
+    let _ = cluster_bin();
+    let site = Site::new("mig-pipe");
+    timed(t, || {
+        let (id, out) = site.counter_io("pipe", true);
+        counts_past(&out, 5);
+        let o = site.migrate(&id, "dst", &["--strategy", "stop-and-copy"], &[]);
+        moved(&site, &id, &out, &o, "stop-and-copy");
+        site.dst(&["delete", "--force", &id]).assert_ok();
+    });
 }
 
 /// A fault: the container must run on exactly one host afterwards, the
