@@ -916,6 +916,116 @@ fn namespace_joined_by_path_is_reconnected() {
     ctx.assert_nothing_left(&[&id]);
 }
 
+/// What checkpoint did with the container's network namespace, from the
+/// images' record: ("fresh" | "whole" | "empty", lo up, why whole).
+fn network_of(img: &Path) -> (String, bool, String) {
+    let m: serde_json::Value =
+        serde_json::from_str(&read_lossy(&img.join("ward-checkpoint.json"))).unwrap_or_default();
+    (
+        m["network"].as_str().unwrap_or("").to_string(),
+        m["loUp"].as_bool().unwrap_or(false),
+        m["networkWholeBecause"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// A network namespace that holds nothing a fresh one doesn't is dumped
+/// empty (lo's state recorded); one with an address, a route, a rule, a
+/// changed sysctl or a firewall table is dumped whole, and comes back with
+/// them.
+#[test]
+fn network_namespace_dumped_empty_only_when_it_holds_nothing() {
+    let t = "network_namespace_dumped_empty_only_when_it_holds_nothing";
+    if skip_without_criu(t) {
+        return;
+    }
+    let _time = Timer(t, Instant::now());
+    let ctx = Ctx::new("cr-netns");
+    let mut b = ctx.bundle("b");
+    counter(&mut b);
+    let id = ctx.id("net");
+    run_detached(&ctx, &b, &id);
+    let ns = format!("--net=/proc/{}/ns/net", ctx.pid_of(&id));
+    let ip = |args: &[&str]| {
+        let mut a = vec![ns.as_str(), "ip"];
+        a.extend_from_slice(args);
+        ctx.host("nsenter", &a).assert_ok();
+    };
+    let mut n = 0;
+    let mut dump = |want: &str, lo_up: bool, because: &str| {
+        n += 1;
+        let img = ctx.dir.join(format!("img{n}"));
+        checkpoint(&ctx, &id, &img, &["--leave-running"]).ok("checkpoint --leave-running");
+        let (net, up, why) = network_of(&img);
+        assert_eq!(
+            (net.as_str(), up),
+            (want, lo_up),
+            "dump {n} (expected {want}, lo up {lo_up}, because {because:?}; said: {why:?})"
+        );
+        assert!(why.contains(because), "dump {n}: {why:?}, not {because:?}");
+        fs::remove_dir_all(&img).unwrap();
+    };
+    dump("fresh", false, "");
+    ip(&["addr", "add", "10.1.2.3/24", "dev", "lo"]);
+    dump("whole", false, "an address");
+    ip(&["addr", "del", "10.1.2.3/24", "dev", "lo"]);
+    ip(&["link", "set", "lo", "up"]);
+    dump("fresh", true, "");
+    ip(&["route", "add", "10.9.0.0/16", "dev", "lo"]);
+    dump("whole", false, "a route");
+    ip(&["route", "del", "10.9.0.0/16", "dev", "lo"]);
+    ip(&[
+        "rule",
+        "add",
+        "from",
+        "10.7.0.0/16",
+        "table",
+        "100",
+        "priority",
+        "100",
+    ]);
+    dump("whole", false, "a routing rule");
+    ip(&["rule", "del", "priority", "100"]);
+    ctx.host(
+        "nsenter",
+        &[&ns, "sysctl", "-q", "-w", "net.ipv4.conf.lo.forwarding=1"],
+    )
+    .assert_ok();
+    dump("whole", false, "sysctl ipv4/conf/lo/forwarding");
+    ctx.host(
+        "nsenter",
+        &[&ns, "sysctl", "-q", "-w", "net.ipv4.conf.lo.forwarding=0"],
+    )
+    .assert_ok();
+    dump("fresh", true, "");
+    // Whatever backend iptables has here, a table is left behind.
+    ctx.host(
+        "nsenter",
+        &[
+            &ns, "iptables", "-w", "-A", "INPUT", "-s", "10.5.5.5", "-j", "DROP",
+        ],
+    )
+    .assert_ok();
+    dump("whole", false, "tables");
+    // Dumped whole, restored with what it held.
+    ip(&["addr", "add", "10.1.2.3/24", "dev", "lo"]);
+    let img = ctx.dir.join("img");
+    checkpoint(&ctx, &id, &img, &[]).ok("checkpoint");
+    assert_eq!(network_of(&img).0, "whole");
+    let frozen = count(&b);
+    restore(&ctx, &b, &id, &img, &ctx.dir.join("o"), &[]).ok("restore");
+    count_past(&b, frozen);
+    let ns = format!("--net=/proc/{}/ns/net", ctx.pid_of(&id));
+    let addrs = ctx.host("nsenter", &[&ns, "ip", "addr", "show", "dev", "lo"]);
+    addrs.assert_ok();
+    assert!(
+        addrs.stdout.contains("10.1.2.3/24") && addrs.stdout.contains("UP"),
+        "after the restore: {}",
+        addrs.stdout
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
 /// --leave-running, then a restore under a new ID: both run, each in a
 /// cgroup of its own (runc puts the second into the first's on cgroup v2),
 /// and deleting both leaves no cgroup.
@@ -1081,6 +1191,9 @@ fn tcp_connection_over_loopback_survives() {
     let img = ctx.dir.join("img");
     let r = checkpoint(&ctx, &id, &img, &["--tcp-established"]);
     r.ok("checkpoint --tcp-established");
+    // lo up and nothing else: dumped empty, lo brought up at restore.
+    assert_eq!(network_of(&img).0, "fresh");
+    assert!(network_of(&img).1, "lo was up");
     let frozen = last(&got);
     restore(
         &ctx,

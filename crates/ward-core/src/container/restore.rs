@@ -376,7 +376,15 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         ));
     }
     let joined = criu_desc::joined_namespaces(spec)?;
-    let empty_ns = criu_desc::empty_ns_mask(&o.empty_ns)?;
+    let mut empty_ns = criu_desc::empty_ns_mask(&o.empty_ns)?;
+    // A namespace dumped empty comes back as a fresh one, `lo` brought up
+    // in it when it was up (and --empty-ns network not asked for).
+    let lo_up = meta.network.as_deref() == Some("fresh")
+        && meta.lo_up
+        && empty_ns & libc::CLONE_NEWNET as u32 == 0;
+    if matches!(meta.network.as_deref(), Some("fresh" | "empty")) {
+        empty_ns |= libc::CLONE_NEWNET as u32;
+    }
     let ps = o
         .page_server
         .as_deref()
@@ -443,6 +451,7 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         &log,
         ns_files,
         empty_ns,
+        lo_up,
         ps.as_ref(),
         console.as_ref(),
         &mut master,
@@ -503,6 +512,7 @@ fn restore_in(
     log: &Path,
     ns_files: Vec<(LinuxNamespaceType, PathBuf, std::fs::File)>,
     empty_ns: u32,
+    lo_up: bool,
     ps: Option<&(String, i32)>,
     console: Option<&UnixStream>,
     master: &mut Option<OwnedFd>,
@@ -630,6 +640,9 @@ fn restore_in(
             let pid = n.pid.unwrap_or(0);
             match n.script.as_deref() {
                 Some("setup-namespaces") => {
+                    if lo_up {
+                        super::netns_probe::bring_lo_up(pid).map_err(|e| e.to_string())?;
+                    }
                     // As runc: prestart and createRuntime hooks once the
                     // namespaces exist, with the restored init's pid.
                     if let Some(h) = &hooks {
