@@ -57,6 +57,9 @@ pub struct RestoreOptions {
     pub page_server: Option<String>,
     /// The global --criu.
     pub criu: Option<PathBuf>,
+    /// The global --systemd-cgroup: the restored container's cgroup is a
+    /// transient systemd scope, as create makes it.
+    pub systemd_cgroup: bool,
 }
 
 /// The init's pid and start time in recovery.json, as soon as CRIU names
@@ -342,6 +345,7 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         id,
         &CreateOptions {
             bundle: o.bundle.clone(),
+            systemd_cgroup: o.systemd_cgroup,
             ..Default::default()
         },
     )?;
@@ -434,6 +438,7 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         &mut v,
         &CreateOptions {
             bundle: o.bundle.clone(),
+            systemd_cgroup: o.systemd_cgroup,
             ..Default::default()
         },
     )?;
@@ -628,9 +633,20 @@ fn restore_in(
             no_new_privs: meta.no_new_privs && criu_version < criu::NNP_VERSION,
         },
         // CRIU works from the new cgroup: what it forks is born there.
+        // With the systemd driver that cgroup is the scope systemd makes
+        // now, with CRIU as its first process (runc's way too).
         |pid| match &cg {
             Some(cg) => {
-                cg.add_process(pid).map_err(|e| e.to_string())?;
+                if cg.placed_after_clone() {
+                    let r = bundle
+                        .spec
+                        .linux()
+                        .as_ref()
+                        .and_then(|l| l.resources().as_ref());
+                    cg.place(hier, pid, r).map_err(|e| e.to_string())?;
+                } else {
+                    cg.add_process(pid).map_err(|e| e.to_string())?;
+                }
                 crate::fault::point("restore:criu");
                 Ok(())
             }
