@@ -572,6 +572,35 @@ fn restore_refuses_bad_images_and_taken_ids_leaving_nothing() {
     let line = restore(&ctx, &b, &taken, &other, &out, &[]).one_line_error("restore", &taken);
     assert!(line.contains("container with id exists"), "{line}");
     assert_eq!(ctx.pid_of(&taken), pid);
+    // --systemd-cgroup where no systemd runs: refused as create refuses
+    // it, before CRIU is asked anything.
+    if !Path::new("/run/systemd/system").exists() {
+        let ours = ctx.dir.join("ours");
+        fs::create_dir(&ours).unwrap();
+        fs::write(ours.join("inventory.img"), b"\x54\x48\x4f\x52").unwrap();
+        let meta = json!({"madeBy": "ward", "kind": "dump", "id": id, "bundle": b.path(),
+            "rootfs": b.rootfs(), "stdio": [], "created": "2026-01-01T00:00:00Z"});
+        fs::write(ours.join("ward-checkpoint.json"), meta.to_string()).unwrap();
+        b.linux()["cgroupsPath"] = json!(format!("system.slice:ward:{id}"));
+        b.write();
+        let r = rt_out(
+            &ctx,
+            &[
+                "--systemd-cgroup",
+                "restore",
+                "-d",
+                "--image-path",
+                ours.to_str().unwrap(),
+                "--bundle",
+                b.path(),
+                &id,
+            ],
+            &out,
+            CR_TIMEOUT,
+        );
+        let line = r.one_line_error("restore", &id);
+        assert!(line.contains("systemd is not running"), "{line}");
+    }
     ctx.rt(&["delete", "--force", &taken]).assert_ok();
     ctx.assert_nothing_left(&[&id, &taken]);
 }
