@@ -12,7 +12,8 @@
 //! * `systemctl stop` of the scope stops the container;
 //! * a create that fails after the scope started leaves no unit;
 //! * podman with `--cgroup-manager systemd` runs a container with ward as
-//!   its runtime, in its libpod scope;
+//!   its runtime, in its libpod scope; `podman container checkpoint` and
+//!   `restore` put it back in a libpod scope;
 //! * rootless: a user's container is a scope of the user's own systemd
 //!   instance (user@UID.service), with its limit;
 //! * linux.memoryPolicy across the guest's two NUMA nodes (numa_maps);
@@ -389,6 +390,81 @@ fn in_the_systemd_guest_checks() {
         "ok: podman --cgroup-manager systemd with ward: {}",
         out.stdout.trim()
     );
+
+    // podman container checkpoint and restore with the systemd manager:
+    // the restored container is in a libpod scope again.
+    let pm_args = |rest: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--runtime",
+            bin.to_str().unwrap(),
+            "--cgroup-manager",
+            "systemd",
+            "--storage-driver",
+            "vfs",
+            "--root",
+            pm.join("root").to_str().unwrap(),
+            "--runroot",
+            "/run/ward-test-podman",
+            "--events-backend",
+            "file",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    };
+    let podman = |rest: &[&str]| -> Out {
+        let a = pm_args(rest);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        ctx.host("podman", &a)
+    };
+    podman(&[
+        "run",
+        "-d",
+        "--name",
+        "crsd",
+        "--network",
+        "none",
+        "--cgroupns",
+        "host",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done",
+    ])
+    .assert_ok();
+    let last = || -> u64 {
+        podman(&["logs", "crsd"])
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || last() > 2),
+        "podman's counter"
+    );
+    podman(&["container", "checkpoint", "crsd"]).assert_ok();
+    let at = last();
+    podman(&["container", "restore", "crsd"]).assert_ok();
+    let pid = podman(&["inspect", "--format", "{{.State.Pid}}", "crsd"]);
+    pid.assert_ok();
+    let cg = read(format!("/proc/{}/cgroup", pid.stdout.trim()));
+    assert!(
+        cg.starts_with("0::/machine.slice/libpod-") && cg.ends_with(".scope"),
+        "the restored container is not in a libpod scope: {cg}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || last() > at + 2),
+        "podman's restored counter stays at {at}"
+    );
+    podman(&["rm", "-f", "crsd"]).assert_ok();
+    let left = systemctl(&ctx, &["list-units", "--all", "--no-legend", "libpod-*"]);
+    assert!(!left.stdout.contains(".scope"), "{}", left.describe());
+    eprintln!("ok: podman container checkpoint and restore with --cgroup-manager systemd: {cg}");
 
     // --- rootless: the user's own systemd instance --------------------------
     rootless(&ctx);
