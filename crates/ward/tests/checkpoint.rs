@@ -1055,6 +1055,51 @@ fn network_namespace_dumped_empty_only_when_it_holds_nothing() {
     ctx.assert_nothing_left(&[&id]);
 }
 
+/// A container with a user namespace (root mapped to 100000), as root:
+/// criu 3.17 dumps it (its default devices, binds of the host's there,
+/// are external mounts) and restores it with the same mapping, counting on.
+/// Its stdio is the container's own /dev/null: a regular file outside as
+/// stdio can't come back in a user namespace (CRIU reopens the restore's
+/// fd through /proc as the container's root, which the file's permissions
+/// refuse: "Can't open file fd/1 on restore: Permission denied").
+#[test]
+fn user_namespace_container_survives() {
+    let t = "user_namespace_container_survives";
+    if skip_without_criu(t) {
+        return;
+    }
+    let _time = Timer(t, Instant::now());
+    let ctx = Ctx::new("cr-userns");
+    let mut b = ctx.bundle("b");
+    b.add_namespace(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.linux()["uidMappings"] = map.clone();
+    b.linux()["gidMappings"] = map;
+    b.sh("exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done");
+    ctx.host(
+        "chown",
+        &["-R", "100000:100000", b.rootfs().to_str().unwrap()],
+    )
+    .assert_ok();
+    let id = ctx.id("uns");
+    run_detached(&ctx, &b, &id);
+    count_past(&b, 3);
+    let img = ctx.dir.join("img");
+    checkpoint(&ctx, &id, &img, &[]).ok("checkpoint");
+    let frozen = count(&b);
+    restore(&ctx, &b, &id, &img, &ctx.dir.join("o"), &[]).ok("restore");
+    count_past(&b, frozen);
+    let pid = ctx.pid_of(&id);
+    let uid_map = read_lossy(Path::new(&format!("/proc/{pid}/uid_map")));
+    assert_eq!(
+        uid_map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"],
+        "the restored init's uid_map"
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
 /// --leave-running, then a restore under a new ID: both run, each in a
 /// cgroup of its own (runc puts the second into the first's on cgroup v2),
 /// and deleting both leaves no cgroup.

@@ -269,6 +269,14 @@ pub(super) fn external_mounts(
         let p = d.path().to_string_lossy().into_owned();
         out.push(ext(&p, &p));
     }
+    // The default devices too: in a user namespace they are binds of the
+    // host's (CRIU: "doesn't have a proper root mount" otherwise).
+    for (name, _, _) in crate::rootfs::devices::DEFAULT_DEVICES {
+        let p = format!("/dev/{name}");
+        if !out.iter().any(|e| e.key == p) {
+            out.push(ext(&p, &p));
+        }
+    }
     out
 }
 
