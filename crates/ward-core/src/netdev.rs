@@ -96,15 +96,15 @@ fn ifindex(name: &str) -> Option<u32> {
 }
 
 // rtnetlink.
-const RTM_NEWLINK: u16 = 16;
-const RTM_GETLINK: u16 = 18;
+pub(crate) const RTM_NEWLINK: u16 = 16;
+pub(crate) const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
-const RTM_GETADDR: u16 = 22;
+pub(crate) const RTM_GETADDR: u16 = 22;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 const F_REQUEST: u16 = 1;
 const F_ACK: u16 = 4;
-const F_DUMP: u16 = 0x300;
+pub(crate) const F_DUMP: u16 = 0x300;
 const F_CREATE: u16 = 0x400;
 const F_REPLACE: u16 = 0x100;
 const IFLA_IFNAME: u16 = 3;
@@ -114,10 +114,23 @@ const IFA_LOCAL: u16 = 2;
 const IFA_BROADCAST: u16 = 4;
 
 /// A netlink route socket in the network namespace `ns` (or this one).
-struct Rtnl(OwnedFd);
+pub(crate) struct Rtnl(OwnedFd);
 
 impl Rtnl {
-    fn open(ns: Option<BorrowedFd<'_>>) -> Result<Rtnl> {
+    /// A netlink socket of protocol `proto` in this thread's network
+    /// namespace.
+    pub(crate) fn here(proto: SockProtocol) -> Result<Rtnl> {
+        socket::socket(
+            AddressFamily::Netlink,
+            SockType::Raw,
+            SockFlag::SOCK_CLOEXEC,
+            proto,
+        )
+        .map(Rtnl)
+        .map_err(|e| Error::sys("netlink socket", e))
+    }
+
+    pub(crate) fn open(ns: Option<BorrowedFd<'_>>) -> Result<Rtnl> {
         let make = || {
             socket::socket(
                 AddressFamily::Netlink,
@@ -144,7 +157,13 @@ impl Rtnl {
 
     /// Sends one request and reads the answers: the messages of a dump,
     /// or the ack (an error is returned as such).
-    fn call(&self, kind: u16, flags: u16, body: &[u8], what: &str) -> Result<Vec<(u16, Vec<u8>)>> {
+    pub(crate) fn call(
+        &self,
+        kind: u16,
+        flags: u16,
+        body: &[u8],
+        what: &str,
+    ) -> Result<Vec<(u16, Vec<u8>)>> {
         let mut msg = Vec::with_capacity(16 + body.len());
         msg.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
         msg.extend_from_slice(&kind.to_ne_bytes());
@@ -202,7 +221,7 @@ fn attr(out: &mut Vec<u8>, kind: u16, data: &[u8]) {
     }
 }
 
-fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
+pub(crate) fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
     let mut v = Vec::new();
     while b.len() >= 4 {
         let len = u16::from_ne_bytes([b[0], b[1]]) as usize;
@@ -216,7 +235,7 @@ fn attrs(mut b: &[u8]) -> Vec<(u16, &[u8])> {
     v
 }
 
-fn ifinfo(index: u32, flags: u32, change: u32) -> Vec<u8> {
+pub(crate) fn ifinfo(index: u32, flags: u32, change: u32) -> Vec<u8> {
     let mut b = vec![0u8; 16];
     b[4..8].copy_from_slice(&(index as i32).to_ne_bytes());
     b[8..12].copy_from_slice(&flags.to_ne_bytes());

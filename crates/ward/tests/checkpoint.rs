@@ -572,6 +572,35 @@ fn restore_refuses_bad_images_and_taken_ids_leaving_nothing() {
     let line = restore(&ctx, &b, &taken, &other, &out, &[]).one_line_error("restore", &taken);
     assert!(line.contains("container with id exists"), "{line}");
     assert_eq!(ctx.pid_of(&taken), pid);
+    // --systemd-cgroup where no systemd runs: refused as create refuses
+    // it, before CRIU is asked anything.
+    if !Path::new("/run/systemd/system").exists() {
+        let ours = ctx.dir.join("ours");
+        fs::create_dir(&ours).unwrap();
+        fs::write(ours.join("inventory.img"), b"\x54\x48\x4f\x52").unwrap();
+        let meta = json!({"madeBy": "ward", "kind": "dump", "id": id, "bundle": b.path(),
+            "rootfs": b.rootfs(), "stdio": [], "created": "2026-01-01T00:00:00Z"});
+        fs::write(ours.join("ward-checkpoint.json"), meta.to_string()).unwrap();
+        b.linux()["cgroupsPath"] = json!(format!("system.slice:ward:{id}"));
+        b.write();
+        let r = rt_out(
+            &ctx,
+            &[
+                "--systemd-cgroup",
+                "restore",
+                "-d",
+                "--image-path",
+                ours.to_str().unwrap(),
+                "--bundle",
+                b.path(),
+                &id,
+            ],
+            &out,
+            CR_TIMEOUT,
+        );
+        let line = r.one_line_error("restore", &id);
+        assert!(line.contains("systemd is not running"), "{line}");
+    }
     ctx.rt(&["delete", "--force", &taken]).assert_ok();
     ctx.assert_nothing_left(&[&id, &taken]);
 }
@@ -916,6 +945,161 @@ fn namespace_joined_by_path_is_reconnected() {
     ctx.assert_nothing_left(&[&id]);
 }
 
+/// What checkpoint did with the container's network namespace, from the
+/// images' record: ("fresh" | "whole" | "empty", lo up, why whole).
+fn network_of(img: &Path) -> (String, bool, String) {
+    let m: serde_json::Value =
+        serde_json::from_str(&read_lossy(&img.join("ward-checkpoint.json"))).unwrap_or_default();
+    (
+        m["network"].as_str().unwrap_or("").to_string(),
+        m["loUp"].as_bool().unwrap_or(false),
+        m["networkWholeBecause"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// A network namespace that holds nothing a fresh one doesn't is dumped
+/// empty (lo's state recorded); one with an address, a route, a rule, a
+/// changed sysctl or a firewall table is dumped whole, and comes back with
+/// them.
+#[test]
+fn network_namespace_dumped_empty_only_when_it_holds_nothing() {
+    let t = "network_namespace_dumped_empty_only_when_it_holds_nothing";
+    if skip_without_criu(t) {
+        return;
+    }
+    let _time = Timer(t, Instant::now());
+    let ctx = Ctx::new("cr-netns");
+    let mut b = ctx.bundle("b");
+    counter(&mut b);
+    let id = ctx.id("net");
+    run_detached(&ctx, &b, &id);
+    let ns = format!("--net=/proc/{}/ns/net", ctx.pid_of(&id));
+    let ip = |args: &[&str]| {
+        let mut a = vec![ns.as_str(), "ip"];
+        a.extend_from_slice(args);
+        ctx.host("nsenter", &a).assert_ok();
+    };
+    let mut n = 0;
+    let mut dump = |want: &str, lo_up: bool, because: &str| {
+        n += 1;
+        let img = ctx.dir.join(format!("img{n}"));
+        checkpoint(&ctx, &id, &img, &["--leave-running"]).ok("checkpoint --leave-running");
+        let (net, up, why) = network_of(&img);
+        assert_eq!(
+            (net.as_str(), up),
+            (want, lo_up),
+            "dump {n} (expected {want}, lo up {lo_up}, because {because:?}; said: {why:?})"
+        );
+        assert!(why.contains(because), "dump {n}: {why:?}, not {because:?}");
+        fs::remove_dir_all(&img).unwrap();
+    };
+    dump("fresh", false, "");
+    ip(&["addr", "add", "10.1.2.3/24", "dev", "lo"]);
+    dump("whole", false, "an address");
+    ip(&["addr", "del", "10.1.2.3/24", "dev", "lo"]);
+    ip(&["link", "set", "lo", "up"]);
+    dump("fresh", true, "");
+    ip(&["route", "add", "10.9.0.0/16", "dev", "lo"]);
+    dump("whole", false, "a route");
+    ip(&["route", "del", "10.9.0.0/16", "dev", "lo"]);
+    ip(&[
+        "rule",
+        "add",
+        "from",
+        "10.7.0.0/16",
+        "table",
+        "100",
+        "priority",
+        "100",
+    ]);
+    dump("whole", false, "a routing rule");
+    ip(&["rule", "del", "priority", "100"]);
+    ctx.host(
+        "nsenter",
+        &[&ns, "sysctl", "-q", "-w", "net.ipv4.conf.lo.forwarding=1"],
+    )
+    .assert_ok();
+    dump("whole", false, "sysctl ipv4/conf/lo/forwarding");
+    ctx.host(
+        "nsenter",
+        &[&ns, "sysctl", "-q", "-w", "net.ipv4.conf.lo.forwarding=0"],
+    )
+    .assert_ok();
+    dump("fresh", true, "");
+    // Whatever backend iptables has here, a table is left behind.
+    ctx.host(
+        "nsenter",
+        &[
+            &ns, "iptables", "-w", "-A", "INPUT", "-s", "10.5.5.5", "-j", "DROP",
+        ],
+    )
+    .assert_ok();
+    dump("whole", false, "tables");
+    // Dumped whole, restored with what it held.
+    ip(&["addr", "add", "10.1.2.3/24", "dev", "lo"]);
+    let img = ctx.dir.join("img");
+    checkpoint(&ctx, &id, &img, &[]).ok("checkpoint");
+    assert_eq!(network_of(&img).0, "whole");
+    let frozen = count(&b);
+    restore(&ctx, &b, &id, &img, &ctx.dir.join("o"), &[]).ok("restore");
+    count_past(&b, frozen);
+    let ns = format!("--net=/proc/{}/ns/net", ctx.pid_of(&id));
+    let addrs = ctx.host("nsenter", &[&ns, "ip", "addr", "show", "dev", "lo"]);
+    addrs.assert_ok();
+    assert!(
+        addrs.stdout.contains("10.1.2.3/24") && addrs.stdout.contains("UP"),
+        "after the restore: {}",
+        addrs.stdout
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
+/// A container with a user namespace (root mapped to 100000), as root:
+/// criu 3.17 dumps it (its default devices, binds of the host's there,
+/// are external mounts) and restores it with the same mapping, counting on.
+/// Its stdio is the container's own /dev/null: a regular file outside as
+/// stdio can't come back in a user namespace (CRIU reopens the restore's
+/// fd through /proc as the container's root, which the file's permissions
+/// refuse: "Can't open file fd/1 on restore: Permission denied").
+#[test]
+fn user_namespace_container_survives() {
+    let t = "user_namespace_container_survives";
+    if skip_without_criu(t) {
+        return;
+    }
+    let _time = Timer(t, Instant::now());
+    let ctx = Ctx::new("cr-userns");
+    let mut b = ctx.bundle("b");
+    b.add_namespace(json!({"type": "user"}));
+    let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.linux()["uidMappings"] = map.clone();
+    b.linux()["gidMappings"] = map;
+    b.sh("exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done");
+    ctx.host(
+        "chown",
+        &["-R", "100000:100000", b.rootfs().to_str().unwrap()],
+    )
+    .assert_ok();
+    let id = ctx.id("uns");
+    run_detached(&ctx, &b, &id);
+    count_past(&b, 3);
+    let img = ctx.dir.join("img");
+    checkpoint(&ctx, &id, &img, &[]).ok("checkpoint");
+    let frozen = count(&b);
+    restore(&ctx, &b, &id, &img, &ctx.dir.join("o"), &[]).ok("restore");
+    count_past(&b, frozen);
+    let pid = ctx.pid_of(&id);
+    let uid_map = read_lossy(Path::new(&format!("/proc/{pid}/uid_map")));
+    assert_eq!(
+        uid_map.split_whitespace().collect::<Vec<_>>(),
+        ["0", "100000", "65536"],
+        "the restored init's uid_map"
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
 /// --leave-running, then a restore under a new ID: both run, each in a
 /// cgroup of its own (runc puts the second into the first's on cgroup v2),
 /// and deleting both leaves no cgroup.
@@ -1081,6 +1265,9 @@ fn tcp_connection_over_loopback_survives() {
     let img = ctx.dir.join("img");
     let r = checkpoint(&ctx, &id, &img, &["--tcp-established"]);
     r.ok("checkpoint --tcp-established");
+    // lo up and nothing else: dumped empty, lo brought up at restore.
+    assert_eq!(network_of(&img).0, "fresh");
+    assert!(network_of(&img).1, "lo was up");
     let frozen = last(&got);
     restore(
         &ctx,

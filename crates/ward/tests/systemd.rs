@@ -12,10 +12,15 @@
 //! * `systemctl stop` of the scope stops the container;
 //! * a create that fails after the scope started leaves no unit;
 //! * podman with `--cgroup-manager systemd` runs a container with ward as
-//!   its runtime, in its libpod scope;
+//!   its runtime, in its libpod scope; `podman container checkpoint` and
+//!   `restore` put it back in a libpod scope;
 //! * rootless: a user's container is a scope of the user's own systemd
 //!   instance (user@UID.service), with its limit;
-//! * linux.memoryPolicy across the guest's two NUMA nodes (numa_maps).
+//! * linux.memoryPolicy across the guest's two NUMA nodes (numa_maps);
+//! * checkpoint and restore under `--systemd-cgroup` (Debian's criu works
+//!   on the guest's kernel): the restored container is a new scope with
+//!   the properties, its processes in it, and its delete leaves nothing;
+//!   the same in systemd's hybrid mode (v1 controllers).
 //!
 //! The checks change the guest's systemd (drop-ins, a user) and so run
 //! only there, never on a host.
@@ -427,6 +432,8 @@ fn in_the_systemd_guest_checks() {
     out.assert_stderr_has_any(&["systemd puts the slice elsewhere.slice in -.slice"]);
     ctx.assert_nothing_left(&[&id]);
     eprintln!("ok: a .slice name part: the container's unit is that slice");
+    // --- checkpoint, then restore into a new scope ---------------------------
+    checkpoint_and_restore(&ctx, false);
 
     // --- podman --cgroup-manager systemd ------------------------------------
     systemctl(&ctx, &["start", "dbus.service"]).assert_ok();
@@ -476,6 +483,80 @@ fn in_the_systemd_guest_checks() {
 
     // --- containerd, SystemdCgroup, ward as its runc binary -----------------
     containerd_with_systemd_cgroup();
+    // podman container checkpoint and restore with the systemd manager:
+    // the restored container is in a libpod scope again.
+    let pm_args = |rest: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "--runtime",
+            bin.to_str().unwrap(),
+            "--cgroup-manager",
+            "systemd",
+            "--storage-driver",
+            "vfs",
+            "--root",
+            pm.join("root").to_str().unwrap(),
+            "--runroot",
+            "/run/ward-test-podman",
+            "--events-backend",
+            "file",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(rest.iter().map(|s| s.to_string()));
+        v
+    };
+    let podman = |rest: &[&str]| -> Out {
+        let a = pm_args(rest);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        ctx.host("podman", &a)
+    };
+    podman(&[
+        "run",
+        "-d",
+        "--name",
+        "crsd",
+        "--network",
+        "none",
+        "--cgroupns",
+        "host",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done",
+    ])
+    .assert_ok();
+    let last = || -> u64 {
+        podman(&["logs", "crsd"])
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_until(Duration::from_secs(60), || last() > 2),
+        "podman's counter"
+    );
+    podman(&["container", "checkpoint", "crsd"]).assert_ok();
+    let at = last();
+    podman(&["container", "restore", "crsd"]).assert_ok();
+    let pid = podman(&["inspect", "--format", "{{.State.Pid}}", "crsd"]);
+    pid.assert_ok();
+    let cg = read(format!("/proc/{}/cgroup", pid.stdout.trim()));
+    assert!(
+        cg.starts_with("0::/machine.slice/libpod-") && cg.ends_with(".scope"),
+        "the restored container is not in a libpod scope: {cg}"
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || last() > at + 2),
+        "podman's restored counter stays at {at}"
+    );
+    podman(&["rm", "-f", "crsd"]).assert_ok();
+    let left = systemctl(&ctx, &["list-units", "--all", "--no-legend", "libpod-*"]);
+    assert!(!left.stdout.contains(".scope"), "{}", left.describe());
+    eprintln!("ok: podman container checkpoint and restore with --cgroup-manager systemd: {cg}");
 
     // --- rootless: the user's own systemd instance --------------------------
     rootless(&ctx);
@@ -606,6 +687,139 @@ fn containerd_with_systemd_cgroup() {
     }
     ctx.assert_nothing_left(&[]);
     eprintln!("ok: containerd with SystemdCgroup and ward: {unit}, MemoryMax");
+}
+
+/// A container under `--systemd-cgroup` checkpointed (its scope goes with
+/// it) and restored under `--systemd-cgroup`: a scope again, with the
+/// limits as properties and files, the restored processes in it, counting
+/// on; delete leaves no unit and no cgroup.
+fn checkpoint_and_restore(ctx: &Ctx, hybrid: bool) {
+    let cgroot = Path::new("/sys/fs/cgroup");
+    let id = ctx.id("c");
+    let unit = format!("ward-{id}.scope");
+    let rel = format!("wardtest.slice/{unit}");
+    let mut b = ctx.bundle("c");
+    b.linux()["cgroupsPath"] = json!(format!("wardtest.slice:ward:{id}"));
+    b.linux()["resources"] = json!({
+        "memory": {"limit": 67108864},
+        "pids": {"limit": 32},
+    });
+    // stdio on the container's own /dev/null: nothing outside its mounts
+    // for CRIU to hand back.
+    b.sh("exec </dev/null >/dev/null 2>&1; i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done");
+    b.write();
+    let count = || -> u64 {
+        fs::read_to_string(b.rootfs().join("tmp/count"))
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    ctx.rt(&["--systemd-cgroup", "run", "-d", "--bundle", b.path(), &id])
+        .assert_ok();
+    assert!(
+        wait_until(Duration::from_secs(60), || count() > 3),
+        "the counter does not count"
+    );
+    let img = ctx.dir.join("img-c");
+    let img_s = img.to_str().unwrap();
+    ctx.spawn(
+        &["--systemd-cgroup", "checkpoint", "--image-path", img_s, &id],
+        Duration::from_secs(300),
+    )
+    .wait()
+    .assert_ok();
+    assert!(
+        show(ctx, &unit, "LoadState").contains("not-found"),
+        "the checkpointed container's scope is left"
+    );
+    let frozen = count();
+    ctx.spawn(
+        &[
+            "--systemd-cgroup",
+            "restore",
+            "-d",
+            "--image-path",
+            img_s,
+            "--bundle",
+            b.path(),
+            &id,
+        ],
+        Duration::from_secs(300),
+    )
+    .wait()
+    .assert_ok();
+    let pid = ctx.pid_of(&id);
+    let memory = if hybrid { "MemoryLimit" } else { "MemoryMax" };
+    let props = show(
+        ctx,
+        &unit,
+        &format!("ActiveState,Delegate,ControlGroup,{memory},TasksMax"),
+    );
+    for want in [
+        "ActiveState=active",
+        "Delegate=yes",
+        &format!("ControlGroup=/{rel}"),
+        &format!("{memory}=67108864"),
+        "TasksMax=32",
+    ] {
+        assert!(props.lines().any(|l| l == want), "{want} not in\n{props}");
+    }
+    let cgroups = read(format!("/proc/{pid}/cgroup"));
+    let dirs: Vec<PathBuf> = if hybrid {
+        for ctrl in ["memory", "pids", "freezer", "name=systemd"] {
+            assert!(
+                cgroups
+                    .lines()
+                    .any(|l| l.contains(&format!(":{ctrl}")) && l.ends_with(&format!("/{rel}"))),
+                "{ctrl}: the restored init is not in {rel}\n{cgroups}"
+            );
+        }
+        assert_eq!(
+            read(
+                cgroot
+                    .join("memory")
+                    .join(&rel)
+                    .join("memory.limit_in_bytes")
+            ),
+            "67108864"
+        );
+        assert_eq!(read(cgroot.join("pids").join(&rel).join("pids.max")), "32");
+        ["memory", "pids", "freezer", "systemd", "unified"]
+            .iter()
+            .map(|h| cgroot.join(h).join(&rel))
+            .collect()
+    } else {
+        assert_eq!(
+            cgroups,
+            format!("0::/{rel}"),
+            "the restored init is not in its scope"
+        );
+        let dir = cgroot.join(&rel);
+        assert_eq!(read(dir.join("pids.max")), "32");
+        assert_eq!(read(dir.join("memory.max")), "67108864");
+        vec![dir]
+    };
+    let status = systemctl(ctx, &["status", "--no-pager", &unit]);
+    status.assert_ok();
+    assert!(
+        status.stdout.contains(&pid.to_string()),
+        "{}",
+        status.describe()
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || count() > frozen + 3),
+        "the restored counter does not go on from {frozen}"
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    assert!(show(ctx, &unit, "LoadState").contains("not-found"));
+    for d in dirs {
+        assert!(!d.exists(), "{} left", d.display());
+    }
+    ctx.assert_nothing_left(&[&id]);
+    eprintln!(
+        "ok: checkpoint and restore under --systemd-cgroup{} (the restored scope, its limits, delete)",
+        if hybrid { ", hybrid" } else { "" }
+    );
 }
 
 /// A user's container under `--systemd-cgroup`: a scope of the user's
@@ -830,5 +1044,6 @@ fn hybrid_checks() {
     }
     ctx.assert_nothing_left(&[&id]);
     eprintln!("ok: hybrid: delete leaves no unit and no directory");
+    checkpoint_and_restore(&ctx, true);
     println!("systemd guest: every check passed");
 }

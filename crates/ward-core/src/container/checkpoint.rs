@@ -8,6 +8,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use super::criu_desc::{self, Meta, Side};
+use super::netns_probe::{self, Verdict};
 use super::Container;
 use crate::cgroups::{Cgroup, Hierarchies};
 use crate::criu::rpc::{CgMode, ReqType};
@@ -191,7 +192,7 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
         .as_deref()
         .map(criu_desc::page_server)
         .transpose()?;
-    let empty_ns = criu_desc::empty_ns_mask(&o.empty_ns)?;
+    let mut empty_ns = criu_desc::empty_ns_mask(&o.empty_ns)?;
     if let Some(fd) = o.status_fd {
         // As runc: a valid fd, open for writing.
         let flags =
@@ -256,7 +257,6 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
     opts.auto_dedup = Some(o.auto_dedup);
     opts.lazy_pages = Some(o.lazy_pages);
     opts.orphan_pts_master = Some(true);
-    opts.empty_ns = (empty_ns != 0).then_some(empty_ns);
     opts.freeze_cgroup = st
         .cgroup
         .as_ref()
@@ -293,6 +293,36 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
             criu_desc::external_mounts(&spec, &st.bundle, Side::Dump { pid: st.pid }, &hier);
         opts.external.extend(external_files);
     }
+    // The network namespace ward made: dumped empty when it holds nothing
+    // a fresh one doesn't (CRIU then runs no ip/iptables-save under it),
+    // whole otherwise. Looked at frozen, so that nothing changes between
+    // the look and the dump; CRIU leaves a cgroup it found frozen so, and
+    // ward thaws it after.
+    let mut froze = false;
+    let (network, lo_up, whole_because) = if o.pre_dump || !criu_desc::has_own_netns(&spec) {
+        (None, false, None)
+    } else if empty_ns & libc::CLONE_NEWNET as u32 != 0 {
+        (Some("empty"), false, None)
+    } else {
+        let frozen = match &st.cgroup {
+            Some(cg) if !was_paused => match cg.freeze(true) {
+                Ok(()) => {
+                    froze = true;
+                    Ok(())
+                }
+                Err(e) => Err(format!("the container could not be frozen to look: {e}")),
+            },
+            _ => Ok(()),
+        };
+        match frozen.and_then(|()| netns_probe::probe(st.pid).map_err(|e| e.to_string())) {
+            Ok(Verdict::Fresh { lo_up }) => {
+                empty_ns |= libc::CLONE_NEWNET as u32;
+                (Some("fresh"), lo_up, None)
+            }
+            Ok(Verdict::Whole(why)) | Err(why) => (Some("whole"), false, Some(why)),
+        }
+    };
+    opts.empty_ns = (empty_ns != 0).then_some(empty_ns);
     let meta = Meta {
         made_by: concat!("ward ", env!("CARGO_PKG_VERSION")).into(),
         kind: if o.pre_dump { "pre-dump" } else { "dump" }.into(),
@@ -313,6 +343,9 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
                     .map(|v| v.trim() == "1")
             })
             .unwrap_or(false),
+        network: network.map(String::from),
+        lo_up,
+        network_whole_because: whole_because,
         created: crate::state::now_rfc3339(),
     };
     let mut timeout = criu::timeout_for(memory_of(st.cgroup.as_ref()));
@@ -370,6 +403,13 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
         return Err(e);
     }
     if o.leave_running || o.pre_dump {
+        if froze {
+            if let Some(cg) = &st.cgroup {
+                cg.freeze(false).map_err(|e| {
+                    Error::Other(format!("thawing the container after the dump: {e}"))
+                })?;
+            }
+        }
         return Ok(());
     }
     // CRIU killed the container's processes once their images were

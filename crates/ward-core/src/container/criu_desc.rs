@@ -60,6 +60,18 @@ pub(super) struct Meta {
     /// restore then starts CRIU with it, and the restored tasks inherit it).
     #[serde(default)]
     pub no_new_privs: bool,
+    /// What the dump did with the network namespace ward made: "fresh"
+    /// (it held nothing a fresh one doesn't: dumped empty, and restored
+    /// as a fresh one with `lo` up if it was), "whole" (dumped and
+    /// restored as it was) or "empty" (`--empty-ns network`). None for a
+    /// container without a network namespace of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(default)]
+    pub lo_up: bool,
+    /// Why the namespace was dumped whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_whole_because: Option<String>,
     pub created: String,
 }
 
@@ -125,6 +137,18 @@ pub(super) fn joined_namespaces(spec: &Spec) -> Result<Vec<(LinuxNamespaceType, 
         }
     }
     Ok(v)
+}
+
+/// Whether the spec gives the container a network namespace of its own
+/// (one ward makes, not one joined by path).
+pub(super) fn has_own_netns(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|ns| {
+            ns.iter()
+                .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
+        })
 }
 
 /// Whether the spec gives the container a mount namespace of its own.
@@ -244,6 +268,14 @@ pub(super) fn external_mounts(
     {
         let p = d.path().to_string_lossy().into_owned();
         out.push(ext(&p, &p));
+    }
+    // The default devices too: in a user namespace they are binds of the
+    // host's (CRIU: "doesn't have a proper root mount" otherwise).
+    for (name, _, _) in crate::rootfs::devices::DEFAULT_DEVICES {
+        let p = format!("/dev/{name}");
+        if !out.iter().any(|e| e.key == p) {
+            out.push(ext(&p, &p));
+        }
     }
     out
 }

@@ -21,6 +21,7 @@ mod delete;
 mod events;
 mod exec;
 mod kill;
+mod netns_probe;
 mod notify;
 mod pause;
 mod ps;

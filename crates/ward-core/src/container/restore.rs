@@ -57,6 +57,9 @@ pub struct RestoreOptions {
     pub page_server: Option<String>,
     /// The global --criu.
     pub criu: Option<PathBuf>,
+    /// The global --systemd-cgroup: the restored container's cgroup is a
+    /// transient systemd scope, as create makes it.
+    pub systemd_cgroup: bool,
 }
 
 /// The init's pid and start time in recovery.json, as soon as CRIU names
@@ -336,6 +339,7 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         id,
         &CreateOptions {
             bundle: o.bundle.clone(),
+            systemd_cgroup: o.systemd_cgroup,
             ..Default::default()
         },
     )?;
@@ -370,7 +374,15 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         ));
     }
     let joined = criu_desc::joined_namespaces(spec)?;
-    let empty_ns = criu_desc::empty_ns_mask(&o.empty_ns)?;
+    let mut empty_ns = criu_desc::empty_ns_mask(&o.empty_ns)?;
+    // A namespace dumped empty comes back as a fresh one, `lo` brought up
+    // in it when it was up (and --empty-ns network not asked for).
+    let lo_up = meta.network.as_deref() == Some("fresh")
+        && meta.lo_up
+        && empty_ns & libc::CLONE_NEWNET as u32 == 0;
+    if matches!(meta.network.as_deref(), Some("fresh" | "empty")) {
+        empty_ns |= libc::CLONE_NEWNET as u32;
+    }
     let ps = o
         .page_server
         .as_deref()
@@ -420,6 +432,7 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         &mut v,
         &CreateOptions {
             bundle: o.bundle.clone(),
+            systemd_cgroup: o.systemd_cgroup,
             ..Default::default()
         },
     )?;
@@ -437,6 +450,7 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         &log,
         ns_files,
         empty_ns,
+        lo_up,
         ps.as_ref(),
         console.as_ref(),
         &mut master,
@@ -497,6 +511,7 @@ fn restore_in(
     log: &Path,
     ns_files: Vec<(LinuxNamespaceType, PathBuf, std::fs::File)>,
     empty_ns: u32,
+    lo_up: bool,
     ps: Option<&(String, i32)>,
     console: Option<&UnixStream>,
     master: &mut Option<OwnedFd>,
@@ -614,9 +629,20 @@ fn restore_in(
             no_new_privs: meta.no_new_privs && criu_version < criu::NNP_VERSION,
         },
         // CRIU works from the new cgroup: what it forks is born there.
+        // With the systemd driver that cgroup is the scope systemd makes
+        // now, with CRIU as its first process (runc's way too).
         |pid| match &cg {
             Some(cg) => {
-                cg.add_process(pid).map_err(|e| e.to_string())?;
+                if cg.placed_after_clone() {
+                    let r = bundle
+                        .spec
+                        .linux()
+                        .as_ref()
+                        .and_then(|l| l.resources().as_ref());
+                    cg.place(hier, pid, r).map_err(|e| e.to_string())?;
+                } else {
+                    cg.add_process(pid).map_err(|e| e.to_string())?;
+                }
                 crate::fault::point("restore:criu");
                 Ok(())
             }
@@ -626,6 +652,9 @@ fn restore_in(
             let pid = n.pid.unwrap_or(0);
             match n.script.as_deref() {
                 Some("setup-namespaces") => {
+                    if lo_up {
+                        super::netns_probe::bring_lo_up(pid).map_err(|e| e.to_string())?;
+                    }
                     // As runc: prestart and createRuntime hooks once the
                     // namespaces exist, with the restored init's pid.
                     if let Some(h) = &hooks {

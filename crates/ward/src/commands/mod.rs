@@ -88,7 +88,7 @@ pub fn dispatch(cli: &Cli, log: &Logger) -> (String, CmdResult) {
         Command::Update(a) => update::run(&store, a),
         Command::Exec(a) => exec::run(&store, a),
         Command::Checkpoint(a) => checkpoint::run(&store, a, cli.criu.as_deref()),
-        Command::Restore(a) => restore::run(&store, a, cli.criu.as_deref()),
+        Command::Restore(a) => restore::run(&store, a, cli.criu.as_deref(), cli.systemd_cgroup),
     };
     (what, res)
 }

@@ -4,7 +4,12 @@ use ward_core::state::Store;
 use super::CmdResult;
 use crate::cli::RestoreArgs;
 
-pub fn run(store: &Store, a: &RestoreArgs, criu: Option<&std::path::Path>) -> CmdResult {
+pub fn run(
+    store: &Store,
+    a: &RestoreArgs,
+    criu: Option<&std::path::Path>,
+    systemd_cgroup: bool,
+) -> CmdResult {
     let c = &a.common;
     let opts = RestoreOptions {
         image_path: c.image_path.clone().unwrap_or_else(|| "checkpoint".into()),
@@ -31,6 +36,7 @@ pub fn run(store: &Store, a: &RestoreArgs, criu: Option<&std::path::Path>) -> Cm
         lsm_mount_context: a.lsm_mount_context.clone(),
         page_server: a.page_server.clone(),
         criu: criu.map(Into::into),
+        systemd_cgroup,
     };
     container::restore(store, &c.id, &opts)
 }
