@@ -4,8 +4,10 @@
 # `bwrap --ro-bind / / --dev /dev --proc /proc --unshare-all true`, side by
 # side in one hyperfine run, rounds rotated and pooled (docs/box.md,
 # "The host view, step by step", has the results and what each step is).
-# Each build runs twice: with its store and RUN on the disk under /tmp, and
-# with RUN on a tmpfs (what /run is on a systemd host) and the store on disk.
+# Each build runs as `ward box -- true` with its store and RUN on the disk
+# under /tmp, and with RUN on a tmpfs (what /run is on a systemd host) and
+# the store on disk; and as `ward-box box -- true` (no exec of the runtime
+# binary in front) with RUN on the tmpfs.
 # usage (as root): bench/box-hostview.sh NAME=DIR [NAME=DIR...]
 #   RUNS (default 40) runs a round, ROUNDS (3), WARMUP (5).
 # Prints a table of min, median, CPU (user+sys) and ratios to bwrap.
@@ -29,8 +31,11 @@ for spec in "$@"; do
   name=${spec%%=*} dir=${spec#*=}
   [ -x "$dir/ward-box" ] && [ -x "$dir/ward" ] || { echo "bench: $dir has no ward and ward-box" >&2; exit 1; }
   mkdir -p "$work/$name"
-  cmds+=("$name (disk)" "$dir/ward-box --root $work/$name/store --runroot $work/$name/run box -- true")
-  cmds+=("$name (RUN tmpfs)" "$dir/ward-box --root $work/$name/store2 --runroot $work/tmpfs/$name box -- true")
+  # What a person types (`ward box`, which execs ward-box), on either RUN.
+  cmds+=("$name (disk)" "$dir/ward box --root $work/$name/store --runroot $work/$name/run -- true")
+  cmds+=("$name (RUN tmpfs)" "$dir/ward box --root $work/$name/store2 --runroot $work/tmpfs/$name -- true")
+  # ward-box called directly, without the runtime binary's exec in front.
+  cmds+=("$name (RUN tmpfs, ward-box)" "$dir/ward-box --root $work/$name/store3 --runroot $work/tmpfs/$name-b box -- true")
 done
 n=$((${#cmds[@]} / 2))
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
