@@ -440,51 +440,6 @@ fn in_the_systemd_guest_checks() {
     let pm = ctx.dir.join("podman");
     let rootfs = ctx.bundle("pm").rootfs();
     let bin = runtime_bin();
-    let out = ctx.host(
-        "podman",
-        &[
-            "--runtime",
-            bin.to_str().unwrap(),
-            "--cgroup-manager",
-            "systemd",
-            "--storage-driver",
-            "vfs",
-            "--root",
-            pm.join("root").to_str().unwrap(),
-            "--runroot",
-            "/run/ward-test-podman",
-            "--events-backend",
-            "file",
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--cgroupns",
-            "host",
-            "--rootfs",
-            rootfs.to_str().unwrap(),
-            "sh",
-            "-c",
-            "cat /proc/self/cgroup",
-        ],
-    );
-    out.assert_ok();
-    assert!(
-        out.stdout.contains("0::/machine.slice/libpod-") && out.stdout.contains(".scope"),
-        "{}",
-        out.describe()
-    );
-    let left = systemctl(&ctx, &["list-units", "--all", "--no-legend", "libpod-*"]);
-    assert!(!left.stdout.contains(".scope"), "{}", left.describe());
-    eprintln!(
-        "ok: podman --cgroup-manager systemd with ward: {}",
-        out.stdout.trim()
-    );
-
-    // --- containerd, SystemdCgroup, ward as its runc binary -----------------
-    containerd_with_systemd_cgroup();
-    // podman container checkpoint and restore with the systemd manager:
-    // the restored container is in a libpod scope again.
     let pm_args = |rest: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = [
             "--runtime",
@@ -511,6 +466,37 @@ fn in_the_systemd_guest_checks() {
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         ctx.host("podman", &a)
     };
+    let out = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--cgroupns",
+        "host",
+        "--rootfs",
+        rootfs.to_str().unwrap(),
+        "sh",
+        "-c",
+        "cat /proc/self/cgroup",
+    ]);
+    out.assert_ok();
+    assert!(
+        out.stdout.contains("0::/machine.slice/libpod-") && out.stdout.contains(".scope"),
+        "{}",
+        out.describe()
+    );
+    let left = systemctl(&ctx, &["list-units", "--all", "--no-legend", "libpod-*"]);
+    assert!(!left.stdout.contains(".scope"), "{}", left.describe());
+    eprintln!(
+        "ok: podman --cgroup-manager systemd with ward: {}",
+        out.stdout.trim()
+    );
+
+    // --- containerd, SystemdCgroup, ward as its runc binary -----------------
+    containerd_with_systemd_cgroup();
+
+    // podman container checkpoint and restore with the systemd manager:
+    // the restored container is in a libpod scope again.
     podman(&[
         "run",
         "-d",
