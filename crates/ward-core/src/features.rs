@@ -124,8 +124,10 @@ pub fn features() -> Value {
             // ward applies both labels (where the host has the LSM).
             "apparmor": { "enabled": true },
             "selinux": { "enabled": true },
-            // Refused, not applied: see intel_rdt.rs.
-            "intelRdt": { "enabled": false, "schemata": false },
+            // Applied where resctrl is mounted (refused where it is not),
+            // schemata and enableMonitoring included: runc too says so
+            // whatever the hardware (intel_rdt.rs).
+            "intelRdt": { "enabled": true, "schemata": true },
             "memoryPolicy": {
                 "modes": crate::mempolicy::MODES,
                 "flags": crate::mempolicy::FLAGS,
@@ -192,7 +194,7 @@ mod tests {
             .is_some_and(|a| a.iter().any(|x| x.to_string() == "SCMP_ARCH_X86_64")));
         assert_eq!(linux.apparmor().as_ref().unwrap().enabled(), &Some(true));
         assert_eq!(linux.selinux().as_ref().unwrap().enabled(), &Some(true));
-        assert_eq!(linux.intel_rdt().as_ref().unwrap().enabled(), &Some(false));
+        assert_eq!(linux.intel_rdt().as_ref().unwrap().enabled(), &Some(true));
         let mp = linux.memory_policy().as_ref().unwrap();
         assert_eq!(mp.modes().as_ref().unwrap().len(), 7);
         assert_eq!(mp.flags().as_ref().unwrap().len(), 3);

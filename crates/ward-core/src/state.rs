@@ -82,6 +82,9 @@ pub struct State {
     /// namespace is pinned until delete moves them back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_devices: Option<NetDevices>,
+    /// linux.intelRdt's resctrl group(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<crate::intel_rdt::Group>,
 }
 
 /// Devices in the container's network namespace, pinned at `pin`.
@@ -112,6 +115,7 @@ impl State {
             notify_socket: None,
             host_mounts: Vec::new(),
             net_devices: None,
+            intel_rdt: None,
         }
     }
 
@@ -148,6 +152,8 @@ pub struct Recovery {
     pub init_start_time: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub net_devices: Option<NetDevices>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intel_rdt: Option<crate::intel_rdt::Group>,
 }
 
 impl From<&State> for Recovery {
@@ -157,6 +163,7 @@ impl From<&State> for Recovery {
             pid: st.pid,
             init_start_time: st.init_start_time,
             net_devices: st.net_devices.clone(),
+            intel_rdt: st.intel_rdt.clone(),
         }
     }
 }

@@ -1,7 +1,9 @@
 //! runtime-spec 1.3: linux.memoryPolicy set on the container's processes
 //! (init's program and `exec`), read back from /proc/PID/numa_maps;
 //! linux.intelRdt refused with one line where no resctrl is mounted (this
-//! host and the test VM); `features` says 1.3.0, and a 1.3.0 config runs.
+//! host and the test VM: where it is, ward applies it, which only
+//! intel_rdt.rs's unit tests cover); `features` says 1.3.0 and intelRdt
+//! enabled, and a 1.3.0 config runs.
 
 mod common;
 
@@ -175,7 +177,8 @@ fn features_say_1_3_and_a_1_3_config_runs() {
         out.assert_ok();
         let f: Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(f["ociVersionMax"], "1.3.0", "{}", out.stdout);
-        assert_eq!(f["linux"]["intelRdt"]["enabled"], false);
+        assert_eq!(f["linux"]["intelRdt"]["enabled"], true);
+        assert_eq!(f["linux"]["intelRdt"]["schemata"], true);
         let modes = f["linux"]["memoryPolicy"]["modes"].as_array().unwrap();
         assert!(modes.contains(&json!("MPOL_BIND")), "{}", out.stdout);
     }

@@ -77,6 +77,8 @@ pub struct Validated {
     pub listen_fds: u32,
     /// linux.netDevices, checked: moved in after stage 3.
     pub net_devices: Vec<crate::netdev::Moved>,
+    /// linux.intelRdt, checked: made in stage 2, init placed after 3.
+    pub intel_rdt: Option<crate::intel_rdt::Group>,
 }
 
 impl Validated {
@@ -199,7 +201,7 @@ pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
     }
     let seccomp = super::compile_seccomp(spec)?;
     crate::mempolicy::from_spec(spec)?;
-    crate::intel_rdt::check(spec, crate::intel_rdt::resctrl_mount)?;
+    let intel_rdt = crate::intel_rdt::plan(spec, id, crate::intel_rdt::resctrl_mount)?;
     let linux = spec.linux().as_ref();
     let hierarchies = Hierarchies::detect()?;
     let cgroups_path = linux.and_then(|l| l.cgroups_path().as_deref());
@@ -272,6 +274,7 @@ pub fn validate_spec(id: &str, opts: &CreateOptions) -> Result<Validated> {
         foreground: false,
         listen_fds: 0,
         net_devices,
+        intel_rdt,
     })
 }
 
@@ -348,6 +351,7 @@ pub fn materialize(store: &Store, v: &mut Validated, opts: &CreateOptions) -> Re
         notify_socket: None,
         host_mounts: Vec::new(),
         net_devices: None,
+        intel_rdt: None,
     };
     let dir = store.create(&v.id, &st)?;
     crate::fault::point("create:dir");
@@ -366,6 +370,14 @@ impl Materialized {
         let pass = notify::setup_spec(&self.dir.path, &mut v.bundle.spec, opts)?;
         self.state.notify_socket = pass.notify;
         v.listen_fds = pass.listen_fds;
+        if let Some(g) = &v.intel_rdt {
+            // Recorded before it is made: a killed create leaves a group
+            // that delete finds.
+            self.state.intel_rdt = Some(g.clone());
+            self.dir.save_recovery(&(&self.state).into())?;
+            g.make()?;
+            crate::fault::point("create:intel_rdt");
+        }
         let Some(planned) = self.state.cgroup.take() else {
             // opts.no_cgroup: the state written says so already.
             return Ok(());
@@ -467,6 +479,11 @@ pub fn spawn(
     }
 }
 
+/// After stage 3, before `start`: init in linux.intelRdt's group(s).
+pub fn place_intel_rdt(m: &Materialized, pid: i32) -> Result<()> {
+    m.state.intel_rdt.as_ref().map_or(Ok(()), |g| g.place(pid))
+}
+
 /// After stage 3: linux.netDevices moved into init's network namespace,
 /// which is pinned in the state directory (recorded first, so that a
 /// delete after a killed create moves them back).
@@ -535,6 +552,7 @@ pub(crate) fn create_with(
     let mut v = validate(id, opts, handoff)?;
     let mut m = materialize(store, &mut v, opts)?;
     let made = spawn(&mut v, &m, opts).and_then(|(init, host_mounts, start)| {
+        place_intel_rdt(&m, init.pid)?;
         move_devices(&v, &mut m, init.pid)?;
         record(&v, &mut m, init, host_mounts, opts.pid_file.as_deref()).map(|()| start)
     });

@@ -26,6 +26,7 @@ pub fn delete(store: &Store, id: &str, force: bool) -> Result<()> {
                     st.pid = r.pid;
                     st.init_start_time = r.init_start_time;
                     st.net_devices = st.net_devices.take().or(r.net_devices);
+                    st.intel_rdt = st.intel_rdt.take().or(r.intel_rdt);
                 }
             }
             st.status = current_status(&dir.path, &st, true);
@@ -80,6 +81,7 @@ fn teardown_recovered(dir: &ContainerDir) -> Result<()> {
             st.pid = r.pid;
             st.init_start_time = r.init_start_time;
             st.net_devices = r.net_devices;
+            st.intel_rdt = r.intel_rdt;
         }
         None => {
             let hier = Hierarchies::detect()?;

@@ -144,6 +144,7 @@ pub fn exec(store: &Store, id: &str, opts: &ExecOptions) -> Result<i32> {
         process: &process,
         cgroup: st.cgroup.as_ref(),
         cgroup_fd,
+        intel_rdt: st.intel_rdt.as_ref(),
         seccomp: seccomp.as_ref(),
         mempolicy,
         console,

@@ -188,6 +188,11 @@ pub(crate) fn teardown(st: &State) -> Result<()> {
         }
     }
     host_mounts::unmount(&st.host_mounts);
+    if let Some(g) = &st.intel_rdt {
+        if let Err(e) = g.remove() {
+            crate::warn(&e.to_string());
+        }
+    }
     if let Some(nd) = &st.net_devices {
         // The namespace is pinned: the devices outlived the processes.
         if let Err(e) = crate::netdev::move_back(&nd.devices, &nd.pin) {

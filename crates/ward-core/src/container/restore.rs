@@ -351,6 +351,13 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
             "restore does not move devices into a restored container",
         ));
     }
+    if v.intel_rdt.is_some() {
+        // Placing the restored init alone would leave its children out.
+        return Err(Error::invalid(
+            "linux.intelRdt",
+            "restore does not place a restored container in a resctrl group",
+        ));
+    }
     let spec = &v.bundle.spec;
     let terminal = spec
         .process()

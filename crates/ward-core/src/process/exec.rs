@@ -48,6 +48,8 @@ pub struct ExecConfig<'a> {
     pub console: Option<OwnedFd>,
     /// How many fds after stdio the process keeps (--preserve-fds).
     pub preserve_fds: u32,
+    /// linux.intelRdt's group, which the process joins first.
+    pub intel_rdt: Option<&'a crate::intel_rdt::Group>,
     /// Called with the seccomp listener fd, in the parent.
     pub on_listener: &'a dyn Fn(i32, OwnedFd) -> Result<()>,
 }
@@ -229,6 +231,11 @@ fn child_main(
         // v1 hierarchies (and v2, when clone3 couldn't place us), by our
         // own hand, while we still see the host's /sys/fs/cgroup.
         cg.join_self(cfg.cgroup_fd.is_none())?;
+    }
+    if let Some(g) = cfg.intel_rdt {
+        // Also while the host's resctrl is in view; its own pid, as
+        // resctrl reads it (in the pid namespace it is in now).
+        g.join_self()?;
     }
     setns(cfg.init_pidfd, flags)?;
     if flags & libc::CLONE_NEWNS as u64 == 0 {
