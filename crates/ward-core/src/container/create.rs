@@ -376,7 +376,6 @@ impl Materialized {
             self.state.intel_rdt = Some(g.clone());
             self.dir.save_recovery(&(&self.state).into())?;
             g.make()?;
-            crate::fault::point("create:intel_rdt");
         }
         let Some(planned) = self.state.cgroup.take() else {
             // opts.no_cgroup: the state written says so already.
