@@ -152,6 +152,19 @@ pub fn plan(
         .enable_monitoring()
         .unwrap_or(false)
         .then(|| dir.join("mon_groups").join(id));
+    if let Some(m) = mon
+        .as_ref()
+        .filter(|m| std::fs::symlink_metadata(m).is_ok())
+    {
+        // Not ours to join or to remove.
+        return Err(Error::invalid(
+            "linux.intelRdt.enableMonitoring",
+            format!(
+                "{}: a monitoring group of that name exists already",
+                m.display()
+            ),
+        ));
+    }
     Ok(Some(Group {
         made: !exists,
         shared: clos.is_some(),
@@ -539,6 +552,18 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("one line"), "{e}");
+        std::fs::create_dir_all(r.path().join("pre/mon_groups/d")).unwrap();
+        let e = plan(
+            &spec(serde_json::json!({"closID": "pre", "enableMonitoring": true})),
+            "d",
+            at,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("monitoring group") && e.contains("exists"),
+            "{e}"
+        );
     }
 
     #[test]
