@@ -247,9 +247,7 @@ impl Group {
     /// joins the container's namespaces (its pid as its pid namespace
     /// sees it, which is how resctrl reads a pid).
     pub fn join_self(&self) -> Result<()> {
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
-        self.place(pid)
+        self.place(nix::unistd::getpid().as_raw())
     }
 
     /// What ward made, removed (see the module's comment). A group already
