@@ -50,10 +50,19 @@ impl<'a> Pods<'a> {
 
     #[track_caller]
     fn run(&mut self, config: &api::PodSandboxConfig, handler: &str) -> String {
-        let id = self
-            .cri
-            .run_pod(config, handler)
-            .unwrap_or_else(|e| panic!("RunPodSandbox ({handler}): {}", describe(&e)));
+        // The first two pods with host ports, ward's and runc's at once,
+        // race in Debian's portmap plugin (1.1.1): both see its chains
+        // missing and one fails to create them ("CHAIN_USER_ADD failed
+        // (File exists)"). containerd has undone that sandbox; the chains
+        // exist now, so a second try is a new, clean one.
+        let id = match self.cri.run_pod(config, handler) {
+            Err(e) if describe(&e).contains("CHAIN_USER_ADD failed (File exists)") => {
+                eprintln!("RunPodSandbox ({handler}): portmap's chain race, once more");
+                self.cri.run_pod(config, handler)
+            }
+            r => r,
+        }
+        .unwrap_or_else(|e| panic!("RunPodSandbox ({handler}): {}", describe(&e)));
         self.ids.push(id.clone());
         id
     }
