@@ -299,7 +299,14 @@ impl Cgroup {
         let path = dir.join("cgroup.procs");
         match std::fs::read_to_string(&path) {
             Ok(s) => Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+            // ENODEV: the cgroup is being removed as we read it (systemd
+            // removes an emptied scope's cgroup on its own): none left.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENODEV) =>
+            {
+                Ok(vec![])
+            }
             Err(e) => Err(CgroupError::Io {
                 op: "read",
                 path,
