@@ -622,12 +622,7 @@ fn rshared_bind_mount_propagates_both_ways() {
     b.linux()["rootfsPropagation"] = json!("rshared");
     b.add_mount(json!({"destination": "/vol", "type": "bind",
         "source": shared.to_str().unwrap(), "options": ["rbind", "rshared"]}));
-    for set in ["bounding", "effective", "permitted"] {
-        b.process()["capabilities"][set]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYS_ADMIN"));
-    }
+    b.add_cap("CAP_SYS_ADMIN");
     b.long_running("mount -t tmpfs ctrfs /vol/fromctr");
     let (_, _) = ctx.start_long(&b, &id);
     assert_eq!(
@@ -668,12 +663,7 @@ fn default_propagation_keeps_container_mounts_in() {
     let mut b = ctx.bundle("b");
     b.add_mount(json!({"destination": "/vol", "type": "bind",
         "source": shared.to_str().unwrap(), "options": ["rbind"]}));
-    for set in ["bounding", "effective", "permitted"] {
-        b.process()["capabilities"][set]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYS_ADMIN"));
-    }
+    b.add_cap("CAP_SYS_ADMIN");
     b.long_running("mount -t tmpfs ctrfs /vol/fromctr");
     ctx.start_long(&b, &id);
     assert_eq!(

@@ -187,12 +187,7 @@ fn in_the_systemd_guest_checks() {
             {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"},
         ],
     });
-    for set in ["bounding", "effective", "permitted"] {
-        b.process()["capabilities"][set]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYSLOG"));
-    }
+    b.add_cap("CAP_SYSLOG");
     b.long_running("");
     b.write();
     let out = ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id]);
@@ -921,12 +916,7 @@ fn hybrid_checks() {
             {"allow": true, "type": "c", "major": 1, "minor": 11, "access": "w"},
         ],
     });
-    for set in ["bounding", "effective", "permitted"] {
-        b.process()["capabilities"][set]
-            .as_array_mut()
-            .unwrap()
-            .push(json!("CAP_SYSLOG"));
-    }
+    b.add_cap("CAP_SYSLOG");
     b.long_running("");
     b.write();
     ctx.rt(&["--systemd-cgroup", "create", "--bundle", b.path(), &id])

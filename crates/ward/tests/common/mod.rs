@@ -812,6 +812,16 @@ impl Bundle {
         &mut self.config["process"]
     }
 
+    /// Gives the process `cap` in its bounding, effective and permitted sets.
+    pub fn add_cap(&mut self, cap: &str) {
+        for set in ["bounding", "effective", "permitted"] {
+            self.process()["capabilities"][set]
+                .as_array_mut()
+                .expect("the spec's capability sets")
+                .push(json!(cap));
+        }
+    }
+
     pub fn linux(&mut self) -> &mut Value {
         &mut self.config["linux"]
     }
