@@ -2,7 +2,8 @@
 # Checkpoint and restore, ward against runc on the same bundle, in the test
 # VM (Debian's 6.1 kernel, where Debian's criu 3.17 works; it doesn't on
 # this host's kernel). usage (as root): bench/checkpoint.sh
-#   RUNS=5 WARMUP=1 set the counts (per runtime and container).
+#   RUNS=5 WARMUP=1 set the counts (per runtime and container);
+#   KINDS="idle mem" the containers (one of them for a quicker look).
 # Two containers: 256 MiB of touched memory (a static C program), and an
 # idle one (sleep). For each: checkpoint, then restore -d, then delete,
 # RUNS times per runtime, the runtimes alternating. Wall time of each
@@ -15,7 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: run as root" >&2; exit 1; }
-RUNS=${RUNS:-5} WARMUP=${WARMUP:-1}
+RUNS=${RUNS:-5} WARMUP=${WARMUP:-1} KINDS=${KINDS:-idle mem}
 
 if [ "${WARD_BENCH_IN_VM:-}" != 1 ]; then
   scripts/deps.sh runc criu gcc libc6-dev busybox-static python3 iptables
@@ -27,7 +28,7 @@ if [ "${WARD_BENCH_IN_VM:-}" != 1 ]; then
   trap 'rm -f "$log"' EXIT
   tests/vm/run --timeout 3000 --mem 2048 --env WARD_BENCH_IN_VM=1 \
     --env WARD_BENCH_WARD="$(scripts/cargo-bin.sh release)" \
-    --env RUNS="$RUNS" --env WARMUP="$WARMUP" -- bench/checkpoint.sh | tee "$log"
+    --env RUNS="$RUNS" --env WARMUP="$WARMUP" --env KINDS="$KINDS" -- bench/checkpoint.sh | tee "$log"
   mkdir -p bench/results
   sed -n '/^=== results$/,$p' "$log" | tail -n +2 >bench/results/checkpoint.md
   [ -s bench/results/checkpoint.md ] || { echo "bench: no results came back" >&2; exit 1; }
@@ -137,7 +138,8 @@ round() {
   echo "bench: $kind $rt #$n: checkpoint $((t1 - t0)) ms (criu $cdump), restore $((t3 - t2)) ms (criu $crest), images $size bytes" >&2
 }
 
-for kind in idle mem; do
+for kind in $KINDS; do
+  case $kind in idle | mem) ;; *) echo "bench: KINDS: no container kind $kind (idle, mem)" >&2; exit 1 ;; esac
   for n in $(seq "$WARMUP"); do
     for rt in "${runtimes[@]}"; do round "$kind" "$rt" "w$n" 0; done
   done
