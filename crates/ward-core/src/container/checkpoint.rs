@@ -299,10 +299,13 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
     // the look and the dump; CRIU leaves a cgroup it found frozen so, and
     // ward thaws it after.
     let mut froze = false;
-    let (network, lo_up, whole_because) = if o.pre_dump || !criu_desc::has_own_netns(&spec) {
-        (None, false, None)
+    // `_fresh`: the namespace the probe compared with, torn down once
+    // this function is done.
+    let (network, lo_up, whole_because, _fresh) = if o.pre_dump || !criu_desc::has_own_netns(&spec)
+    {
+        (None, false, None, None)
     } else if empty_ns & libc::CLONE_NEWNET as u32 != 0 {
-        (Some("empty"), false, None)
+        (Some("empty"), false, None, None)
     } else {
         let frozen = match &st.cgroup {
             Some(cg) if !was_paused => match cg.freeze(true) {
@@ -315,11 +318,12 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
             _ => Ok(()),
         };
         match frozen.and_then(|()| netns_probe::probe(st.pid).map_err(|e| e.to_string())) {
-            Ok(Verdict::Fresh { lo_up }) => {
+            Ok((Verdict::Fresh { lo_up }, fresh)) => {
                 empty_ns |= libc::CLONE_NEWNET as u32;
-                (Some("fresh"), lo_up, None)
+                (Some("fresh"), lo_up, None, Some(fresh))
             }
-            Ok(Verdict::Whole(why)) | Err(why) => (Some("whole"), false, Some(why)),
+            Ok((Verdict::Whole(why), fresh)) => (Some("whole"), false, Some(why), Some(fresh)),
+            Err(why) => (Some("whole"), false, Some(why), None),
         }
     };
     opts.empty_ns = (empty_ns != 0).then_some(empty_ns);
