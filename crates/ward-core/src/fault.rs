@@ -6,7 +6,7 @@
 //! The points, in the order a container meets them (docs/reliability.md):
 //! create:dir, create:cgroup, create:cloned, create:ready, create:saved,
 //! start:connected, start:unlinked, delete:killed, delete:cgroup,
-//! delete:files; and checkpoint:criu (before CRIU is started),
+//! delete:files; and checkpoint:criu (everything checked, CRIU not yet started),
 //! restore:dir, restore:criu (CRIU is in the new cgroup, its request not
 //! sent), restore:saved.
 //!

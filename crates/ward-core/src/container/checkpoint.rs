@@ -4,7 +4,7 @@
 //! each flag); a checkpoint that fails leaves the container running, with
 //! its state unchanged and nothing in the images directory but the logs.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 use super::criu_desc::{self, Meta, Side};
@@ -12,7 +12,7 @@ use super::netns_probe::{self, Verdict};
 use super::Container;
 use crate::cgroups::{Cgroup, Hierarchies};
 use crate::criu::rpc::{CgMode, ReqType};
-use crate::criu::{self, Call, Criu, CriuError, Need};
+use crate::criu::{self, Call, Criu, CriuError, Need, Spawn};
 use crate::error::{Error, Result};
 use crate::state::{Status, Store};
 
@@ -223,7 +223,19 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
     let c = usable_criu(store, o.criu.as_deref(), &needs)?;
 
     // Nothing above touched the system. From here, a failure must leave
-    // the container as it was.
+    // the container as it was. CRIU starts now and starts up while ward
+    // gets its request ready (the freeze and the network probe below
+    // included); it does nothing until the request comes.
+    crate::fault::point("checkpoint:criu");
+    let op = if o.pre_dump { "pre-dump" } else { "dump" };
+    let worker = criu::start(
+        &c.path,
+        Spawn {
+            fds: Vec::new(),
+            op,
+            no_new_privs: false,
+        },
+    )?;
     let image_dir = open_dir(&image, "--image-path")?;
     let work = o
         .work_path
@@ -370,37 +382,33 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
             },
             opts,
         );
-        crate::fault::point("checkpoint:criu");
-        criu::call(
-            &c.path,
-            Call {
-                reqs: vec![req],
-                tolerate_failure: false,
-                fds: Vec::<BorrowedFd<'_>>::new(),
-                timeout,
-                log: Some(log.clone()),
-                op: if o.pre_dump { "pre-dump" } else { "dump" },
-                no_new_privs: false,
-            },
-            |_| Ok(()),
-            |n, _| {
-                if n.script.as_deref() == Some("post-dump") {
-                    // Frozen and dumped: the outside files' sizes are what
-                    // CRIU recorded and will check at restore.
-                    criu_desc::refresh_sizes(&mut meta.stdio, pid);
-                    meta.write(&image).map_err(|e| e.to_string())?;
-                }
-                if n.script.as_deref() == Some("status-ready") {
-                    if let Some(fd) = status_fd.filter(|_| !status_sent) {
-                        status_sent = true;
-                        // One byte, then closed, as runc does.
-                        crate::sys::write_and_close_handed_fd(fd, &[0]);
+        worker
+            .call(
+                Call {
+                    reqs: vec![req],
+                    tolerate_failure: false,
+                    timeout,
+                    log: Some(log.clone()),
+                },
+                |_| Ok(()),
+                |n, _| {
+                    if n.script.as_deref() == Some("post-dump") {
+                        // Frozen and dumped: the outside files' sizes are what
+                        // CRIU recorded and will check at restore.
+                        criu_desc::refresh_sizes(&mut meta.stdio, pid);
+                        meta.write(&image).map_err(|e| e.to_string())?;
                     }
-                }
-                Ok(())
-            },
-        )
-        .map_err(Error::from)
+                    if n.script.as_deref() == Some("status-ready") {
+                        if let Some(fd) = status_fd.filter(|_| !status_sent) {
+                            status_sent = true;
+                            // One byte, then closed, as runc does.
+                            crate::sys::write_and_close_handed_fd(fd, &[0]);
+                        }
+                    }
+                    Ok(())
+                },
+            )
+            .map_err(Error::from)
     });
     if let Err(e) = res {
         undo(st, &image, &before, was_paused, o.tcp_established, &e);

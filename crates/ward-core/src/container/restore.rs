@@ -22,7 +22,7 @@ use crate::cgroups::{Cgroup, Hierarchies};
 use crate::config::Bundle;
 use crate::console::{self, Proxy};
 use crate::criu::rpc::{CgMode, CgroupRoot, InheritFd, JoinNamespace, ReqType};
-use crate::criu::{self, Call, Need};
+use crate::criu::{self, Call, Need, Spawn, Started};
 use crate::error::{Errno, Error, Result};
 use crate::foreground::{self, Signals};
 use crate::hooks::Kind;
@@ -194,25 +194,31 @@ fn cgroup_roots(cg: &Cgroup, hier: &Hierarchies) -> Vec<CgroupRoot> {
 
 /// The rootfs bound at `<state dir>/criu-root`, which CRIU needs as a mount
 /// point whose parent isn't overmounted. The bind lives in a mount
-/// namespace of ward's own (made here; ward is single-threaded), so a
-/// restore killed at any point leaks no mount, and a later delete can
-/// never walk into the rootfs through it.
+/// namespace of ward's own, so a restore killed at any point leaks no
+/// mount, and a later delete can never walk into the rootfs through it.
 struct CriuRoot {
     path: PathBuf,
 }
 
+/// Moves ward into a mount namespace of its own (ward is single-threaded
+/// here), before CRIU starts, so that CRIU, ward's child, is in it too
+/// and sees the [`CriuRoot`] bind.
+fn own_mount_namespace() -> Result<()> {
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| Error::sys("unshare a mount namespace for the restore", e))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys("make / a slave in ward's mount namespace", e))
+}
+
 impl CriuRoot {
+    /// In ward's own mount namespace ([`own_mount_namespace`]).
     fn bind(dir: &Path, rootfs: &Path) -> Result<CriuRoot> {
-        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
-            .map_err(|e| Error::sys("unshare a mount namespace for the restore", e))?;
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| Error::sys("make / a slave in ward's mount namespace", e))?;
         let path = dir.join("criu-root");
         std::fs::create_dir(&path).map_err(|e| Error::path("mkdir", &path, e))?;
         let root = CriuRoot { path };
@@ -432,6 +438,15 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
     } else {
         Some(Signals::block()?)
     };
+    // CRIU starts now and starts up while ward makes the container's
+    // state, cgroup and root (it does nothing until the request comes).
+    own_mount_namespace()?;
+    let (worker, handed) = start_criu(
+        &c.path,
+        &meta,
+        ns_files,
+        meta.no_new_privs && c.info.version < criu::NNP_VERSION,
+    )?;
 
     // Stage 2: the state directory and the cgroup.
     let mut m = create::materialize(
@@ -448,14 +463,13 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
     let res = restore_in(
         &mut m,
         &v,
-        &meta,
         o,
         &c.path,
-        c.info.version,
+        worker,
+        handed,
         &image,
         work.as_deref(),
         &log,
-        ns_files,
         empty_ns,
         lo_up,
         ps.as_ref(),
@@ -505,18 +519,87 @@ fn reap_children() {
     }
 }
 
+/// What CRIU was handed at its start, as the request must name it.
+struct Handed {
+    inherit_fd: Vec<InheritFd>,
+    join_ns: Vec<JoinNamespace>,
+}
+
+/// Starts CRIU for the restore with the fds it needs: the network and pid
+/// namespaces joined by path, and the caller's stdio for the pipes and
+/// outside files the container's stdio was (copies: CRIU's own stdio is
+/// /dev/null by the time its fds are put in place), one per key. Other
+/// namespaces joined by path are named by their paths.
+fn start_criu(
+    criu: &Path,
+    meta: &Meta,
+    ns_files: Vec<(LinuxNamespaceType, PathBuf, std::fs::File)>,
+    no_new_privs: bool,
+) -> Result<(Started, Handed)> {
+    let mut stdio_fds: Vec<(String, OwnedFd)> = Vec::new();
+    for s in &meta.stdio {
+        let Some(key) = &s.key else { continue };
+        let Some(fd) = crate::sys::stdio_fd(s.fd) else {
+            continue;
+        };
+        if !crate::sys::fd_is_open(s.fd) || stdio_fds.iter().any(|(k, _)| k == key) {
+            continue;
+        }
+        let fd = fd
+            .try_clone_to_owned()
+            .map_err(|e| Error::sys(format!("dup fd {}", s.fd), e))?;
+        stdio_fds.push((key.clone(), fd));
+    }
+    let mut handed = Handed {
+        inherit_fd: Vec::new(),
+        join_ns: Vec::new(),
+    };
+    let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
+    for (t, path, f) in &ns_files {
+        match t {
+            LinuxNamespaceType::Network | LinuxNamespaceType::Pid => {
+                handed.inherit_fd.push(InheritFd {
+                    key: criu_desc::ns_key(*t).into(),
+                    fd: criu::fd_number(fds.len()),
+                });
+                fds.push(f.as_fd());
+            }
+            _ => handed.join_ns.push(JoinNamespace {
+                ns: crate::namespaces::proc_name(*t).into(),
+                ns_file: path.to_string_lossy().into_owned(),
+                extra_opt: None,
+            }),
+        }
+    }
+    for (key, fd) in &stdio_fds {
+        handed.inherit_fd.push(InheritFd {
+            key: key.clone(),
+            fd: criu::fd_number(fds.len()),
+        });
+        fds.push(fd.as_fd());
+    }
+    let worker = criu::start(
+        criu,
+        Spawn {
+            fds,
+            op: "restore",
+            no_new_privs,
+        },
+    )?;
+    Ok((worker, handed))
+}
+
 #[allow(clippy::too_many_arguments)]
 fn restore_in(
     m: &mut Materialized,
     v: &Validated,
-    meta: &Meta,
     o: &RestoreOptions,
     criu_path: &Path,
-    criu_version: u32,
+    worker: Started,
+    handed: Handed,
     image: &Path,
     work_path: Option<&Path>,
     log: &Path,
-    ns_files: Vec<(LinuxNamespaceType, PathBuf, std::fs::File)>,
     empty_ns: u32,
     lo_up: bool,
     ps: Option<&(String, i32)>,
@@ -572,48 +655,8 @@ fn restore_in(
     if let Some(cg) = &cg {
         opts.cg_root = cgroup_roots(cg, hier);
     }
-    // The caller's stdio for the pipes and outside files the container's
-    // stdio was (copies: CRIU's own stdio is /dev/null by the time its fds
-    // are put in place), one per key.
-    let mut stdio_fds: Vec<(String, OwnedFd)> = Vec::new();
-    for s in &meta.stdio {
-        let Some(key) = &s.key else { continue };
-        let Some(fd) = crate::sys::stdio_fd(s.fd) else {
-            continue;
-        };
-        if !crate::sys::fd_is_open(s.fd) || stdio_fds.iter().any(|(k, _)| k == key) {
-            continue;
-        }
-        let fd = fd
-            .try_clone_to_owned()
-            .map_err(|e| Error::sys(format!("dup fd {}", s.fd), e))?;
-        stdio_fds.push((key.clone(), fd));
-    }
-    // The fds CRIU gets: namespaces joined by path, then that stdio.
-    let mut fds: Vec<BorrowedFd<'_>> = Vec::new();
-    for (t, path, f) in &ns_files {
-        match t {
-            LinuxNamespaceType::Network | LinuxNamespaceType::Pid => {
-                opts.inherit_fd.push(InheritFd {
-                    key: criu_desc::ns_key(*t).into(),
-                    fd: criu::fd_number(fds.len()),
-                });
-                fds.push(f.as_fd());
-            }
-            _ => opts.join_ns.push(JoinNamespace {
-                ns: crate::namespaces::proc_name(*t).into(),
-                ns_file: path.to_string_lossy().into_owned(),
-                extra_opt: None,
-            }),
-        }
-    }
-    for (key, fd) in &stdio_fds {
-        opts.inherit_fd.push(InheritFd {
-            key: key.clone(),
-            fd: criu::fd_number(fds.len()),
-        });
-        fds.push(fd.as_fd());
-    }
+    opts.inherit_fd = handed.inherit_fd;
+    opts.join_ns = handed.join_ns;
 
     let mut timeout = criu::timeout_for(pages_size(image));
     if o.lazy_pages {
@@ -624,16 +667,12 @@ fn restore_in(
     let dir = &m.dir;
     let mut restored_pid = 0;
     let mut failed_record: Option<Error> = None;
-    let call = criu::call(
-        criu_path,
+    let call = worker.call(
         Call {
             reqs: vec![criu::request(ReqType::Restore, opts)],
             tolerate_failure: false,
-            fds,
             timeout,
             log: Some(log.to_path_buf()),
-            op: "restore",
-            no_new_privs: meta.no_new_privs && criu_version < criu::NNP_VERSION,
         },
         // CRIU works from the new cgroup: what it forks is born there.
         // With the systemd driver that cgroup is the scope systemd makes

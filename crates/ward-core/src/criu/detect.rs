@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::CriuError;
 use super::rpc::{Features, Opts, Req, ReqType};
-use super::swrk::{self, Call};
+use super::swrk::{self, Call, Spawn};
 
 /// The oldest criu ward drives: 3.15 has the `status-ready` notification,
 /// external pid namespaces and the cgroup v2 freezer.
@@ -272,14 +272,16 @@ fn ask(criu: &Path, scratch: &Path) -> Result<Info, CriuError> {
     let log = scratch.join("criu-check.log");
     let answer = swrk::call(
         criu,
+        Spawn {
+            fds: vec![],
+            op: "check",
+            no_new_privs: false,
+        },
         Call {
             reqs: vec![version, features, check],
             tolerate_failure: true,
-            fds: vec![],
             timeout: PROBE_TIMEOUT,
             log: Some(log.clone()),
-            op: "check",
-            no_new_privs: false,
         },
         |_| Ok(()),
         |_, _| Ok(()),

@@ -22,7 +22,7 @@ pub use detect::{find, kernel_release, version_number, Criu, Info, Need, MIN_VER
 /// The first criu that migrates no_new_privs itself.
 pub const NNP_VERSION: u32 = 31900;
 pub use error::CriuError;
-pub use swrk::{call, fd_number, first_error, Answer, Call, NotifyResult};
+pub use swrk::{call, fd_number, first_error, start, Answer, Call, NotifyResult, Spawn, Started};
 
 /// The bound on one dump or restore of `bytes` of memory: two minutes,
 /// plus ten seconds for every 64 MiB (an emulated guest dumps 256 MiB in

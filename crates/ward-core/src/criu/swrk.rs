@@ -43,24 +43,30 @@ pub fn fd_number(i: usize) -> i32 {
 /// What a notification handler returns: Err(why) stops CRIU.
 pub type NotifyResult = Result<(), String>;
 
-/// The requests of one conversation and how to run them.
-pub struct Call<'a> {
-    /// Sent in turn; all but the last need `keep_open` (VERSION and
-    /// FEATURE_CHECK allow it), and only the last may bring notifications.
-    pub reqs: Vec<Req>,
-    /// A request that fails is answered, not an error (probing).
-    pub tolerate_failure: bool,
+/// How CRIU is started. That can be before its requests are known (see
+/// [`start`]).
+pub struct Spawn<'a> {
     /// Passed to CRIU as fds 4, 5, ... in this order.
     pub fds: Vec<BorrowedFd<'a>>,
-    /// The bound on the whole conversation, CRIU's exit included.
-    pub timeout: Duration,
-    /// CRIU's log (for messages; CRIU writes it itself).
-    pub log: Option<PathBuf>,
     /// The operation's name in messages ("dump", "restore", ...).
     pub op: &'static str,
     /// Start CRIU with no_new_privs: what it forks (the restored tasks)
     /// inherits it. For criu before 3.19, which doesn't restore it itself.
     pub no_new_privs: bool,
+}
+
+/// The requests of one conversation and how to run them.
+pub struct Call {
+    /// Sent in turn; all but the last need `keep_open` (VERSION and
+    /// FEATURE_CHECK allow it), and only the last may bring notifications.
+    pub reqs: Vec<Req>,
+    /// A request that fails is answered, not an error (probing).
+    pub tolerate_failure: bool,
+    /// The bound on the whole conversation, CRIU's exit included, from
+    /// the first request on.
+    pub timeout: Duration,
+    /// CRIU's log (for messages; CRIU writes it itself).
+    pub log: Option<PathBuf>,
 }
 
 /// CRIU's answers, one per request.
@@ -76,29 +82,42 @@ impl Answer {
     }
 }
 
-/// Runs one call with `criu` (the binary's path). `spawned` runs with
-/// CRIU's pid before the request is sent (CRIU does nothing until then:
-/// the place to put it into a cgroup); `notify` handles each notification,
-/// with the fd CRIU sent along, if any.
+/// Starts `criu` (the binary's path) and runs one call with it.
+/// `spawned` runs with CRIU's pid before the request is sent (CRIU does
+/// nothing until then: the place to put it into a cgroup); `notify`
+/// handles each notification, with the fd CRIU sent along, if any.
 pub fn call(
     criu: &Path,
-    c: Call<'_>,
+    s: Spawn<'_>,
+    c: Call,
     spawned: impl FnOnce(i32) -> Result<(), String>,
-    mut notify: impl FnMut(&Notify, Option<OwnedFd>) -> NotifyResult,
+    notify: impl FnMut(&Notify, Option<OwnedFd>) -> NotifyResult,
 ) -> Result<Answer, CriuError> {
-    if c.fds.iter().any(|f| f.as_raw_fd() < 3) {
+    start(criu, s)?.call(c, spawned, notify)
+}
+
+/// A `criu swrk` waiting for its first request.
+pub struct Started(Conversation);
+
+/// Starts `criu swrk` ahead of its request: CRIU's own start (an exec and
+/// its twenty-odd shared libraries, about 45 ms in the test VM, as long as
+/// ward's whole part of an idle checkpoint's) then runs beside ward's
+/// work on the request. Dropped unused, it is killed and reaped; if ward
+/// dies first, CRIU reads the end of its socket and exits.
+pub fn start(criu: &Path, s: Spawn<'_>) -> Result<Started, CriuError> {
+    if s.fds.iter().any(|f| f.as_raw_fd() < 3) {
         // std puts CRIU's stdio in place before the pre-exec code runs:
         // fds 0-2 would be /dev/null by then. Callers pass copies.
         return Err(CriuError::Protocol(format!(
             "criu {}: stdio fds must be passed as copies",
-            c.op
+            s.op
         )));
     }
-    if c.fds.len() > MAX_FDS {
+    if s.fds.len() > MAX_FDS {
         return Err(CriuError::Protocol(format!(
             "criu {}: {} fds for criu, at most {MAX_FDS}",
-            c.op,
-            c.fds.len()
+            s.op,
+            s.fds.len()
         )));
     }
     let (ours, theirs) = socketpair(
@@ -110,11 +129,10 @@ pub fn call(
     .map_err(|e| CriuError::nix("criu: socketpair", e))?;
     let mut sources = [-1; MAX_FDS + 1];
     sources[0] = theirs.as_raw_fd();
-    for (i, fd) in c.fds.iter().enumerate() {
+    for (i, fd) in s.fds.iter().enumerate() {
         sources[i + 1] = fd.as_raw_fd();
     }
-    let count = c.fds.len() + 1;
-    let nnp = c.no_new_privs;
+    let count = s.fds.len() + 1;
     let mut cmd = Command::new(criu);
     cmd.arg("swrk")
         .arg(SWRK_FD.to_string())
@@ -125,7 +143,7 @@ pub fn call(
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    crate::sys::hand_fds_before_exec(&mut cmd, sources, count, SWRK_FD, nnp);
+    crate::sys::hand_fds_before_exec(&mut cmd, sources, count, SWRK_FD, s.no_new_privs);
     let child = cmd.spawn().map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             CriuError::Unsupported(format!(
@@ -137,32 +155,47 @@ pub fn call(
         }
     })?;
     drop(theirs);
-    let mut conv = Conversation {
+    Ok(Started(Conversation {
         child: Some(child),
         sock: ours,
-        deadline: Instant::now() + c.timeout,
-        timeout: c.timeout,
-        op: c.op,
-        log: c.log,
+        deadline: Instant::now(),
+        timeout: Duration::ZERO,
+        op: s.op,
+        log: None,
         status: None,
-    };
-    let pid = conv.pid();
-    if let Err(why) = spawned(pid) {
-        conv.kill();
-        return Err(CriuError::Protocol(format!("criu {}: {why}", c.op)));
-    }
-    let count = c.reqs.len();
-    let mut resps = Vec::with_capacity(count);
-    for (i, req) in c.reqs.iter().enumerate() {
-        let last = i + 1 == count;
-        conv.send(req)?;
-        let resp = conv.answer(req.r#type, &mut notify, c.tolerate_failure)?;
-        resps.push(resp);
-        if last {
-            conv.finish();
+    }))
+}
+
+impl Started {
+    /// Runs one call (see [`call`]).
+    pub fn call(
+        self,
+        c: Call,
+        spawned: impl FnOnce(i32) -> Result<(), String>,
+        mut notify: impl FnMut(&Notify, Option<OwnedFd>) -> NotifyResult,
+    ) -> Result<Answer, CriuError> {
+        let mut conv = self.0;
+        conv.deadline = Instant::now() + c.timeout;
+        conv.timeout = c.timeout;
+        conv.log = c.log;
+        let pid = conv.pid();
+        if let Err(why) = spawned(pid) {
+            conv.kill();
+            return Err(CriuError::Protocol(format!("criu {}: {why}", conv.op)));
         }
+        let count = c.reqs.len();
+        let mut resps = Vec::with_capacity(count);
+        for (i, req) in c.reqs.iter().enumerate() {
+            let last = i + 1 == count;
+            conv.send(req)?;
+            let resp = conv.answer(req.r#type, &mut notify, c.tolerate_failure)?;
+            resps.push(resp);
+            if last {
+                conv.finish();
+            }
+        }
+        Ok(Answer { resps })
     }
-    Ok(Answer { resps })
 }
 
 /// CRIU's error message as one line, without its source location:
