@@ -6,9 +6,10 @@
 //! The points, in the order a container meets them (docs/reliability.md):
 //! create:dir, create:cgroup, create:cloned, create:ready, create:saved,
 //! start:connected, start:unlinked, delete:killed, delete:cgroup,
-//! delete:files; and checkpoint:criu (everything checked, CRIU not yet started),
-//! restore:dir, restore:criu (CRIU is in the new cgroup, its request not
-//! sent), restore:saved.
+//! delete:files; and checkpoint:criu (CRIU started, the container not yet
+//! frozen), restore:dir (CRIU started, the state directory and cgroup
+//! made), restore:criu (CRIU is in the new cgroup, its request not sent),
+//! restore:saved.
 //!
 //! `WARD_FAULT=panic:<point>` panics there instead (a stand-in for a bug,
 //! to test what a panic leaves for the user and the engine to read).

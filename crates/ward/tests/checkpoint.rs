@@ -2013,6 +2013,115 @@ fn failed_restores_leave_nothing() {
     ctx.assert_nothing_left(&[&id]);
 }
 
+/// The processes whose environment holds `tag` (a CRIU that ward started
+/// inherits ward's environment).
+fn tagged_pids(tag: &str) -> Vec<i32> {
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let env = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if env.split(|c| *c == 0).any(|kv| kv == tag.as_bytes()) && pid_alive(pid) {
+            v.push(pid);
+        }
+    }
+    v
+}
+
+/// ward starts CRIU before its request is ready. A ward killed then (a
+/// debug build's fault points: checkpoint:criu, with CRIU started and the
+/// container not yet frozen; restore:dir, with CRIU started and the state
+/// directory and cgroup made) leaves no CRIU behind: it reads the end of
+/// its socket and exits. The container runs on; `delete --force` clears
+/// the half-made restore.
+#[test]
+fn ward_killed_with_criu_started_leaves_no_criu() {
+    let t = "ward_killed_with_criu_started_leaves_no_criu";
+    if skip_without_criu(t) {
+        return;
+    }
+    if !cfg!(debug_assertions) {
+        // ward is built with the tests' profile.
+        eprintln!("SKIP: {t}: the fault points are in debug builds of ward only");
+        return;
+    }
+    let _time = Timer(t, Instant::now());
+    let ctx = Ctx::new("cr-faultcriu");
+    let mut b = ctx.bundle("b");
+    counter(&mut b);
+    let id = ctx.id("src");
+    run_detached(&ctx, &b, &id);
+    count_past(&b, 2);
+    let img = ctx.dir.join("img");
+    checkpoint(&ctx, &id, &img, &["--leave-running"]).ok("checkpoint");
+    let baseline = ctx.related_pids();
+    let killed = |point: &str, args: &[&str]| {
+        let tag = format!("WARD_TEST_TAG={}-{point}", ctx.dir_str());
+        let (k, v) = tag.split_once('=').unwrap();
+        let err = ctx.dir.join(format!("{point}.err").replace(':', "-"));
+        // The container's stdout (a file) is handed a file again, as in
+        // failed_restores_leave_nothing.
+        let out = fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(ctx.dir.join("o"))
+            .unwrap();
+        let mut c = ctx.command(args);
+        c.env("WARD_FAULT", point)
+            .env(k, v)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(fs::File::create(&err).unwrap());
+        let st = c.status().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&st),
+            Some(libc::SIGKILL),
+            "ward at {point}: {st:?}: {}",
+            read_lossy(&err)
+        );
+        let mut left = Vec::new();
+        let gone = wait_until(Duration::from_secs(10), || {
+            left = tagged_pids(&tag);
+            left.is_empty()
+        });
+        for p in &left {
+            // SAFETY: kill(2) on a CRIU this test's ward started (tagged).
+            unsafe { libc::kill(*p, libc::SIGKILL) };
+        }
+        assert!(gone, "left by a ward killed at {point}: {left:?}");
+    };
+
+    let img2 = ctx.dir.join("img2");
+    killed(
+        "checkpoint:criu",
+        &["checkpoint", "--image-path", img2.to_str().unwrap(), &id],
+    );
+    assert_eq!(ctx.status(&id).as_deref(), Some("running"));
+    let n = count(&b);
+    count_past(&b, n + 1);
+
+    b.write();
+    let rid = ctx.id("rst");
+    killed(
+        "restore:dir",
+        &[
+            "restore",
+            "-d",
+            "--image-path",
+            img.to_str().unwrap(),
+            "--bundle",
+            b.path(),
+            &rid,
+        ],
+    );
+    ctx.rt(&["delete", "--force", &rid]).assert_ok();
+    assert_gone(&ctx, &rid, &baseline);
+    assert_eq!(ctx.status(&id).as_deref(), Some("running"));
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
 /// A paused container is checkpointed as it is; with --leave-running it
 /// stays paused, and its restore runs.
 #[test]

@@ -226,7 +226,6 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
     // the container as it was. CRIU starts now and starts up while ward
     // gets its request ready (the freeze and the network probe below
     // included); it does nothing until the request comes.
-    crate::fault::point("checkpoint:criu");
     let op = if o.pre_dump { "pre-dump" } else { "dump" };
     let worker = criu::start(
         &c.path,
@@ -236,6 +235,7 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
             no_new_privs: false,
         },
     )?;
+    crate::fault::point("checkpoint:criu");
     let image_dir = open_dir(&image, "--image-path")?;
     let work = o
         .work_path
