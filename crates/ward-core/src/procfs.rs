@@ -11,8 +11,12 @@ use std::path::PathBuf;
 pub struct MountInfo {
     /// The mount's id (field 1).
     pub id: u64,
+    /// The super block's device (field 3, major:minor), as st_dev.
+    pub dev: u64,
     /// Where it is mounted (field 5), unescaped.
     pub mount_point: PathBuf,
+    /// The mount's own options (field 6: rw or ro, nosuid, ...).
+    pub mount_options: String,
     /// The file system type (the first field after " - ").
     pub fstype: String,
     /// The super block's options (the third field after " - ").
@@ -34,13 +38,18 @@ pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
             let (pre, post) = line.split_once(" - ")?;
             let mut pre = pre.split(' ');
             let id = pre.next()?.parse().ok()?;
-            let mount_point = unescape(pre.nth(3)?);
+            let (major, minor) = pre.nth(1)?.split_once(':')?;
+            let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
+            let mount_point = unescape(pre.nth(1)?);
+            let mount_options = pre.next().unwrap_or("").to_string();
             let mut post = post.split(' ');
             let fstype = post.next()?.to_string();
             let super_options = post.nth(1).unwrap_or("").to_string();
             Some(MountInfo {
                 id,
+                dev,
                 mount_point,
+                mount_options,
                 fstype,
                 super_options,
             })
@@ -165,6 +174,9 @@ mod tests {
         assert_eq!(m[0].mount_point, PathBuf::from("/mnt with\ttab\\x"));
         assert_eq!(m[0].fstype, "ext3");
         assert_eq!(m[0].super_options, "rw,errors=continue");
+        assert_eq!(m[0].dev, libc::makedev(98, 0));
+        assert_eq!(m[0].mount_options, "rw,noatime");
+        assert_eq!(m[1].dev, libc::makedev(0, 33));
         assert_eq!(
             m[1].mount_point,
             PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")

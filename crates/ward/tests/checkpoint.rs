@@ -2013,6 +2013,83 @@ fn failed_restores_leave_nothing() {
     ctx.assert_nothing_left(&[&id]);
 }
 
+/// The mounts come back as they were: a read-only root stays read-only;
+/// the empty tmpfs mounts (/dev/shm, the masked /proc/acpi and
+/// /sys/firmware) are named in the record, not archived by CRIU, and come
+/// back fresh with their flags and options (a masked one read-only,
+/// /dev/shm writable with its size); one that holds a file is archived
+/// and comes back with it.
+#[test]
+fn mounts_come_back_as_they_were() {
+    let t = "mounts_come_back_as_they_were";
+    if skip_without_criu(t) {
+        return;
+    }
+    let _time = Timer(t, Instant::now());
+    let ctx = Ctx::new("cr-mounts");
+    let mut b = ctx.bundle("b");
+    b.config["root"]["readonly"] = json!(true);
+    b.add_mount(json!({"destination": "/run", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "mode=755", "size=1024k"]}));
+    b.set_args(&["sleep", "1000"]);
+    let id = ctx.id("m");
+    run_detached(&ctx, &b, &id);
+    ctx.rt(&["exec", &id, "sh", "-c", "echo kept > /run/file"])
+        .assert_ok();
+    let look = "touch /x 2>&1; touch /proc/acpi/x 2>&1; touch /sys/firmware/x 2>&1; \
+                echo a > /dev/shm/a && cat /dev/shm/a && rm /dev/shm/a; cat /run/file; \
+                grep -E ' /(dev/shm|proc/acpi|sys/firmware|run) ' /proc/self/mountinfo | \
+                awk '{for (i = 7; $i != \"-\"; i++); print $5, $6, $(i+2), $(i+3)}' | sed 's/,inode64//' | sort";
+    let before = ctx.rt(&["exec", &id, "sh", "-c", look]);
+    before.assert_ok();
+    for want in [
+        "touch: /x: Read-only file system",
+        "touch: /proc/acpi/x: Read-only file system",
+        "touch: /sys/firmware/x: Read-only file system",
+        "\na\nkept\n",
+        "/dev/shm rw,nosuid,nodev,noexec,relatime shm rw,size=65536k",
+    ] {
+        assert!(
+            before.stdout.contains(want),
+            "before: no {want:?} in {}",
+            before.stdout
+        );
+    }
+    let img = ctx.dir.join("img");
+    checkpoint(&ctx, &id, &img, &[]).ok("checkpoint");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(img.join("ward-checkpoint.json")).unwrap()).unwrap();
+    let mut fresh: Vec<String> = meta["freshTmpfs"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|t| t["destination"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    fresh.sort();
+    assert_eq!(fresh, ["/dev/shm", "/proc/acpi", "/sys/firmware"], "{meta}");
+    // One archive only (CRIU names them tmpfs-dev-N.tar.gz.img): /run's.
+    // /dev holds the device nodes and is archived too.
+    let tars = names(&img)
+        .into_iter()
+        .filter(|n| n.starts_with("tmpfs-dev-"))
+        .count();
+    assert_eq!(tars, 2, "tmpfs archives: {:?}", names(&img));
+    let out = ctx.dir.join("restored.out");
+    restore(&ctx, &b, &id, &img, &out, &[]).ok("restore");
+    let after = ctx.rt(&["exec", &id, "sh", "-c", look]);
+    after.assert_ok();
+    // The same, but for the source name CRIU's fresh tmpfs has.
+    assert_eq!(
+        after
+            .stdout
+            .replace(" tmpfs rw,size=65536k", " shm rw,size=65536k"),
+        before.stdout
+    );
+    ctx.rt(&["delete", "--force", &id]).assert_ok();
+    ctx.assert_nothing_left(&[&id]);
+}
+
 /// The processes whose environment holds `tag` (a CRIU that ward started
 /// inherits ward's environment).
 fn tagged_pids(tag: &str) -> Vec<i32> {

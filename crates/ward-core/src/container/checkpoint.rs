@@ -305,30 +305,48 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
             criu_desc::external_mounts(&spec, &st.bundle, Side::Dump { pid: st.pid }, &hier);
         opts.external.extend(external_files);
     }
+    // What ward looks at in the container (the network namespace it made,
+    // its empty tmpfs mounts) is looked at frozen, so that nothing changes
+    // between the look and the dump; CRIU leaves a cgroup it found frozen
+    // so, and ward thaws it after.
+    let probe_net =
+        !o.pre_dump && criu_desc::has_own_netns(&spec) && empty_ns & libc::CLONE_NEWNET as u32 == 0;
+    let look_at_tmpfs = !o.pre_dump && !criu_desc::has_userns(&spec) && st.cgroup.is_some();
+    let mut froze = false;
+    let frozen = match &st.cgroup {
+        Some(cg) if !was_paused && (probe_net || look_at_tmpfs) => match cg.freeze(true) {
+            Ok(()) => {
+                froze = true;
+                Ok(())
+            }
+            Err(e) => Err(format!("the container could not be frozen to look: {e}")),
+        },
+        _ => Ok(()),
+    };
+    // Empty tmpfs mounts: external, made fresh at restore (no tar).
+    let fresh_tmpfs = match (&st.cgroup, &frozen) {
+        (Some(cg), Ok(())) if look_at_tmpfs => cg
+            .pids()
+            .map(|procs| criu_desc::fresh_tmpfs(st.pid, &procs))
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    for t in &fresh_tmpfs {
+        opts.ext_mnt.push(criu::rpc::ExtMountMap {
+            key: t.destination.clone(),
+            val: t.destination.clone(),
+        });
+    }
     // The network namespace ward made: dumped empty when it holds nothing
     // a fresh one doesn't (CRIU then runs no ip/iptables-save under it),
-    // whole otherwise. Looked at frozen, so that nothing changes between
-    // the look and the dump; CRIU leaves a cgroup it found frozen so, and
-    // ward thaws it after.
-    let mut froze = false;
-    // `_fresh`: the namespace the probe compared with, torn down once
-    // this function is done.
+    // whole otherwise. `_fresh`: the namespace the probe compared with,
+    // torn down once this function is done.
     let (network, lo_up, whole_because, _fresh) = if o.pre_dump || !criu_desc::has_own_netns(&spec)
     {
         (None, false, None, None)
-    } else if empty_ns & libc::CLONE_NEWNET as u32 != 0 {
+    } else if !probe_net {
         (Some("empty"), false, None, None)
     } else {
-        let frozen = match &st.cgroup {
-            Some(cg) if !was_paused => match cg.freeze(true) {
-                Ok(()) => {
-                    froze = true;
-                    Ok(())
-                }
-                Err(e) => Err(format!("the container could not be frozen to look: {e}")),
-            },
-            _ => Ok(()),
-        };
         match frozen.and_then(|()| netns_probe::probe(st.pid).map_err(|e| e.to_string())) {
             Ok((Verdict::Fresh { lo_up }, fresh)) => {
                 empty_ns |= libc::CLONE_NEWNET as u32;
@@ -362,6 +380,7 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
         network: network.map(String::from),
         lo_up,
         network_whole_because: whole_because,
+        fresh_tmpfs,
         created: crate::state::now_rfc3339(),
     };
     let mut timeout = criu::timeout_for(memory_of(st.cgroup.as_ref()));

@@ -72,7 +72,140 @@ pub(super) struct Meta {
     /// Why the namespace was dumped whole.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_whole_because: Option<String>,
+    /// The container's tmpfs mounts that were empty, named external at the
+    /// dump; the restore mounts fresh ones in their place.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fresh_tmpfs: Vec<FreshTmpfs>,
     pub created: String,
+}
+
+/// An empty tmpfs of the container's (a masked directory, /dev/shm, a
+/// tmpfs mount of the spec's) that the dump names external instead of
+/// having CRIU archive it: CRIU runs `tar` for every tmpfs, empty or
+/// not, at the dump and again at the restore (about 70 ms each time in
+/// the test VM, for each of the three a default container has). The
+/// restore mounts a fresh one like it for CRIU to bind in its place: the
+/// same empty file system, with the same options.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct FreshTmpfs {
+    /// Where it is in the container.
+    pub destination: String,
+    /// The MS_* flags to mount it with.
+    pub flags: u64,
+    /// The file system's own options (size=, nr_inodes=, mode=...).
+    pub data: String,
+}
+
+/// The tmpfs mounts of the container whose init is `pid` that hold
+/// nothing now: no name in them, and no file of theirs open, mapped or
+/// used as a directory by any of `procs` (a file unlinked but still open
+/// lives on unseen). The container must be frozen, so that nothing
+/// changes before CRIU dumps it. Not for a container with a user
+/// namespace: a tmpfs that the restore mounts belongs to ward's.
+pub(super) fn fresh_tmpfs(pid: i32, procs: &[i32]) -> Vec<FreshTmpfs> {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")) else {
+        return Vec::new();
+    };
+    let mounts = crate::procfs::parse_mountinfo(&text);
+    let mut used = std::collections::BTreeSet::new();
+    for p in procs {
+        for l in ["cwd", "root"] {
+            if let Ok(m) = std::fs::metadata(format!("/proc/{p}/{l}")) {
+                used.insert(m.dev());
+            }
+        }
+        if let Ok(rd) = std::fs::read_dir(format!("/proc/{p}/fd")) {
+            for e in rd.flatten() {
+                if let Ok(m) = std::fs::metadata(e.path()) {
+                    used.insert(m.dev());
+                }
+            }
+        }
+        // "start-end perms offset major:minor inode path", in hex.
+        for line in std::fs::read_to_string(format!("/proc/{p}/maps"))
+            .unwrap_or_default()
+            .lines()
+        {
+            let dev = line.split(' ').nth(3).and_then(|d| d.split_once(':'));
+            if let Some((a, b)) = dev {
+                if let (Ok(a), Ok(b)) = (u32::from_str_radix(a, 16), u32::from_str_radix(b, 16)) {
+                    used.insert(libc::makedev(a, b));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for m in &mounts {
+        if m.fstype != "tmpfs"
+            || used.contains(&m.dev)
+            || mounts
+                .iter()
+                .filter(|o| o.mount_point == m.mount_point || o.dev == m.dev)
+                .count()
+                != 1
+        {
+            continue;
+        }
+        let Some(mut flags) = mount_flags(&m.mount_options) else {
+            continue;
+        };
+        let mut data = Vec::new();
+        for o in m.super_options.split(',') {
+            match o {
+                "ro" => flags |= libc::MS_RDONLY as u64,
+                "rw" | "seclabel" | "" => {}
+                o => data.push(o),
+            }
+        }
+        let dir = Path::new(&format!("/proc/{pid}/root"))
+            .join(m.mount_point.strip_prefix("/").unwrap_or(&m.mount_point));
+        let on_it = std::fs::metadata(&dir).is_ok_and(|d| d.dev() == m.dev);
+        let empty = std::fs::read_dir(&dir).is_ok_and(|mut rd| rd.next().is_none());
+        if on_it && empty {
+            out.push(FreshTmpfs {
+                destination: m.mount_point.to_string_lossy().into_owned(),
+                flags,
+                data: data.join(","),
+            });
+        }
+    }
+    out
+}
+
+/// The MS_* flags a [`FreshTmpfs`] may carry (the record is read back
+/// from the images directory: anything else, MS_BIND or MS_MOVE say, is
+/// refused there).
+pub(super) const TMPFS_FLAGS: u64 = (libc::MS_RDONLY
+    | libc::MS_NOSUID
+    | libc::MS_NODEV
+    | libc::MS_NOEXEC
+    | libc::MS_NOATIME
+    | libc::MS_NODIRATIME
+    | libc::MS_STRICTATIME
+    | libc::MS_SYNCHRONOUS
+    | libc::MS_DIRSYNC) as u64;
+
+/// A mount's own options (mountinfo's field 6) as MS_* flags; None for one
+/// this doesn't know.
+fn mount_flags(options: &str) -> Option<u64> {
+    let mut flags = 0u64;
+    for o in options.split(',') {
+        flags |= match o {
+            "rw" | "relatime" | "" => 0,
+            "ro" => libc::MS_RDONLY,
+            "nosuid" => libc::MS_NOSUID,
+            "nodev" => libc::MS_NODEV,
+            "noexec" => libc::MS_NOEXEC,
+            "noatime" => libc::MS_NOATIME,
+            "nodiratime" => libc::MS_NODIRATIME,
+            "strictatime" => libc::MS_STRICTATIME,
+            "sync" => libc::MS_SYNCHRONOUS,
+            "dirsync" => libc::MS_DIRSYNC,
+            _ => return None,
+        } as u64;
+    }
+    Some(flags)
 }
 
 impl Meta {
@@ -149,6 +282,14 @@ pub(super) fn has_own_netns(spec: &Spec) -> bool {
             ns.iter()
                 .any(|n| n.typ() == LinuxNamespaceType::Network && n.path().is_none())
         })
+}
+
+/// Whether the container has a user namespace (its own or joined).
+pub(super) fn has_userns(spec: &Spec) -> bool {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_ref())
+        .is_some_and(|n| n.iter().any(|n| n.typ() == LinuxNamespaceType::User))
 }
 
 /// Whether the spec gives the container a mount namespace of its own.
@@ -427,6 +568,18 @@ pub(super) fn empty_ns_mask(names: &[String]) -> Result<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mounts_own_options_become_flags_and_unknown_ones_none() {
+        let f = |o| mount_flags(o);
+        assert_eq!(
+            f("ro,nosuid,nodev,noexec,relatime"),
+            Some((libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as u64)
+        );
+        assert_eq!(f("rw"), Some(0));
+        assert_eq!(f("rw,idmapped"), None);
+        assert_eq!(f("rw,nosuid").map(|x| x & !TMPFS_FLAGS), Some(0));
+    }
 
     #[test]
     fn page_server_is_address_and_port() {

@@ -21,7 +21,7 @@ use super::start::poststart_failure_is_fatal;
 use crate::cgroups::{Cgroup, Hierarchies};
 use crate::config::Bundle;
 use crate::console::{self, Proxy};
-use crate::criu::rpc::{CgMode, CgroupRoot, InheritFd, JoinNamespace, ReqType};
+use crate::criu::rpc::{CgMode, CgroupRoot, ExtMountMap, InheritFd, JoinNamespace, ReqType};
 use crate::criu::{self, Call, Need, Spawn, Started};
 use crate::error::{Errno, Error, Result};
 use crate::foreground::{self, Signals};
@@ -217,8 +217,11 @@ fn own_mount_namespace() -> Result<()> {
 }
 
 impl CriuRoot {
-    /// In ward's own mount namespace ([`own_mount_namespace`]).
-    fn bind(dir: &Path, rootfs: &Path) -> Result<CriuRoot> {
+    /// In ward's own mount namespace ([`own_mount_namespace`]). With
+    /// `readonly` (root.readonly) the bind is made read-only: CRIU makes
+    /// the container's root mount of it as it is, and a root that create
+    /// made read-only came back writable before.
+    fn bind(dir: &Path, rootfs: &Path, readonly: bool) -> Result<CriuRoot> {
         let path = dir.join("criu-root");
         std::fs::create_dir(&path).map_err(|e| Error::path("mkdir", &path, e))?;
         let root = CriuRoot { path };
@@ -230,7 +233,88 @@ impl CriuRoot {
             None::<&str>,
         )
         .map_err(|e| Error::path("bind the rootfs at", &root.path, Errno::from(e)))?;
+        if readonly {
+            mount(
+                None::<&str>,
+                &root.path,
+                None::<&str>,
+                MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(|e| {
+                Error::path(
+                    "make read-only the rootfs bound at",
+                    &root.path,
+                    Errno::from(e),
+                )
+            })?;
+        }
         Ok(root)
+    }
+}
+
+/// Fresh tmpfs mounts in place of the ones the dump found empty
+/// ([`criu_desc::FreshTmpfs`]), made at `<state dir>/criu-tmpfs/N` in
+/// ward's own mount namespace for CRIU to bind into the container. The
+/// container's binds keep them; ward's are gone with its namespace.
+struct FreshMounts {
+    dir: PathBuf,
+    made: usize,
+}
+
+impl FreshMounts {
+    fn mount(
+        state_dir: &Path,
+        list: &[criu_desc::FreshTmpfs],
+    ) -> Result<(FreshMounts, Vec<ExtMountMap>)> {
+        let mut f = FreshMounts {
+            dir: state_dir.join("criu-tmpfs"),
+            made: 0,
+        };
+        let mut ext = Vec::new();
+        for (i, t) in list.iter().enumerate() {
+            if t.flags & !criu_desc::TMPFS_FLAGS != 0 {
+                return Err(Error::Other(format!(
+                    "{}: freshTmpfs {}: flags {:#x} are not a tmpfs mount's",
+                    criu_desc::META_FILE,
+                    t.destination,
+                    t.flags
+                )));
+            }
+            let at = f.dir.join(i.to_string());
+            std::fs::create_dir_all(&at).map_err(|e| Error::path("mkdir", &at, e))?;
+            mount(
+                Some("tmpfs"),
+                &at,
+                Some("tmpfs"),
+                MsFlags::from_bits_truncate(t.flags as libc::c_ulong),
+                Some(t.data.as_str()).filter(|d| !d.is_empty()),
+            )
+            .map_err(|e| {
+                Error::Other(format!(
+                    "mount a tmpfs ({}) for {} at {}: {}",
+                    t.data,
+                    t.destination,
+                    at.display(),
+                    Errno::from(e)
+                ))
+            })?;
+            f.made = i + 1;
+            ext.push(ExtMountMap {
+                key: t.destination.clone(),
+                val: at.to_string_lossy().into_owned(),
+            });
+        }
+        Ok((f, ext))
+    }
+}
+
+impl Drop for FreshMounts {
+    fn drop(&mut self) {
+        for i in 0..self.made {
+            let _ = umount2(&self.dir.join(i.to_string()), MntFlags::MNT_DETACH);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -464,6 +548,7 @@ pub fn restore(store: &Store, id: &str, o: &RestoreOptions) -> Result<i32> {
         &mut m,
         &v,
         o,
+        &meta.fresh_tmpfs,
         &c.path,
         worker,
         handed,
@@ -594,6 +679,7 @@ fn restore_in(
     m: &mut Materialized,
     v: &Validated,
     o: &RestoreOptions,
+    fresh_tmpfs: &[criu_desc::FreshTmpfs],
     criu_path: &Path,
     worker: Started,
     handed: Handed,
@@ -610,7 +696,14 @@ fn restore_in(
     let bundle = &v.bundle;
     let cg = m.state.cgroup.clone();
     prepare_mountpoints(bundle)?;
-    let root = CriuRoot::bind(&m.dir.path, &bundle.rootfs)?;
+    let readonly = bundle
+        .spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
+    let root = CriuRoot::bind(&m.dir.path, &bundle.rootfs, readonly)?;
+    let (fresh_mounts, fresh_ext) = FreshMounts::mount(&m.dir.path, fresh_tmpfs)?;
     // Opened in ward's new mount namespace: CRIU works in the directories
     // (a cgroup yard, the lazy-pages socket), and a mount on a path of
     // another namespace is refused.
@@ -652,6 +745,7 @@ fn restore_in(
         },
         hier,
     );
+    opts.ext_mnt.extend(fresh_ext);
     if let Some(cg) = &cg {
         opts.cg_root = cgroup_roots(cg, hier);
     }
@@ -739,6 +833,7 @@ fn restore_in(
             Ok(())
         },
     );
+    drop(fresh_mounts);
     drop(root);
     let answer = match call {
         Ok(a) => a,
