@@ -239,9 +239,8 @@ fn checkpoint(ctx: &Ctx, id: &str, img: &Path, extra: &[&str]) -> Run {
     rt_out(ctx, &args, &ctx.dir.join("checkpoint.out"), CR_TIMEOUT)
 }
 
-/// `restore -d`, stdout appended to `out`.
-#[track_caller]
-fn restore(ctx: &Ctx, b: &Bundle, id: &str, img: &Path, out: &Path, extra: &[&str]) -> Run {
+/// The arguments of `restore -d` of `img` as `id`, the bundle written.
+fn restore_args<'a>(b: &'a Bundle, id: &'a str, img: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     b.write();
     let mut args = vec![
         "restore",
@@ -253,7 +252,13 @@ fn restore(ctx: &Ctx, b: &Bundle, id: &str, img: &Path, out: &Path, extra: &[&st
     ];
     args.extend_from_slice(extra);
     args.push(id);
-    rt_out(ctx, &args, out, CR_TIMEOUT)
+    args
+}
+
+/// `restore -d`, stdout appended to `out`.
+#[track_caller]
+fn restore(ctx: &Ctx, b: &Bundle, id: &str, img: &Path, out: &Path, extra: &[&str]) -> Run {
+    rt_out(ctx, &restore_args(b, id, img, extra), out, CR_TIMEOUT)
 }
 
 /// A counter: writes 1, 2, 3... to stdout and to /tmp/count in the rootfs.
@@ -1828,6 +1833,19 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A counter running as container "src" (bundle "b"), past 2, and a
+/// `--leave-running` checkpoint of it in `<test dir>/img`.
+fn counting_with_a_checkpoint(ctx: &Ctx) -> (Bundle, String, PathBuf) {
+    let mut b = ctx.bundle("b");
+    counter(&mut b);
+    let id = ctx.id("src");
+    run_detached(ctx, &b, &id);
+    count_past(&b, 2);
+    let img = ctx.dir.join("img");
+    checkpoint(ctx, &id, &img, &["--leave-running"]).ok("checkpoint");
+    (b, id, img)
+}
+
 /// Restores that fail in CRIU leave nothing (no state entry, cgroup,
 /// process or mount), each with one line naming criu's log: a pages image
 /// cut in half, a rootfs that differs from the checkpointed one, criu
@@ -1840,13 +1858,7 @@ fn failed_restores_leave_nothing() {
     }
     let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-badrst");
-    let mut b = ctx.bundle("b");
-    counter(&mut b);
-    let id = ctx.id("src");
-    run_detached(&ctx, &b, &id);
-    count_past(&b, 2);
-    let img = ctx.dir.join("img");
-    checkpoint(&ctx, &id, &img, &["--leave-running"]).ok("checkpoint");
+    let (b, id, img) = counting_with_a_checkpoint(&ctx);
     let out = ctx.dir.join("o");
     let baseline = ctx.related_pids();
 
@@ -2125,13 +2137,7 @@ fn ward_killed_with_criu_started_leaves_no_criu() {
     }
     let _time = Timer(t, Instant::now());
     let ctx = Ctx::new("cr-faultcriu");
-    let mut b = ctx.bundle("b");
-    counter(&mut b);
-    let id = ctx.id("src");
-    run_detached(&ctx, &b, &id);
-    count_past(&b, 2);
-    let img = ctx.dir.join("img");
-    checkpoint(&ctx, &id, &img, &["--leave-running"]).ok("checkpoint");
+    let (b, id, img) = counting_with_a_checkpoint(&ctx);
     let baseline = ctx.related_pids();
     let killed = |point: &str, args: &[&str]| {
         let tag = format!("WARD_TEST_TAG={}-{point}", ctx.dir_str());
@@ -2178,20 +2184,8 @@ fn ward_killed_with_criu_started_leaves_no_criu() {
     let n = count(&b);
     count_past(&b, n + 1);
 
-    b.write();
     let rid = ctx.id("rst");
-    killed(
-        "restore:dir",
-        &[
-            "restore",
-            "-d",
-            "--image-path",
-            img.to_str().unwrap(),
-            "--bundle",
-            b.path(),
-            &rid,
-        ],
-    );
+    killed("restore:dir", &restore_args(&b, &rid, &img, &[]));
     ctx.rt(&["delete", "--force", &rid]).assert_ok();
     assert_gone(&ctx, &rid, &baseline);
     assert_eq!(ctx.status(&id).as_deref(), Some("running"));
