@@ -332,10 +332,8 @@ pub fn checkpoint(store: &Store, id: &str, o: &CheckpointOptions) -> Result<()> 
         _ => Vec::new(),
     };
     for t in &fresh_tmpfs {
-        opts.ext_mnt.push(criu::rpc::ExtMountMap {
-            key: t.destination.clone(),
-            val: t.destination.clone(),
-        });
+        opts.ext_mnt
+            .push(criu_desc::ext(&t.destination, &t.destination));
     }
     // The network namespace ward made: dumped empty when it holds nothing
     // a fresh one doesn't (CRIU then runs no ip/iptables-save under it),

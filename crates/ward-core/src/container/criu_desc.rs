@@ -147,17 +147,9 @@ pub(super) fn fresh_tmpfs(pid: i32, procs: &[i32]) -> Vec<FreshTmpfs> {
         {
             continue;
         }
-        let Some(mut flags) = mount_flags(&m.mount_options) else {
+        let Some((flags, data)) = tmpfs_options(&m.mount_options, &m.super_options) else {
             continue;
         };
-        let mut data = Vec::new();
-        for o in m.super_options.split(',') {
-            match o {
-                "ro" => flags |= libc::MS_RDONLY as u64,
-                "rw" | "seclabel" | "" => {}
-                o => data.push(o),
-            }
-        }
         let dir = Path::new(&format!("/proc/{pid}/root"))
             .join(m.mount_point.strip_prefix("/").unwrap_or(&m.mount_point));
         let on_it = std::fs::metadata(&dir).is_ok_and(|d| d.dev() == m.dev);
@@ -166,7 +158,7 @@ pub(super) fn fresh_tmpfs(pid: i32, procs: &[i32]) -> Vec<FreshTmpfs> {
             out.push(FreshTmpfs {
                 destination: m.mount_point.to_string_lossy().into_owned(),
                 flags,
-                data: data.join(","),
+                data,
             });
         }
     }
@@ -182,30 +174,27 @@ pub(super) const TMPFS_FLAGS: u64 = (libc::MS_RDONLY
     | libc::MS_NOEXEC
     | libc::MS_NOATIME
     | libc::MS_NODIRATIME
+    | libc::MS_RELATIME
     | libc::MS_STRICTATIME
+    | libc::MS_LAZYTIME
+    | libc::MS_NOSYMFOLLOW
     | libc::MS_SYNCHRONOUS
     | libc::MS_DIRSYNC) as u64;
 
-/// A mount's own options (mountinfo's field 6) as MS_* flags; None for one
-/// this doesn't know.
-fn mount_flags(options: &str) -> Option<u64> {
-    let mut flags = 0u64;
-    for o in options.split(',') {
-        flags |= match o {
-            "rw" | "relatime" | "" => 0,
-            "ro" => libc::MS_RDONLY,
-            "nosuid" => libc::MS_NOSUID,
-            "nodev" => libc::MS_NODEV,
-            "noexec" => libc::MS_NOEXEC,
-            "noatime" => libc::MS_NOATIME,
-            "nodiratime" => libc::MS_NODIRATIME,
-            "strictatime" => libc::MS_STRICTATIME,
-            "sync" => libc::MS_SYNCHRONOUS,
-            "dirsync" => libc::MS_DIRSYNC,
-            _ => return None,
-        } as u64;
+/// The flags and data to mount a tmpfs like one of mountinfo's, from its
+/// mount's own options (field 6) and its super block's; None when the
+/// mount's options hold something a mount(2) flag doesn't say.
+fn tmpfs_options(mount: &str, sb: &str) -> Option<(u64, String)> {
+    let m = MountOptions::parse(&mount.split(',').collect::<Vec<_>>());
+    if !m.data.is_empty() || m.flags & !TMPFS_FLAGS != 0 {
+        return None;
     }
-    Some(flags)
+    let sb = MountOptions::parse(
+        &sb.split(',')
+            .filter(|o| *o != "seclabel")
+            .collect::<Vec<_>>(),
+    );
+    Some((m.flags | sb.flags, sb.data.join(",")))
 }
 
 impl Meta {
@@ -310,7 +299,7 @@ fn creates_cgroupns(spec: &Spec) -> bool {
         })
 }
 
-fn ext(key: impl Into<String>, val: impl Into<String>) -> ExtMountMap {
+pub(super) fn ext(key: impl Into<String>, val: impl Into<String>) -> ExtMountMap {
     ExtMountMap {
         key: key.into(),
         val: val.into(),
@@ -570,15 +559,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_mounts_own_options_become_flags_and_unknown_ones_none() {
-        let f = |o| mount_flags(o);
+    fn a_tmpfs_from_mountinfo_options_and_unknown_ones_none() {
+        let ms = |f: libc::c_ulong| f as u64;
         assert_eq!(
-            f("ro,nosuid,nodev,noexec,relatime"),
-            Some((libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC) as u64)
+            tmpfs_options(
+                "ro,nosuid,nodev,noexec,relatime",
+                "ro,size=0k,nr_inodes=1,inode64"
+            ),
+            Some((
+                ms(libc::MS_RDONLY
+                    | libc::MS_NOSUID
+                    | libc::MS_NODEV
+                    | libc::MS_NOEXEC
+                    | libc::MS_RELATIME),
+                "size=0k,nr_inodes=1,inode64".into()
+            ))
         );
-        assert_eq!(f("rw"), Some(0));
-        assert_eq!(f("rw,idmapped"), None);
-        assert_eq!(f("rw,nosuid").map(|x| x & !TMPFS_FLAGS), Some(0));
+        assert_eq!(
+            tmpfs_options("rw", "rw,seclabel,size=65536k"),
+            Some((0, "size=65536k".into()))
+        );
+        assert_eq!(tmpfs_options("rw,idmapped", "rw"), None);
+        assert_eq!(
+            tmpfs_options("rw,nosuid", "rw").map(|(f, _)| f & !TMPFS_FLAGS),
+            Some(0)
+        );
     }
 
     #[test]

@@ -300,10 +300,7 @@ impl FreshMounts {
                 ))
             })?;
             f.made = i + 1;
-            ext.push(ExtMountMap {
-                key: t.destination.clone(),
-                val: at.to_string_lossy().into_owned(),
-            });
+            ext.push(criu_desc::ext(&t.destination, at.to_string_lossy()));
         }
         Ok((f, ext))
     }
