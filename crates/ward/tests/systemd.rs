@@ -157,6 +157,22 @@ fn show(ctx: &Ctx, unit: &str, props: &str) -> String {
     out.stdout
 }
 
+/// The device rules at work in container `id`: /dev/kmsg opens for
+/// writing and not for reading. Returns the exec's output.
+#[track_caller]
+fn kmsg_writes_but_not_reads(ctx: &Ctx, id: &str, round: &str) -> Out {
+    let out = ctx.rt(&[
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "echo ward-device-check >/dev/kmsg; echo W=$?; head -c1 /dev/kmsg >/dev/null; echo R=$?",
+    ]);
+    assert_eq!(kv(&out.stdout, "W"), "0", "{round}: {}", out.describe());
+    assert_ne!(kv(&out.stdout, "R"), "0", "{round}: {}", out.describe());
+    out
+}
+
 fn read(p: impl AsRef<Path>) -> String {
     fs::read_to_string(p.as_ref())
         .unwrap_or_else(|e| panic!("read {}: {e}", p.as_ref().display()))
@@ -290,15 +306,7 @@ fn in_the_systemd_guest_checks() {
         // The device rules: /dev/kmsg opens for writing, not for reading
         // (systemd's program and ward's both say so; after set-property
         // systemd's allows it, ward's still doesn't).
-        let out = ctx.rt(&[
-            "exec",
-            &id,
-            "sh",
-            "-c",
-            "echo ward-device-check >/dev/kmsg; echo W=$?; head -c1 /dev/kmsg >/dev/null; echo R=$?",
-        ]);
-        assert_eq!(kv(&out.stdout, "W"), "0", "{round}: {}", out.describe());
-        assert_ne!(kv(&out.stdout, "R"), "0", "{round}: {}", out.describe());
+        let out = kmsg_writes_but_not_reads(&ctx, &id, round);
         assert!(
             out.stderr.contains("Operation not permitted"),
             "{round}: {}",
@@ -995,15 +1003,7 @@ fn hybrid_checks() {
             l.lines().any(|x| x == "c 1:11 w") && !l.contains("a *:*"),
             "{round}: devices.list\n{l}"
         );
-        let out = ctx.rt(&[
-            "exec",
-            &id,
-            "sh",
-            "-c",
-            "echo ward-device-check >/dev/kmsg; echo W=$?; head -c1 /dev/kmsg >/dev/null; echo R=$?",
-        ]);
-        assert_eq!(kv(&out.stdout, "W"), "0", "{round}: {}", out.describe());
-        assert_ne!(kv(&out.stdout, "R"), "0", "{round}: {}", out.describe());
+        kmsg_writes_but_not_reads(&ctx, &id, round);
         systemctl(&ctx, &["daemon-reload"]).assert_ok();
     }
     eprintln!("ok: hybrid: device rules as DevicePolicy/DeviceAllow, kept over daemon-reload");
